@@ -1,0 +1,38 @@
+// Reading JSON config files with errors that name the file and the key.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "base/error.h"
+
+namespace ipa {
+
+nlohmann::json read_json_file(const std::string& path);
+
+// j[key] as T, `fallback` when absent or null; a value of the wrong type is an error naming
+// the file and key.
+template <typename T>
+T json_value(const nlohmann::json& j, const std::string& key, const T& fallback,
+             const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->template get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error("config key '" + key + "' has an unexpected type (" + it->dump() + ")", path);
+  }
+}
+
+// j[key] as T; absent is an error.
+template <typename T>
+T json_require(const nlohmann::json& j, const std::string& key, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) throw Error("config key '" + key + "' is missing", path);
+  try {
+    return it->template get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error("config key '" + key + "' has an unexpected type (" + it->dump() + ")", path);
+  }
+}
+
+}  // namespace ipa

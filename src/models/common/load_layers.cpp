@@ -1,0 +1,46 @@
+#include "models/common/load_layers.h"
+
+namespace ipa {
+
+ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
+                        bool bias) {
+  ops::Linear l;
+  l.weight = ws.get_f32(name + ".weight", {out, in});
+  if (bias) l.bias = ws.get_f32(name + ".bias", {out});
+  return l;
+}
+
+ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
+                        int kernel, const ops::Conv2dParams& params, bool bias) {
+  ops::Conv2d c;
+  c.weight = ws.get_f32(name + ".weight", {out, in / params.groups, kernel, kernel});
+  if (bias) c.bias = ws.get_f32(name + ".bias", {out});
+  c.params = params;
+  return c;
+}
+
+ops::GroupNorm load_group_norm(const WeightScope& ws, const std::string& name, int64_t channels,
+                               int groups, float eps) {
+  if (groups <= 0 || channels % groups != 0) {
+    throw Error("group norm: " + std::to_string(channels) + " channels do not split into " +
+                    std::to_string(groups) + " groups",
+                ws.store().label(), ws.join(name));
+  }
+  ops::GroupNorm g;
+  g.groups = groups;
+  g.eps = eps;
+  g.weight = ws.get_f32(name + ".weight", {channels});
+  g.bias = ws.get_f32(name + ".bias", {channels});
+  return g;
+}
+
+ops::LayerNorm load_layer_norm(const WeightScope& ws, const std::string& name, int64_t dim,
+                               float eps) {
+  ops::LayerNorm n;
+  n.eps = eps;
+  n.weight = ws.get_f32(name + ".weight", {dim});
+  n.bias = ws.get_f32(name + ".bias", {dim});
+  return n;
+}
+
+}  // namespace ipa

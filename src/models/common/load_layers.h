@@ -1,0 +1,21 @@
+// Building ops layers from a weight scope with shape checks (errors name file, key, shapes).
+#pragma once
+#include <string>
+
+#include "ops/layers.h"
+#include "weights/weight_store.h"
+
+namespace ipa {
+
+// `<name>.weight` [out, in] and, when `bias`, `<name>.bias` [out].
+ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
+                        bool bias = true);
+// `<name>.weight` [out, in/groups, k, k], `<name>.bias` [out] when `bias`.
+ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
+                        int kernel, const ops::Conv2dParams& params, bool bias = true);
+ops::GroupNorm load_group_norm(const WeightScope& ws, const std::string& name, int64_t channels,
+                               int groups, float eps);
+ops::LayerNorm load_layer_norm(const WeightScope& ws, const std::string& name, int64_t dim,
+                               float eps);
+
+}  // namespace ipa

@@ -1,0 +1,107 @@
+// The operations the models need, with PyTorch semantics, forward only.
+// Inputs are F32 unless stated (strided inputs are accepted and made contiguous); results are
+// fresh contiguous F32 tensors from the block pool. Every oneDNN call lives in src/ops/cpu/.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ipa::ops {
+
+// ---- runtime settings -------------------------------------------------------------------
+// Threads used by oneDNN and our own kernels (one OpenMP runtime). Default: physical cores.
+void set_num_threads(int n);
+int num_threads();
+// Compute precision of the heavy ops (linear, matmul, conv, attention). BF16 keeps F32
+// activations at the interface and accumulates in F32; it needs avx512_bf16 (or AMX) to pay.
+enum class Precision { F32, BF16 };
+void set_precision(Precision p);
+Precision precision();
+bool cpu_has_bf16();
+
+enum class Activation { None, GELU, GELUTanh, QuickGELU, SiLU };
+
+// ---- linear algebra ---------------------------------------------------------------------
+// x [..., in] · w[out, in]ᵀ + b[out] (b may be undefined), then the activation.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {},
+              Activation act = Activation::None);
+// Batched a[..., M, K] · b[..., K, N] (b[..., N, K] when trans_b) · alpha; batch dims equal
+// or 1 (broadcast).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_b = false, float alpha = 1.f);
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int dilation_h = 1, dilation_w = 1;
+  int groups = 1;
+  static Conv2dParams same(int stride, int pad) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = stride;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = pad;
+    return p;
+  }
+};
+// x [N, C, H, W], w [O, C/groups, kh, kw], b [O] or undefined → [N, O, H', W'].
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+
+// ---- normalisation ----------------------------------------------------------------------
+// x [N, C, *], statistics per (n, group); gamma/beta [C]; optional fused SiLU.
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta,
+                  float eps, bool fuse_silu = false);
+// Over the last dim; gamma/beta [D] (may be undefined → no affine).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+// Softmax over the last dim, F32 accumulation.
+Tensor softmax(const Tensor& x);
+
+// ---- attention --------------------------------------------------------------------------
+// q [B, Lq, H*D], k and v [B, Lk, H*D] (heads packed like diffusers' to_q output), scale
+// applied to q·kᵀ; mask (optional, additive, F32) broadcastable to [B, H, Lq, Lk] — pass
+// [Lq, Lk], [B, 1, Lq, Lk] or [B, H, Lq, Lk]. Returns [B, Lq, H*D]. Flash-style: online
+// softmax over key blocks, memory O(Lq · block), F32 accumulation.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
+                 const Tensor& mask = {});
+
+// ---- activations ------------------------------------------------------------------------
+Tensor activation(const Tensor& x, Activation act);
+Tensor gelu(const Tensor& x);        // exact erf
+Tensor gelu_tanh(const Tensor& x);
+Tensor quick_gelu(const Tensor& x);  // x * sigmoid(1.702 x)
+Tensor silu(const Tensor& x);
+// x [..., 2N] → x[..., :N] * gelu(x[..., N:])  (diffusers GEGLU after its proj)
+Tensor geglu(const Tensor& x);
+
+// ---- elementwise (numpy broadcasting) ---------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, float s);
+// a + s · b, same shapes (the IP branch's `text + scale · ip`).
+Tensor add_scaled(const Tensor& a, const Tensor& b, float s);
+// In place: a += b (b broadcast to a's shape). `a` must be writable and contiguous.
+void add_(Tensor& a, const Tensor& b);
+
+// ---- shape ------------------------------------------------------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+// Contiguous copies of views (Tensor::narrow / permute give the view).
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+
+// ---- lookups and misc -------------------------------------------------------------------
+// table [V, D] (any float dtype), ids I64/I32 [...] → [..., D]; ids out of range throw.
+Tensor embedding(const Tensor& table, const Tensor& ids);
+// I64 indices of the maximum along dim (first maximum on ties), dim removed.
+Tensor argmax(const Tensor& x, int64_t dim);
+// Nearest-neighbour upsample of x [N, C, H, W] to [N, C, out_h, out_w] (torch "nearest":
+// src = floor(dst · in / out)).
+Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w);
+// diffusers get_timestep_embedding: t [B] → [B, dim].
+Tensor timestep_embedding(const Tensor& t, int64_t dim, bool flip_sin_to_cos, float freq_shift,
+                          float max_period = 10000.f);
+enum class Interp { Nearest, Bilinear, Bicubic };
+// torch.nn.functional.interpolate(x [N, C, H, W], size=(out_h, out_w), mode, align_corners)
+// (antialias=False). align_corners is ignored for Nearest.
+Tensor interpolate(const Tensor& x, int64_t out_h, int64_t out_w, Interp mode,
+                   bool align_corners = false);
+
+}  // namespace ipa::ops

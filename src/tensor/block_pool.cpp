@@ -1,0 +1,85 @@
+#include "tensor/block_pool.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace ipa {
+
+namespace {
+
+size_t bucket_size(size_t bytes) {
+  if (bytes <= (1u << 20)) return (bytes + 4095) & ~size_t(4095);
+  size_t p = 1;
+  while (p < bytes) p <<= 1;
+  const size_t step = p / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+struct Pool {
+  std::mutex mu;
+  std::map<size_t, std::vector<void*>> free_blocks;
+  PoolStats stats;
+
+  void* take(size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = free_blocks.find(size);
+      if (it != free_blocks.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        stats.bytes_cached -= size;
+        note_use(size);
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, size);
+    if (!p) throw std::bad_alloc();
+    std::lock_guard<std::mutex> lock(mu);
+    note_use(size);
+    return p;
+  }
+  void note_use(size_t size) {
+    stats.bytes_in_use += size;
+    if (stats.bytes_in_use > stats.peak_in_use) stats.peak_in_use = stats.bytes_in_use;
+  }
+  void give(void* p, size_t size) {
+    std::lock_guard<std::mutex> lock(mu);
+    stats.bytes_in_use -= size;
+    stats.bytes_cached += size;
+    free_blocks[size].push_back(p);
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: tensors may outlive static destructors
+  return *p;
+}
+
+}  // namespace
+
+std::shared_ptr<void> pool_allocate(size_t bytes, void** data) {
+  const size_t size = bucket_size(bytes == 0 ? 1 : bytes);
+  void* p = pool().take(size);
+  *data = p;
+  return std::shared_ptr<void>(p, [size](void* q) { pool().give(q, size); });
+}
+
+PoolStats pool_stats() {
+  std::lock_guard<std::mutex> lock(pool().mu);
+  return pool().stats;
+}
+
+void pool_trim() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  for (auto& [size, blocks] : p.free_blocks) {
+    for (void* b : blocks) std::free(b);
+    p.stats.bytes_cached -= size * blocks.size();
+    blocks.clear();
+  }
+}
+
+}  // namespace ipa

@@ -1,0 +1,23 @@
+// Process-wide cache of 64-byte aligned memory blocks. Tensors release their block here
+// instead of to the system, so the next call of the same model reuses it: no page faults and
+// no allocator work in the steady state. Blocks are bucketed by size rounded up to 4 KiB
+// (small) or 1/8 of the power of two (large), so near-equal sizes share buckets.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+namespace ipa {
+
+// Returns an owner whose destructor gives the block back to the pool.
+std::shared_ptr<void> pool_allocate(size_t bytes, void** data);
+
+struct PoolStats {
+  size_t bytes_in_use = 0;   // held by live tensors
+  size_t bytes_cached = 0;   // free, kept for reuse
+  size_t peak_in_use = 0;
+};
+PoolStats pool_stats();
+// Returns every cached (free) block to the system, e.g. after releasing the encoders.
+void pool_trim();
+
+}  // namespace ipa

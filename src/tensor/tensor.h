@@ -1,0 +1,105 @@
+// Tensor: shape, strides (in elements), dtype and a shared storage.
+// Storage is either owned memory from the block pool (reused between calls, so a model's
+// intermediate tensors cost no fresh page faults after the first step) or a read-only view
+// into memory someone else keeps alive (a memory-mapped checkpoint).
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "tensor/dtype.h"
+
+namespace ipa {
+
+using Shape = std::vector<int64_t>;
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // Uninitialised, contiguous, 64-byte aligned memory from the block pool.
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
+  static Tensor full(const Shape& shape, float value);
+  // Copies `data` (numel(shape) floats).
+  static Tensor from_floats(const Shape& shape, const float* data);
+  static Tensor from_vector(const Shape& shape, const std::vector<float>& data);
+  // A read-only view of external memory; `owner` keeps it alive. Strides in elements
+  // (empty = contiguous).
+  static Tensor view_of(std::shared_ptr<const void> owner, const void* data, const Shape& shape,
+                        DType dtype, const Shape& strides = {});
+
+  bool defined() const { return storage_ != nullptr; }
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  const Shape& strides() const { return strides_; }
+  int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t size(int64_t d) const;  // negative d counts from the end
+  int64_t numel() const;
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool is_contiguous() const;
+  bool read_only() const { return read_only_; }
+
+  // Pointer to the first element. Checks the dtype; the mutable form refuses read-only views.
+  template <typename T>
+  T* data();
+  template <typename T>
+  const T* data() const;
+  const void* raw() const { return ptr_; }
+  void* raw_mutable();
+
+  // Views (share storage).
+  Tensor reshape(const Shape& shape) const;  // -1 allowed once; copies when not contiguous
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor transpose(int64_t a, int64_t b) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;  // drops `dim`
+  Tensor unsqueeze(int64_t dim) const;
+
+  // Copies.
+  Tensor contiguous() const;  // returns *this when already contiguous
+  Tensor clone() const;       // always a fresh, writable, contiguous copy
+  Tensor to(DType dtype) const;  // contiguous copy in another dtype (returns *this if same & contiguous)
+
+  // Element access for tests and small glue code (any dtype, honours strides).
+  float item_f32(const std::vector<int64_t>& index) const;
+  std::vector<float> to_floats() const;  // row-major copy as float
+
+  std::string describe() const;  // "F32[2, 3]"
+
+  // Used by data<T>(): pointer after checking that T matches the dtype.
+  const void* raw_checked(DType want) const;
+  void* raw_mutable_checked(DType want);
+
+ private:
+  std::shared_ptr<const void> storage_;  // keeps memory alive
+  void* ptr_ = nullptr;
+  Shape shape_, strides_;
+  DType dtype_ = DType::F32;
+  bool read_only_ = false;
+};
+
+int64_t numel_of(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+
+template <typename T>
+constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::F32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::F16; }  // also BF16, see data()
+
+template <typename T>
+T* Tensor::data() {
+  return static_cast<T*>(raw_mutable_checked(dtype_of<T>()));
+}
+template <typename T>
+const T* Tensor::data() const {
+  return static_cast<const T*>(raw_checked(dtype_of<T>()));
+}
+
+}  // namespace ipa

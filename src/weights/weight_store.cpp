@@ -1,0 +1,93 @@
+#include "weights/weight_store.h"
+
+namespace ipa {
+
+void WeightStore::add_file(const std::string& path, const std::string& prefix) {
+  add_tensors(load_tensor_file(path), prefix);
+  if (label_.empty()) label_ = path;
+}
+
+void WeightStore::add_tensors(const TensorFile& file, const std::string& prefix) {
+  for (const auto& nt : file.tensors) add(prefix + nt.name, nt.tensor, file.path);
+}
+
+void WeightStore::add(const std::string& name, const Tensor& tensor, const std::string& source) {
+  auto [it, inserted] = entries_.emplace(name, Entry{tensor, source});
+  if (!inserted) {
+    throw Error("duplicate tensor name (also in " + it->second.source + ")", source, name);
+  }
+}
+
+bool WeightStore::has(const std::string& name) const { return entries_.count(name) != 0; }
+
+const WeightStore::Entry& WeightStore::entry(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw Error("missing weight", label_, name);
+  used_.insert(name);
+  return it->second;
+}
+
+Tensor WeightStore::get(const std::string& name) const { return entry(name).tensor; }
+
+Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
+  const Entry& e = entry(name);
+  if (e.tensor.shape() != expected) throw Error::shape_mismatch(e.source, name, expected, e.tensor.shape());
+  return e.tensor;
+}
+
+Tensor WeightStore::get_f32(const std::string& name, const Shape& expected) const {
+  Tensor t = expected.empty() ? get(name) : get(name, expected);
+  const DType dt = t.dtype();
+  if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16) {
+    throw Error(std::string("expected a floating-point tensor, got ") + dtype_name(dt),
+                source_of(name), name);
+  }
+  return t.to(DType::F32);
+}
+
+Shape WeightStore::shape_of(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw Error("missing weight", label_, name);
+  return it->second.tensor.shape();
+}
+
+const std::string& WeightStore::source_of(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw Error("missing weight", label_, name);
+  return it->second.source;
+}
+
+WeightScope WeightStore::scope(const std::string& prefix) const { return {this, prefix}; }
+
+std::vector<std::string> WeightStore::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : entries_) out.push_back(k);
+  return out;
+}
+
+std::vector<std::string> WeightStore::keys_with_prefix(const std::string& prefix) const {
+  std::vector<std::string> out;
+  for (auto it = entries_.lower_bound(prefix); it != entries_.end(); ++it) {
+    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+    out.push_back(it->first);
+  }
+  return out;
+}
+
+std::vector<std::string> WeightStore::unused_keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : entries_) {
+    if (!used_.count(k)) out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<std::string> WeightStore::missing(const std::vector<std::string>& wanted) const {
+  std::vector<std::string> out;
+  for (const auto& w : wanted) {
+    if (!has(w)) out.push_back(w);
+  }
+  return out;
+}
+
+}  // namespace ipa

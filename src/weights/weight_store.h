@@ -1,0 +1,83 @@
+// WeightStore: one name → tensor view over any number of checkpoint files, with scoped
+// look-ups, shape checks that name file/key/expected/actual, and a report of unused keys.
+#pragma once
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "formats/tensor_file.h"
+
+namespace ipa {
+
+class WeightScope;
+
+class WeightStore {
+ public:
+  WeightStore() = default;
+  // Adds every tensor of a file (any supported format); `prefix` is prepended to names.
+  void add_file(const std::string& path, const std::string& prefix = "");
+  void add_tensors(const TensorFile& file, const std::string& prefix = "");
+  void add(const std::string& name, const Tensor& tensor, const std::string& source);
+
+  bool has(const std::string& name) const;
+  // The stored tensor as it is in the file (any dtype, possibly a read-only view).
+  Tensor get(const std::string& name) const;
+  // Same, after checking the shape.
+  Tensor get(const std::string& name, const Shape& expected) const;
+  // Converted to contiguous F32 (a copy unless it already is F32), shape-checked when given.
+  Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
+  // Shape of a stored tensor (throws when missing).
+  Shape shape_of(const std::string& name) const;
+  const std::string& source_of(const std::string& name) const;
+
+  WeightScope scope(const std::string& prefix) const;
+
+  std::vector<std::string> keys() const;  // sorted
+  std::vector<std::string> keys_with_prefix(const std::string& prefix) const;
+  // Keys never fetched through get*/has-then-get; for "loaded but ignored" reports.
+  std::vector<std::string> unused_keys() const;
+  // Names from `wanted` that are absent.
+  std::vector<std::string> missing(const std::vector<std::string>& wanted) const;
+  size_t size() const { return entries_.size(); }
+  // A label for error messages when a name is missing (usually the folder or file).
+  void set_label(const std::string& label) { label_ = label; }
+  const std::string& label() const { return label_; }
+
+ private:
+  struct Entry {
+    Tensor tensor;
+    std::string source;
+  };
+  const Entry& entry(const std::string& name) const;
+  std::map<std::string, Entry> entries_;
+  mutable std::set<std::string> used_;
+  std::string label_;
+};
+
+// A view of a store under "prefix." — models ask for weights by their own relative names.
+class WeightScope {
+ public:
+  WeightScope(const WeightStore* store, std::string prefix)
+      : store_(store), prefix_(std::move(prefix)) {}
+  WeightScope scope(const std::string& sub) const { return {store_, join(sub)}; }
+  bool has(const std::string& name) const { return store_->has(join(name)); }
+  Tensor get(const std::string& name) const { return store_->get(join(name)); }
+  Tensor get(const std::string& name, const Shape& s) const { return store_->get(join(name), s); }
+  Tensor get_f32(const std::string& name, const Shape& s = {}) const {
+    return store_->get_f32(join(name), s);
+  }
+  Shape shape_of(const std::string& name) const { return store_->shape_of(join(name)); }
+  std::string join(const std::string& name) const {
+    return prefix_.empty() ? name : (name.empty() ? prefix_ : prefix_ + "." + name);
+  }
+  const std::string& prefix() const { return prefix_; }
+  const WeightStore& store() const { return *store_; }
+
+ private:
+  const WeightStore* store_;
+  std::string prefix_;
+};
+
+}  // namespace ipa

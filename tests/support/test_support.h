@@ -1,0 +1,46 @@
+// Shared helpers for the GoogleTest suites: where the golden data lives, reading it, and
+// comparing tensors with a stated tolerance.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "formats/tensor_file.h"
+#include "tensor/tensor.h"
+
+namespace ipa::test {
+
+// IPADAPTER_GOLDEN_DIR when set, else <source>/tests/data.
+std::string golden_dir();
+// golden_dir()/rel
+std::string golden_path(const std::string& rel);
+// golden_dir()/<name>/<name>.json
+nlohmann::json load_case(const std::string& name);
+// golden_dir()/<name>/<name>.golden.safetensors
+const TensorFile& load_golden(const std::string& name);
+// A tensor from a golden file, or a test failure naming it.
+Tensor golden_tensor(const TensorFile& file, const std::string& key);
+
+// max|actual - expected| <= rel_tol * max|expected| (shapes must match). The message gives
+// the maximum error, where it is, and the bound.
+::testing::AssertionResult AllCloseRel(const Tensor& actual, const Tensor& expected,
+                                       double rel_tol);
+// max|actual - expected| <= abs_tol
+::testing::AssertionResult AllCloseAbs(const Tensor& actual, const Tensor& expected,
+                                       double abs_tol);
+// Normalised error ||a - e||_inf / max(1e-30, ||e||_inf)
+double max_rel_error(const Tensor& actual, const Tensor& expected);
+
+// Deterministic uniform(-1, 1) tensor.
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);
+
+// Runs the built `ipadapter` CLI with the arguments; returns its exit code and puts
+// stdout+stderr into *output.
+int run_cli(const std::vector<std::string>& args, std::string* output);
+
+// A fresh empty temporary directory (removed at process exit is not guaranteed).
+std::string temp_dir(const std::string& tag);
+
+}  // namespace ipa::test
