@@ -19,7 +19,8 @@ bool looks_like_ip_adapter(const WeightStore& ws) {
 
 namespace {
 
-int64_t dim_of(const WeightStore& ws, const std::string& name, size_t rank, size_t index,
+template <typename Store>
+int64_t dim_of(const Store& ws, const std::string& name, size_t rank, size_t index,
                const std::string& path) {
   const Shape s = ws.shape_of(name);
   if (s.size() != rank) {
@@ -73,71 +74,67 @@ void read_ip_layers(const WeightStore& ws, const std::string& path, AdapterInfo*
 
 }  // namespace
 
-AdapterInfo detect_adapter(const WeightStore& ws, const std::string& path) {
-  if (!looks_like_ip_adapter(ws)) {
-    throw Error("not an IP-Adapter checkpoint: expected 'image_proj' and 'ip_adapter' sections",
-                path);
-  }
-  if (ws.has("image_proj.perceiver_resampler.proj_in.weight")) {
+AdapterInfo detect_image_projection(const WeightScope& ws, const std::string& path) {
+  if (ws.has("perceiver_resampler.proj_in.weight")) {
     throw Error("this is an IP-Adapter FaceID Plus checkpoint (insightface embeddings); FaceID "
                 "variants are not supported yet",
                 path);
   }
   AdapterInfo info;
-  if (ws.has("image_proj.proj.weight")) {
+  if (ws.has("proj.weight")) {
     // ImageProjModel: proj [T·C, P], norm [C]
     info.variant = AdapterVariant::Basic;
     info.feature = EncoderFeature::ImageEmbeds;
-    if (!ws.has("image_proj.norm.weight")) {
-      throw Error("ImageProjModel without its LayerNorm", path, "image_proj.norm.weight");
+    if (!ws.has("norm.weight")) {
+      throw Error("ImageProjModel without its LayerNorm", path, "norm.weight");
     }
-    info.cross_attention_dim = dim_of(ws, "image_proj.norm.weight", 1, 0, path);
-    const int64_t rows = dim_of(ws, "image_proj.proj.weight", 2, 0, path);
-    info.image_embed_dim = dim_of(ws, "image_proj.proj.weight", 2, 1, path);
+    info.cross_attention_dim = dim_of(ws, "norm.weight", 1, 0, path);
+    const int64_t rows = dim_of(ws, "proj.weight", 2, 0, path);
+    info.image_embed_dim = dim_of(ws, "proj.weight", 2, 1, path);
     if (info.cross_attention_dim <= 0 || rows % info.cross_attention_dim != 0) {
       throw Error("proj.weight has " + std::to_string(rows) +
                       " rows, not a multiple of the token width " +
                       std::to_string(info.cross_attention_dim),
-                  path, "image_proj.proj.weight");
+                  path, "proj.weight");
     }
     info.num_tokens = rows / info.cross_attention_dim;
-  } else if (ws.has("image_proj.proj.3.weight")) {
+  } else if (ws.has("proj.3.weight")) {
     // MLPProjModel: proj.0 [E, E], proj.2 [C, E], proj.3 LayerNorm [C]
     info.variant = AdapterVariant::FullFace;
     info.feature = EncoderFeature::PenultimateHidden;
-    info.image_embed_dim = dim_of(ws, "image_proj.proj.0.weight", 2, 1, path);
-    info.cross_attention_dim = dim_of(ws, "image_proj.proj.3.weight", 1, 0, path);
-  } else if (ws.has("image_proj.latents")) {
+    info.image_embed_dim = dim_of(ws, "proj.0.weight", 2, 1, path);
+    info.cross_attention_dim = dim_of(ws, "proj.3.weight", 1, 0, path);
+  } else if (ws.has("latents")) {
     info.variant = AdapterVariant::Plus;
     info.feature = EncoderFeature::PenultimateHidden;
-    const Shape lat = ws.shape_of("image_proj.latents");
+    const Shape lat = ws.shape_of("latents");
     if (lat.size() != 3 || lat[0] != 1) {
-      throw Error::shape_mismatch(path, "image_proj.latents", {1, -1, -1}, lat);
+      throw Error::shape_mismatch(path, "latents", {1, -1, -1}, lat);
     }
     ResamplerShape& r = info.resampler;
     r.num_queries = lat[1];
     r.dim = lat[2];
-    r.embedding_dim = dim_of(ws, "image_proj.proj_in.weight", 2, 1, path);
-    r.output_dim = dim_of(ws, "image_proj.proj_out.weight", 2, 0, path);
-    while (ws.has("image_proj.layers." + std::to_string(r.depth) + ".0.to_q.weight")) ++r.depth;
-    if (r.depth == 0) throw Error("Resampler without layers", path, "image_proj.layers.0.0.to_q.weight");
-    const int64_t inner = dim_of(ws, "image_proj.layers.0.0.to_q.weight", 2, 0, path);
+    r.embedding_dim = dim_of(ws, "proj_in.weight", 2, 1, path);
+    r.output_dim = dim_of(ws, "proj_out.weight", 2, 0, path);
+    while (ws.has("layers." + std::to_string(r.depth) + ".0.to_q.weight")) ++r.depth;
+    if (r.depth == 0) throw Error("Resampler without layers", path, "layers.0.0.to_q.weight");
+    const int64_t inner = dim_of(ws, "layers.0.0.to_q.weight", 2, 0, path);
     // Every released plus file (and the reference's Resampler default) uses 64-wide heads.
     if (inner % r.dim_head != 0) {
       throw Error("Resampler inner width " + std::to_string(inner) + " is not a multiple of 64",
-                  path, "image_proj.layers.0.0.to_q.weight");
+                  path, "layers.0.0.to_q.weight");
     }
     r.heads = inner / r.dim_head;
-    const int64_t ff = dim_of(ws, "image_proj.layers.0.1.1.weight", 2, 0, path);
+    const int64_t ff = dim_of(ws, "layers.0.1.1.weight", 2, 0, path);
     r.ff_mult = r.dim > 0 ? ff / r.dim : 0;
     info.num_tokens = r.num_queries;
     info.cross_attention_dim = r.output_dim;
     info.image_embed_dim = r.embedding_dim;
-    if (ws.has("image_proj.pos_emb.weight")) {
+    if (ws.has("pos_emb.weight")) {
       throw Error("Resampler with positional embedding (apply_pos_emb) is not supported", path,
-                  "image_proj.pos_emb.weight");
+                  "pos_emb.weight");
     }
-  } else if (ws.has("image_proj.norm.weight")) {
+  } else if (ws.has("norm.weight")) {
     throw Error("this looks like an IP-Adapter FaceID checkpoint (insightface embeddings); FaceID "
                 "variants are not supported yet",
                 path);
@@ -146,6 +143,15 @@ AdapterInfo detect_adapter(const WeightStore& ws, const std::string& path) {
                 "proj.3.weight (full-face) is present",
                 path);
   }
+  return info;
+}
+
+AdapterInfo detect_adapter(const WeightStore& ws, const std::string& path) {
+  if (!looks_like_ip_adapter(ws)) {
+    throw Error("not an IP-Adapter checkpoint: expected 'image_proj' and 'ip_adapter' sections",
+                path);
+  }
+  AdapterInfo info = detect_image_projection(ws.scope("image_proj"), path);
   read_ip_layers(ws, path, &info);
   return info;
 }

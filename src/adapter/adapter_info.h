@@ -43,6 +43,10 @@ struct AdapterInfo {
 // supported IP-Adapter (FaceID variants are recognised and refused by name).
 AdapterInfo detect_adapter(const WeightStore& ws, const std::string& path);
 
+// The projection part alone, from a scope holding the `image_proj` keys (proj.weight, latents,
+// ...); ip_layers and base stay unset.
+AdapterInfo detect_image_projection(const WeightScope& image_proj, const std::string& path);
+
 // True when the names look like an IP-Adapter checkpoint at all.
 bool looks_like_ip_adapter(const WeightStore& ws);
 
