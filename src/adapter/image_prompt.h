@@ -1,0 +1,47 @@
+// Reference images → image tokens, exactly as the reference's get_image_embeds makes them:
+// CLIPImageProcessor → CLIP vision encoder → the adapter's projection; the unconditional tokens
+// come from a zero feature (basic) or from the encoder run on all-zero pixel_values (plus,
+// full-face — zero in normalised space, i.e. the CLIP mean colour).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "adapter/ip_adapter.h"
+#include "image/clip_preprocess.h"
+#include "models/clip_vision.h"
+
+namespace ipa {
+
+struct ImagePromptEmbeds {
+  Tensor cond;                 // [N, T, C], one row per image
+  Tensor uncond;               // [N, T, C]
+  Tensor clip_feature;         // the encoder output the projection consumed, [N, P] or [N, L, E]
+  Tensor uncond_clip_feature;  // its unconditional counterpart
+};
+
+class ImagePromptEncoder {
+ public:
+  // Binds the encoder to the adapter (a clear error when their widths do not fit).
+  ImagePromptEncoder(std::shared_ptr<const ClipVisionModel> encoder,
+                     std::shared_ptr<IpAdapter> adapter, const std::string& encoder_dir);
+
+  // pixel_values F32 [N, 3, S, S] (already preprocessed).
+  ImagePromptEmbeds encode_pixels(const Tensor& pixel_values) const;
+  // Decoded RGB images, preprocessed like CLIPImageProcessor() (or squashed).
+  ImagePromptEmbeds encode(const std::vector<image::Image>& images,
+                           image::ClipResizeMode mode = image::ClipResizeMode::kCenterCrop) const;
+
+  const IpAdapter& adapter() const { return *adapter_; }
+  const image::ClipPreprocessConfig& preprocess_config() const { return preprocess_; }
+
+ private:
+  std::shared_ptr<const ClipVisionModel> encoder_;
+  std::shared_ptr<IpAdapter> adapter_;
+  image::ClipPreprocessConfig preprocess_;
+};
+
+// Several images make one prompt: their tokens are concatenated along the token axis, as
+// diffusers does ([N, T, C] → [1, N·T, C]).
+Tensor concat_image_tokens(const Tensor& per_image_tokens);
+
+}  // namespace ipa

@@ -1,0 +1,82 @@
+// Stable Diffusion 1.5 text+image-prompt generation (txt2img), composed from the models the way
+// diffusers' StableDiffusionPipeline and tencent-ailab's IPAdapter.generate do it.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "image/image.h"
+#include "tensor/tensor.h"
+
+namespace ipa {
+
+class ClipTokenizer;
+class ClipTextEncoder;
+class ClipVisionModel;
+class ImagePromptEncoder;
+class IpAdapter;
+namespace unet {
+class UNet2DConditionModel;
+}
+namespace vae {
+class AutoencoderKL;
+}
+
+// What to load. `base` is a diffusers folder (model_index.json, unet/, vae/, text_encoder/,
+// tokenizer/ (optional: the built-in CLIP vocabulary is used without one), scheduler/).
+struct PipelineOptions {
+  std::string base;
+  std::string ip_adapter;     // optional: without it, plain text-to-image
+  std::string image_encoder;  // optional: found beside the adapter in the h94 layout
+  // Keep the text and image encoders loaded after the first generation (for further ones).
+  bool keep_encoders = true;
+};
+
+// Everything about one generation.
+struct GenerateRequest {
+  std::string prompt;
+  std::string negative_prompt;
+  std::vector<std::string> images;  // reference image files; their tokens are concatenated
+  std::string image_prep = "crop";  // "crop" (CLIPImageProcessor) or "squash"
+  float ip_scale = 0.6f;
+  int steps = 30;
+  float cfg = 7.5f;
+  std::string sampler;  // "" = the base model's scheduler config
+  uint64_t seed = 0;
+  int width = 512, height = 512;
+  int num_images = 1;
+  int clip_skip = 0;
+  float eta = 0.f;  // DDIM only
+  Tensor init_latents;  // optional [num_images, 4, H/8, W/8], before init_noise_sigma scaling
+  bool keep_step_latents = false;
+};
+
+struct GenerateResult {
+  std::vector<image::Image> images;
+  Tensor final_latents;
+  std::vector<Tensor> step_latents;  // when keep_step_latents
+  std::string parameters;            // A1111-style description for the PNG text chunk
+  double text_encode_s = 0, image_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
+};
+
+// Called after each denoising step: (steps done, total, seconds since sampling began).
+using ProgressFn = std::function<void(int, int, double)>;
+// Messages for the user (what was loaded, warnings).
+using LogFn = std::function<void(const std::string&)>;
+
+class Pipeline {
+ public:
+  static std::unique_ptr<Pipeline> load(const PipelineOptions& options, const LogFn& log = {});
+  ~Pipeline();
+
+  GenerateResult generate(const GenerateRequest& request, const ProgressFn& progress = {});
+
+ private:
+  Pipeline();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ipa
