@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "sampling/guidance.h"
 #include "sampling/noise_schedule.h"
 #include "sampling/quadrature.h"
 #include "sampling/scheduler.h"
@@ -244,6 +245,35 @@ TEST(SchedulerFormulas, DpmSolverFirstOrderIsDdim) {
   EXPECT_TRUE(test::AllCloseRel(out.prev_sample, Tensor::from_vector(x.shape(), want), 1e-5));
 }
 
+TEST(SchedulerFormulas, DpmSolverSdeFirstStep) {
+  auto sde = make_scheduler("dpmpp_2m_sde", linear_config());
+  sde->set_timesteps(5);
+  const Tensor x = test::random_tensor({6}, 15), eps = test::random_tensor({6}, 16);
+  const Tensor z = test::random_tensor({6}, 17);
+  FixedNoise noise(z);
+  // VP form: alpha = 1 / sqrt(sigma^2 + 1), sigma_vp = sigma * alpha, lambda = log(alpha /
+  // sigma_vp).
+  auto vp = [](double s, double* alpha, double* sig, double* lambda) {
+    *alpha = 1 / std::sqrt(s * s + 1);
+    *sig = s * *alpha;
+    *lambda = std::log(*alpha / *sig);
+  };
+  double a_s, s_s, l_s, a_t, s_t, l_t;
+  vp(sde->sigmas()[0], &a_s, &s_s, &l_s);
+  vp(sde->sigmas()[1], &a_t, &s_t, &l_t);
+  const double h = l_t - l_s;
+  const std::vector<float> xs = x.to_floats(), es = eps.to_floats(), zs = z.to_floats();
+  std::vector<float> want(6);
+  for (size_t i = 0; i < 6; ++i) {
+    const double x0 = (xs[i] - s_s * es[i]) / a_s;
+    want[i] =
+        static_cast<float>(s_t / s_s * std::exp(-h) * xs[i] + a_t * (1 - std::exp(-2 * h)) * x0 +
+                           s_t * std::sqrt(1 - std::exp(-2 * h)) * zs[i]);
+  }
+  auto out = sde->step(eps, 0, x, &noise);
+  EXPECT_TRUE(test::AllCloseRel(out.prev_sample, Tensor::from_vector({6}, want), 1e-5));
+}
+
 TEST(SchedulerFormulas, AddNoise) {
   const Tensor x = test::random_tensor({2, 2}, 13), z = test::random_tensor({2, 2}, 14);
   const std::vector<float> xs = x.to_floats(), zs = z.to_floats();
@@ -468,6 +498,37 @@ TEST(SchedulerFactory, DefaultUsesTheConfigClass) {
   EXPECT_TRUE(make_scheduler("ddim", bare)->config().clip_sample);
   EXPECT_EQ(make_scheduler("ddim", bare)->config().timestep_spacing, "leading");
   EXPECT_EQ(make_scheduler("euler", bare)->config().timestep_spacing, "linspace");
+}
+
+// ---- classifier-free guidance --------------------------------------------------------------
+
+TEST(Guidance, BatchedHalvesAndRescale) {
+  const Tensor batch = test::random_tensor({4, 3, 2, 2}, 21);  // [uncond x2, cond x2]
+  const Tensor guided = sampling::classifier_free_guidance(batch, 7.5f);
+  ASSERT_EQ(guided.shape(), (Shape{2, 3, 2, 2}));
+  const std::vector<float> all = batch.to_floats(), g = guided.to_floats();
+  const size_t half = g.size();
+  for (size_t i = 0; i < half; ++i) {
+    EXPECT_NEAR(g[i], all[i] + 7.5 * (all[half + i] - all[i]), 1e-5) << i;
+  }
+  EXPECT_THROW(sampling::classifier_free_guidance(test::random_tensor({3, 2}, 1), 5.0f), Error);
+
+  const Tensor cond = batch.narrow(0, 2, 2).contiguous();
+  EXPECT_TRUE(test::AllCloseAbs(sampling::rescale_guidance(guided, cond, 0.0f), guided, 0.0));
+  // Fully rescaled: every sample gets the conditional prediction's standard deviation.
+  const Tensor full = sampling::rescale_guidance(guided, cond, 1.0f);
+  auto stdev = [](const std::vector<float>& v, size_t begin, size_t n) {
+    double mean = 0, m2 = 0;
+    for (size_t i = begin; i < begin + n; ++i) mean += v[i];
+    mean /= n;
+    for (size_t i = begin; i < begin + n; ++i) m2 += (v[i] - mean) * (v[i] - mean);
+    return std::sqrt(m2 / (n - 1));
+  };
+  const std::vector<float> f = full.to_floats(), c = cond.to_floats();
+  for (size_t b = 0; b < 2; ++b) {
+    EXPECT_NEAR(stdev(f, b * 12, 12), stdev(c, b * 12, 12), 1e-5) << b;
+  }
+  EXPECT_THROW(sampling::rescale_guidance(guided, cond, 1.5f), Error);
 }
 
 // ---- generator semantics beyond the golden case -------------------------------------------
