@@ -130,11 +130,14 @@ ClipPreprocessConfig ClipPreprocessConfig::from_json(const nlohmann::json& j,
     c.shortest_edge = 0;
   }
   if (j.contains("resample") && !j["resample"].is_null()) {
-    if (!j["resample"].is_number_integer())
-      throw Error("config key 'resample' must be a PIL filter number", path);
-    c.resample = resample_filter_from_pil(j["resample"].get<int>());
-    if (c.resample == ResampleFilter::kNearest)
-      throw Error("config key 'resample': PIL NEAREST (0) is not supported", path);
+    const nlohmann::json& r = j["resample"];
+    if (!r.is_number_integer() || r.get<int64_t>() < 1 || r.get<int64_t>() > 5)
+      throw Error(
+          "config key 'resample' must be a PIL filter number 1..5 (1 lanczos, 2 bilinear, "
+          "3 bicubic, 4 box, 5 hamming; 0 nearest is not supported), got " +
+              r.dump(),
+          path);
+    c.resample = resample_filter_from_pil(r.get<int>());
   }
   c.do_center_crop = json_value<bool>(j, "do_center_crop", c.do_center_crop, path);
   if (j.contains("crop_size") && !j["crop_size"].is_null()) {
