@@ -1,8 +1,7 @@
 #include "models/unet/unet.h"
 
-#include <filesystem>
-
 #include "models/common/load_layers.h"
+#include "weights/model_folder.h"
 
 namespace ipa::unet {
 
@@ -35,21 +34,6 @@ void check_no_leftover_weights(const WeightScope& ws) {
                     "'): config.json describes a smaller model than the checkpoint",
                 ws.store().label());
   }
-}
-
-std::string find_weights_file(const std::string& dir) {
-  namespace fs = std::filesystem;
-  for (const char* name :
-       {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json",
-        "diffusion_pytorch_model.fp16.safetensors",
-        "diffusion_pytorch_model.fp16.safetensors.index.json", "diffusion_pytorch_model.bin",
-        "diffusion_pytorch_model.fp16.bin"}) {
-    const fs::path p = fs::path(dir) / name;
-    if (fs::exists(p)) return p.string();
-  }
-  throw Error("no UNet weights found (looked for diffusion_pytorch_model[.fp16].safetensors, "
-              ".safetensors.index.json and .bin)",
-              dir);
 }
 
 std::vector<float> timestep_values(const Tensor& t, int64_t batch) {
@@ -135,11 +119,8 @@ UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const 
 }
 
 UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir) {
-  const UNetConfig config =
-      load_unet_config((std::filesystem::path(dir) / "config.json").string());
-  WeightStore store;
-  store.add_file(find_weights_file(dir));
-  return load(config, store.scope(""));
+  const ModelFolder folder = open_model_folder(dir);
+  return load(parse_unet_config(folder.config, folder.config_path), folder.weights.scope(""));
 }
 
 void UNet2DConditionModel::index_ip_layers() {

@@ -39,8 +39,8 @@ class UNet2DConditionModel {
   // Shapes are checked against the config; weights under the scope that the config does not
   // use are an error (config and checkpoint disagree).
   static UNet2DConditionModel load(const UNetConfig& config, const WeightScope& ws);
-  // A diffusers `unet/` folder: config.json + diffusion_pytorch_model[.fp16].safetensors (or
-  // .bin, or a sharded .safetensors.index.json).
+  // A diffusers `unet/` folder: config.json + weights (found by open_model_folder:
+  // diffusion_pytorch_model[.fp16].safetensors, sharded index, or .bin).
   static UNet2DConditionModel load_dir(const std::string& dir);
 
   const UNetConfig& config() const { return config_; }
