@@ -32,7 +32,9 @@ UNet2DConditionModel& sdxl_unet() {
 }
 
 // Python's str(float) of the scales as written in the case JSON: 0.0, 0.6, 1.0.
-std::string scale_name(const nlohmann::json& s) { return s.dump(); }
+std::string scale_name(const nlohmann::json& s) {
+  return s.dump();
+}
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = a.to_floats(), y = b.to_floats();
@@ -89,7 +91,9 @@ void check_sd15_variant(const std::string& variant, const std::string& file) {
     const Tensor expected =
         test::golden_tensor(s.g, variant + ".noise_pred_scale_" + scale_name(scale));
     EXPECT_TRUE(test::AllCloseRel(out, expected, 1e-4));
-    if (scale.get<float>() == 0.f) EXPECT_EQ(max_abs_diff(out, plain), 0.f);
+    if (scale.get<float>() == 0.f) {
+      EXPECT_EQ(max_abs_diff(out, plain), 0.f);
+    }
   }
   unet.unload_ip_adapter();
 }
@@ -134,14 +138,16 @@ TEST(GoldenUNetSD15, PerLayerScales) {
   auto& unet = sd15_unet();
   attach(unet, test::golden_path("unet_sd15_ip/ip-adapter_basic.safetensors"));
   ASSERT_EQ(unet.num_ip_layers(),
-            static_cast<int>(s.c.at("variants").at("basic").at("ip_adapter_key_index_to_processor").size()));
+            static_cast<int>(
+                s.c.at("variants").at("basic").at("ip_adapter_key_index_to_processor").size()));
   for (int i = 0; i < unet.num_ip_layers(); ++i) unet.set_ip_scale(i, 1.0f);
   const Tensor all_one = unet.forward(s.inputs("basic"));
-  EXPECT_TRUE(test::AllCloseRel(all_one, test::golden_tensor(s.g, "basic.noise_pred_scale_1.0"), 1e-4));
+  EXPECT_TRUE(
+      test::AllCloseRel(all_one, test::golden_tensor(s.g, "basic.noise_pred_scale_1.0"), 1e-4));
   // Every layer at 0 → plain UNet exactly; a single active layer changes the result.
   for (int i = 0; i < unet.num_ip_layers(); ++i) unet.set_ip_scale(i, 0.f);
   const Tensor none = unet.forward(s.inputs("basic"));
-  EXPECT_EQ(max_abs_diff(none, test::golden_tensor(s.g, "basic.noise_pred_scale_0.0")), 0.f);
+  EXPECT_EQ(max_abs_diff(none, unet.forward(s.inputs())), 0.f);
   unet.set_ip_scale(unet.num_ip_layers() - 1, 1.f);  // the mid block only
   const Tensor mid_only = unet.forward(s.inputs("basic"));
   EXPECT_GT(max_abs_diff(mid_only, none), 0.f);
@@ -186,6 +192,31 @@ TEST(GoldenUNetSD15, OddLatentSizesUpsampleToTheSkipSize) {
   EXPECT_EQ(unet.forward(in).shape(), (Shape{1, 4, 3, 8}));
 }
 
+// The UNet calls of the full SD1.5 generation case (another tiny model): every step's batch of
+// (uncond, cond) with the reference-layout encoder states, IP scale 0.6.
+TEST(GoldenUNetSD15, PipelineStepsNoisePredictions) {
+  const auto c = test::load_case("pipeline_sd15");
+  const TensorFile& g = test::load_golden("pipeline_sd15");
+  auto unet = UNet2DConditionModel::load_dir(test::golden_path("pipeline_sd15/sd15/unet"));
+  attach(unet, test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.safetensors"));
+  unet.set_ip_scale(c.at("generate_kwargs").at("scale").get<float>());
+  auto [text, ip] = unet::split_encoder_hidden_states(
+      test::golden_tensor(g, "encoder_hidden_states"), c.at("num_tokens").get<int64_t>());
+  const Tensor inputs = test::golden_tensor(g, "step_unet_input");
+  const Tensor preds = test::golden_tensor(g, "step_noise_pred");
+  const Tensor timesteps = test::golden_tensor(g, "timesteps");
+  ASSERT_GT(inputs.size(0), 0);
+  for (int64_t i = 0; i < inputs.size(0); ++i) {
+    SCOPED_TRACE("step " + std::to_string(i));
+    UNetInputs in;
+    in.sample = inputs.select(0, i).contiguous();
+    in.timestep = timesteps.select(0, i).contiguous();
+    in.text = text;
+    in.ip_tokens = ip;
+    EXPECT_TRUE(test::AllCloseRel(unet.forward(in), preds.select(0, i).contiguous(), 1e-4));
+  }
+}
+
 // ---------------------------------------------------------------- SDXL
 
 struct Sdxl {
@@ -218,22 +249,31 @@ void check_sdxl_files(const std::string& extension) {
   for (const auto& [variant, v] : s.c.at("variants").items()) {
     SCOPED_TRACE(variant + extension);
     attach(unet, test::golden_path("sdxl/ip-adapter_" + variant + extension));
-    for (const auto& scale : s.c.at("scales")) {
-      SCOPED_TRACE("scale " + scale_name(scale));
-      unet.set_ip_scale(scale.get<float>());
+    // sdxl.json lists no scales; they are the suffixes of the golden tensor names.
+    const std::string prefix = "unet." + variant + ".noise_pred_scale_";
+    int scales = 0;
+    for (const auto& [name, spec] : s.c.at("tensors").items()) {
+      if (name.rfind(prefix, 0) != 0) continue;
+      const std::string scale = name.substr(prefix.size());
+      SCOPED_TRACE("scale " + scale);
+      unet.set_ip_scale(std::stof(scale));
       const Tensor out = unet.forward(s.inputs(variant));
-      EXPECT_TRUE(test::AllCloseRel(
-          out, test::golden_tensor(s.g, "unet." + variant + ".noise_pred_scale_" + scale_name(scale)),
-          1e-4));
+      EXPECT_TRUE(test::AllCloseRel(out, test::golden_tensor(s.g, name), 1e-4));
+      ++scales;
     }
+    EXPECT_EQ(scales, 3);
     ++checked;
   }
   EXPECT_EQ(checked, 2);
   unet.unload_ip_adapter();
 }
 
-TEST(GoldenUNetSDXL, IpAdapterSafetensors) { check_sdxl_files(".safetensors"); }
-TEST(GoldenUNetSDXL, IpAdapterBin) { check_sdxl_files(".bin"); }
+TEST(GoldenUNetSDXL, IpAdapterSafetensors) {
+  check_sdxl_files(".safetensors");
+}
+TEST(GoldenUNetSDXL, IpAdapterBin) {
+  check_sdxl_files(".bin");
+}
 
 TEST(GoldenUNetSDXL, MissingTextTimeInputsAreAnError) {
   Sdxl s;
@@ -316,8 +356,9 @@ TEST(UNetErrors, MissingOrExtraIpKeys) {
   }
   {
     WeightStore empty;
-    EXPECT_NE(error_of([&] { unet.load_ip_adapter(empty.scope("ip_adapter")); }).find("no IP-Adapter"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of([&] { unet.load_ip_adapter(empty.scope("ip_adapter")); }).find("no IP-Adapter"),
+        std::string::npos);
   }
   EXPECT_FALSE(unet.has_ip_adapter());
 }
@@ -353,8 +394,7 @@ std::string load_with_config_edit(const std::string& key, const nlohmann::json& 
   WeightStore store;
   store.add_file(test::golden_path("unet_sd15_ip/unet/diffusion_pytorch_model.safetensors"));
   return error_of([&] {
-    UNet2DConditionModel::load(unet::parse_unet_config(cfg, "edited config.json"),
-                               store.scope(""));
+    UNet2DConditionModel::load(unet::parse_unet_config(cfg, "edited config.json"), store.scope(""));
   });
 }
 

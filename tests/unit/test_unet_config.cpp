@@ -240,15 +240,15 @@ TEST(UNetConfig, UnsupportedOptionsAreClearErrors) {
   };
   EXPECT_NE(with("dual_cross_attention", true).find("dual_cross_attention"), std::string::npos);
   EXPECT_NE(with("class_embed_type", "timestep").find("class_embed_type"), std::string::npos);
-  EXPECT_NE(with("resnet_time_scale_shift", "scale_shift").find("scale_shift"),
-            std::string::npos);
+  EXPECT_NE(with("resnet_time_scale_shift", "scale_shift").find("scale_shift"), std::string::npos);
   EXPECT_NE(with("num_attention_heads", 8).find("num_attention_heads"), std::string::npos);
   EXPECT_NE(with("addition_embed_type", "text").find("addition_embed_type"), std::string::npos);
   EXPECT_NE(with("only_cross_attention", true).find("only_cross_attention"), std::string::npos);
   EXPECT_NE(with("mid_block_type", "UNetMidBlock2DSimpleCrossAttn").find("mid_block_type"),
             std::string::npos);
-  EXPECT_NE(with("down_block_types", json{"AttnDownBlock2D", "DownBlock2D"}).find("AttnDownBlock2D"),
-            std::string::npos);
+  EXPECT_NE(
+      with("down_block_types", json{"AttnDownBlock2D", "DownBlock2D"}).find("AttnDownBlock2D"),
+      std::string::npos);
   EXPECT_NE(with("block_out_channels", json{32, 64, 128}).find("block_out_channels"),
             std::string::npos);
   EXPECT_NE(with("attention_head_dim", json{8, 8, 8}).find("attention_head_dim"),

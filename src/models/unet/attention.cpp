@@ -6,8 +6,8 @@
 
 namespace ipa::unet {
 
-Attention Attention::load(const WeightScope& ws, int64_t query_dim, int64_t context_dim,
-                          int heads, int64_t dim_head) {
+Attention Attention::load(const WeightScope& ws, int64_t query_dim, int64_t context_dim, int heads,
+                          int64_t dim_head) {
   Attention a;
   a.heads = heads;
   a.dim_head = dim_head;

@@ -14,11 +14,11 @@ namespace ipa::unet {
 // checkpoint order; per-layer controls (scale now; weights, masks, step windows later) live here
 // so the attention sees everything about its layer in one place.
 struct IpAttnLayer {
-  std::string attn2_path;        // "down_blocks.0.attentions.0.transformer_blocks.0.attn2"
-  int checkpoint_index = 0;      // k of ip_adapter.<k>.to_k_ip.weight
+  std::string attn2_path;           // "down_blocks.0.attentions.0.transformer_blocks.0.attn2"
+  int checkpoint_index = 0;         // k of ip_adapter.<k>.to_k_ip.weight
   int64_t cross_attention_dim = 0;  // width of the tokens this layer attends to
   int64_t inner_dim = 0;            // heads · dim_head
-  ops::Linear to_k_ip, to_v_ip;  // [inner_dim, cross_attention_dim], no bias; undefined = none
+  ops::Linear to_k_ip, to_v_ip;     // [inner_dim, cross_attention_dim], no bias; undefined = none
   float scale = 1.f;
 
   bool loaded() const { return to_k_ip.weight.defined(); }

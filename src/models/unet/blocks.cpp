@@ -6,7 +6,9 @@ namespace ipa::unet {
 
 namespace {
 
-std::string idx(const char* list, size_t i) { return std::string(list) + "." + std::to_string(i); }
+std::string idx(const char* list, size_t i) {
+  return std::string(list) + "." + std::to_string(i);
+}
 
 std::vector<Transformer2DModel> load_attentions(const WeightScope& ws, int64_t channels,
                                                 const std::vector<int>& depths, int heads,
@@ -42,8 +44,8 @@ DownBlock DownBlock::load(const WeightScope& ws, const BlockSpec& spec, const Bl
     } else {
       p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = c.downsample_padding;
     }
-    b.downsampler = load_conv2d(ws, "downsamplers.0.conv", spec.out_channels, spec.out_channels,
-                                3, p);
+    b.downsampler =
+        load_conv2d(ws, "downsamplers.0.conv", spec.out_channels, spec.out_channels, 3, p);
   }
   return b;
 }
@@ -110,8 +112,7 @@ UpBlock UpBlock::load(const WeightScope& ws, const BlockSpec& spec, const BlockC
 }
 
 Tensor UpBlock::forward(const Tensor& x_in, const Tensor& temb_act, const CrossContext& ctx,
-                        std::vector<Tensor>* skips,
-                        std::pair<int64_t, int64_t> upsample_hw) const {
+                        std::vector<Tensor>* skips, std::pair<int64_t, int64_t> upsample_hw) const {
   Tensor x = x_in;
   for (size_t i = 0; i < resnets.size(); ++i) {
     const Tensor skip = skips->back();

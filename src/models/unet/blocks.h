@@ -31,7 +31,7 @@ struct DownBlock {
 };
 
 struct MidBlock {
-  std::vector<ResnetBlock2D> resnets;          // resnets[0], then one after each attention
+  std::vector<ResnetBlock2D> resnets;  // resnets[0], then one after each attention
   std::vector<Transformer2DModel> attentions;
 
   static MidBlock load(const WeightScope& ws, const MidSpec& spec, const BlockCommon& common,

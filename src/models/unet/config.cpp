@@ -125,15 +125,17 @@ UNetConfig parse_unet_config(const json& j, const std::string& source) {
   if (const json* v = r.find("num_attention_heads")) {
     r.fail("num_attention_heads",
            "is refused by diffusers' UNet2DConditionModel (give the head count in "
-           "attention_head_dim); got " + v->dump());
+           "attention_head_dim); got " +
+               v->dump());
   }
   const auto attention_type = r.value<std::string>("attention_type", "default");
   if (attention_type != "default") r.unsupported("attention_type", attention_type);
   const auto shift = r.value<std::string>("resnet_time_scale_shift", "default");
   if (shift != "default") {
     r.fail("resnet_time_scale_shift",
-           "'" + shift + "' is not supported (only \"default\": the time embedding is added "
-           "between the two convolutions of each resnet)");
+           "'" + shift +
+               "' is not supported (only \"default\": the time embedding is added "
+               "between the two convolutions of each resnet)");
   }
   const auto act = r.value<std::string>("act_fn", "silu");
   if (act != "silu" && act != "swish") r.unsupported("act_fn", act);
@@ -210,8 +212,8 @@ UNetConfig parse_unet_config(const json& j, const std::string& source) {
   for (auto x : cross)
     if (x < 1) r.fail("cross_attention_dim", "entries must be positive");
   c.cross_attention_dim = cross[0];
-  c.cross_attention_dim_per_block = r.find("cross_attention_dim") &&
-                                    r.find("cross_attention_dim")->is_array();
+  c.cross_attention_dim_per_block =
+      r.find("cross_attention_dim") && r.find("cross_attention_dim")->is_array();
 
   // transformer_layers_per_block: int, or one entry per down block (int or per-layer list).
   std::vector<json> tlpb(n, json(1));

@@ -16,13 +16,13 @@ namespace ipa::unet {
 
 // One down or up block, resolved.
 struct BlockSpec {
-  std::string type;          // "DownBlock2D", "CrossAttnDownBlock2D", "UpBlock2D", ...
+  std::string type;  // "DownBlock2D", "CrossAttnDownBlock2D", "UpBlock2D", ...
   bool has_attention = false;
-  int num_layers = 0;        // resnets (and attentions when has_attention)
-  int64_t in_channels = 0;   // down: block input; up: channels of the deepest skip it consumes
+  int num_layers = 0;       // resnets (and attentions when has_attention)
+  int64_t in_channels = 0;  // down: block input; up: channels of the deepest skip it consumes
   int64_t out_channels = 0;
-  int64_t prev_output_channel = 0;  // up blocks: channels coming from below
-  bool add_sample = false;   // down: Downsample2D at the end; up: Upsample2D at the end
+  int64_t prev_output_channel = 0;      // up blocks: channels coming from below
+  bool add_sample = false;              // down: Downsample2D at the end; up: Upsample2D at the end
   std::vector<int> transformer_layers;  // per layer (has_attention only)
   int heads = 0;
   int64_t cross_attention_dim = 0;

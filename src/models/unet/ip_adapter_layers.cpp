@@ -90,8 +90,8 @@ void UNet2DConditionModel::load_ip_adapter(const WeightScope& ws) {
   }
   if (!missing.empty() || !extra.empty()) {
     std::string msg = "the IP-Adapter has weights for " + std::to_string(present.size()) +
-                      " attention layer(s) but this UNet has " +
-                      std::to_string(ip_layers_.size()) + " cross-attention layers (indices 1, 3, ..., " +
+                      " attention layer(s) but this UNet has " + std::to_string(ip_layers_.size()) +
+                      " cross-attention layers (indices 1, 3, ..., " +
                       std::to_string(2 * ip_layers_.size() - 1) + ")";
     if (!missing.empty()) msg += "; missing: " + join_keys(missing, 3);
     if (!extra.empty()) msg += "; not in this UNet: " + join_keys(extra, 3);

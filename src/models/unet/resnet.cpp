@@ -4,9 +4,9 @@
 
 namespace ipa::unet {
 
-ResnetBlock2D ResnetBlock2D::load(const WeightScope& ws, int64_t in_channels,
-                                  int64_t out_channels, int64_t temb_channels, int groups,
-                                  float eps, float output_scale_factor) {
+ResnetBlock2D ResnetBlock2D::load(const WeightScope& ws, int64_t in_channels, int64_t out_channels,
+                                  int64_t temb_channels, int groups, float eps,
+                                  float output_scale_factor) {
   ResnetBlock2D r;
   const auto same3 = ops::Conv2dParams::same(1, 1);
   r.norm1 = load_group_norm(ws, "norm1", in_channels, groups, eps);

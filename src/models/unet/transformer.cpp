@@ -11,8 +11,8 @@ constexpr float kLayerNormEps = 1e-5f;             // BasicTransformerBlock defa
 constexpr int64_t kFeedForwardMult = 4;
 
 // A 1×1 convolution `name` loaded as a linear layer over channels-last tokens.
-ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64_t in,
-                           int64_t out, bool as_linear) {
+ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
+                           bool as_linear) {
   if (as_linear) return load_linear(ws, name, in, out);
   ops::Conv2d c = load_conv2d(ws, name, in, out, 1, ops::Conv2dParams{});
   ops::Linear l;
@@ -53,8 +53,8 @@ Tensor BasicTransformerBlock::forward(const Tensor& x_in, const CrossContext& ct
 }
 
 Transformer2DModel Transformer2DModel::load(const WeightScope& ws, int64_t channels, int heads,
-                                            int depth, int64_t cross_attention_dim,
-                                            int norm_groups, bool use_linear_projection) {
+                                            int depth, int64_t cross_attention_dim, int norm_groups,
+                                            bool use_linear_projection) {
   Transformer2DModel t;
   const int64_t dim_head = channels / heads;  // floor, as diffusers does
   const int64_t inner = heads * dim_head;
@@ -62,8 +62,9 @@ Transformer2DModel Transformer2DModel::load(const WeightScope& ws, int64_t chann
   t.linear_projection = use_linear_projection;
   t.proj_in = load_pointwise(ws, "proj_in", channels, inner, use_linear_projection);
   for (int i = 0; i < depth; ++i) {
-    t.blocks.push_back(BasicTransformerBlock::load(ws.scope("transformer_blocks." + std::to_string(i)),
-                                                   inner, heads, dim_head, cross_attention_dim));
+    t.blocks.push_back(
+        BasicTransformerBlock::load(ws.scope("transformer_blocks." + std::to_string(i)), inner,
+                                    heads, dim_head, cross_attention_dim));
   }
   t.proj_out = load_pointwise(ws, "proj_out", inner, channels, use_linear_projection);
   return t;

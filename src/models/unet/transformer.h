@@ -15,7 +15,8 @@ namespace ipa::unet {
 struct CrossContext {
   Tensor text;       // [B, Lt, C]
   Tensor ip_tokens;  // [B, T, C] or undefined (no image prompt)
-  const std::vector<IpAttnLayer>* ip_layers = nullptr;  // indexed by BasicTransformerBlock::ip_layer
+  const std::vector<IpAttnLayer>* ip_layers =
+      nullptr;  // indexed by BasicTransformerBlock::ip_layer
 };
 
 struct BasicTransformerBlock {
@@ -26,8 +27,8 @@ struct BasicTransformerBlock {
   std::string attn2_path;
   int ip_layer = -1;  // index into CrossContext::ip_layers (assigned by the UNet)
 
-  static BasicTransformerBlock load(const WeightScope& ws, int64_t dim, int heads,
-                                    int64_t dim_head, int64_t cross_attention_dim);
+  static BasicTransformerBlock load(const WeightScope& ws, int64_t dim, int heads, int64_t dim_head,
+                                    int64_t cross_attention_dim);
   // x [B, L, dim]
   Tensor forward(const Tensor& x, const CrossContext& ctx) const;
 };

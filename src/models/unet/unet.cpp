@@ -9,10 +9,9 @@ namespace {
 
 // Top-level module names of a UNet2DConditionModel checkpoint; leftover keys under these mean
 // the config describes a different model than the weights.
-constexpr const char* kUNetModules[] = {"conv_in",     "time_embedding", "add_embedding",
-                                        "down_blocks", "mid_block",      "up_blocks",
-                                        "conv_norm_out", "conv_out",     "class_embedding",
-                                        "encoder_hid_proj"};
+constexpr const char* kUNetModules[] = {
+    "conv_in",   "time_embedding", "add_embedding", "down_blocks",     "mid_block",
+    "up_blocks", "conv_norm_out",  "conv_out",      "class_embedding", "encoder_hid_proj"};
 
 void check_no_leftover_weights(const WeightScope& ws) {
   const std::string prefix = ws.prefix().empty() ? "" : ws.prefix() + ".";
@@ -82,13 +81,11 @@ UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const 
   m.conv_in_ = load_conv2d(ws, "conv_in", c.in_channels, ch0, c.conv_in_kernel,
                            ops::Conv2dParams::same(1, (c.conv_in_kernel - 1) / 2));
   m.time_linear_1_ = load_linear(ws, "time_embedding.linear_1", c.time_proj_dim, c.time_embed_dim);
-  m.time_linear_2_ =
-      load_linear(ws, "time_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
+  m.time_linear_2_ = load_linear(ws, "time_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
   if (c.text_time) {
     m.add_linear_1_ = load_linear(ws, "add_embedding.linear_1",
                                   c.projection_class_embeddings_input_dim, c.time_embed_dim);
-    m.add_linear_2_ =
-        load_linear(ws, "add_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
+    m.add_linear_2_ = load_linear(ws, "add_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
   }
 
   BlockCommon common;
@@ -147,11 +144,11 @@ void UNet2DConditionModel::index_ip_layers() {
   const auto map = ip_layer_map(config_.attention_layout());
   bool same = map.size() == ip_layers_.size();
   for (size_t i = 0; same && i < map.size(); ++i) {
-    same = map[i].checkpoint_index == ip_layers_[i].checkpoint_index &&
-           map[i].attn2_path.size() <= ip_layers_[i].attn2_path.size() &&
-           ip_layers_[i].attn2_path.compare(ip_layers_[i].attn2_path.size() -
-                                                 map[i].attn2_path.size(),
-                                             std::string::npos, map[i].attn2_path) == 0;
+    same =
+        map[i].checkpoint_index == ip_layers_[i].checkpoint_index &&
+        map[i].attn2_path.size() <= ip_layers_[i].attn2_path.size() &&
+        ip_layers_[i].attn2_path.compare(ip_layers_[i].attn2_path.size() - map[i].attn2_path.size(),
+                                         std::string::npos, map[i].attn2_path) == 0;
   }
   if (!same) throw Error("internal error: UNet attention layers disagree with the IP layer map");
   // Keep the diffusers-relative path (the model walk saw the scope prefix too).
@@ -165,10 +162,9 @@ Tensor UNet2DConditionModel::time_embedding(const UNetInputs& in, int64_t batch)
   Tensor emb = time_linear_2_(time_linear_1_(t_emb, ops::Activation::SiLU));
   if (config_.text_time) {
     const Tensor ids = in.time_ids.to(DType::F32).reshape({-1});
-    const Tensor time_embeds =
-        ops::timestep_embedding(ids, config_.addition_time_embed_dim, config_.flip_sin_to_cos,
-                                config_.freq_shift)
-            .reshape({batch, -1});
+    const Tensor time_embeds = ops::timestep_embedding(ids, config_.addition_time_embed_dim,
+                                                       config_.flip_sin_to_cos, config_.freq_shift)
+                                   .reshape({batch, -1});
     const Tensor add_embeds = ops::concat({in.text_embeds, time_embeds}, 1);
     ops::add_(emb, add_linear_2_(add_linear_1_(add_embeds, ops::Activation::SiLU)));
   }
@@ -196,8 +192,9 @@ void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
     const Tensor& te = in.text_embeds;
     const Tensor& ids = in.time_ids;
     if (!te.defined() || !ids.defined()) {
-      throw Error("UNet: this UNet uses text_time conditioning (SDXL): text_embeds and time_ids "
-                  "are required");
+      throw Error(
+          "UNet: this UNet uses text_time conditioning (SDXL): text_embeds and time_ids "
+          "are required");
     }
     if (te.dim() != 2 || te.size(0) != B || te.dtype() != DType::F32) {
       throw Error("UNet: text_embeds must be F32 [" + std::to_string(B) + ", P], got " +
@@ -216,8 +213,9 @@ void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
                   " (projection_class_embeddings_input_dim)");
     }
   } else if (in.text_embeds.defined() || in.time_ids.defined()) {
-    throw Error("UNet: text_embeds/time_ids were given but this UNet has no text_time "
-                "conditioning (addition_embed_type is not \"text_time\")");
+    throw Error(
+        "UNet: text_embeds/time_ids were given but this UNet has no text_time "
+        "conditioning (addition_embed_type is not \"text_time\")");
   }
 }
 
