@@ -50,7 +50,7 @@ class Reader {
     }
     fail(key, "must be an integer or a list of integers, got " + v->dump());
   }
-  // Fails unless the key is absent/null (or equals `allowed` when given).
+  // Fails unless the key is absent or null.
   void require_null(const std::string& key) const {
     if (const json* v = find(key)) unsupported(key, *v);
   }
