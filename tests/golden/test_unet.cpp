@@ -108,12 +108,30 @@ TEST(GoldenUNetSD15, IpAdapterSafetensorsAllVariantsAndScales) {
   EXPECT_EQ(checked, 3);
 }
 
+// The .bin files (fp32 and fp16) hold the same values as the .safetensors: the attached weights
+// must be identical, and one scale checks the whole path end to end.
 TEST(GoldenUNetSD15, IpAdapterBinFilesFp32AndFp16) {
   Sd15 s;
+  auto& unet = sd15_unet();
   for (const auto& [variant, v] : s.c.at("variants").items()) {
-    check_sd15_variant(variant, "ip-adapter_" + variant + ".bin");
-    check_sd15_variant(variant, "ip-adapter_" + variant + "_fp16.bin");
+    attach(unet, test::golden_path("unet_sd15_ip/ip-adapter_" + variant + ".safetensors"));
+    std::vector<std::pair<Tensor, Tensor>> reference;
+    for (int i = 0; i < unet.num_ip_layers(); ++i)
+      reference.emplace_back(unet.ip_layer(i).to_k_ip.weight, unet.ip_layer(i).to_v_ip.weight);
+    for (const std::string suffix : {".bin", "_fp16.bin"}) {
+      SCOPED_TRACE(variant + suffix);
+      attach(unet, test::golden_path("unet_sd15_ip/ip-adapter_" + variant + suffix));
+      for (int i = 0; i < unet.num_ip_layers(); ++i) {
+        EXPECT_EQ(max_abs_diff(unet.ip_layer(i).to_k_ip.weight, reference[i].first), 0.f);
+        EXPECT_EQ(max_abs_diff(unet.ip_layer(i).to_v_ip.weight, reference[i].second), 0.f);
+      }
+      unet.set_ip_scale(0.6f);
+      EXPECT_TRUE(test::AllCloseRel(unet.forward(s.inputs(variant)),
+                                    test::golden_tensor(s.g, variant + ".noise_pred_scale_0.6"),
+                                    1e-4));
+    }
   }
+  unet.unload_ip_adapter();
 }
 
 TEST(GoldenUNetSD15, ReferenceLayoutConcatenatedTokensGivesSameResult) {
