@@ -66,6 +66,64 @@ std::string pair_key(std::string_view a, std::string_view b) {
   return key;
 }
 
+// Streams vocab.json ({"token": id, ...}) straight into the maps: building the JSON tree of
+// 49k entries first would cost several times more.
+class VocabReader : public nlohmann::json::json_sax_t {
+ public:
+  VocabReader(std::unordered_map<std::string, int64_t>* vocab,
+              std::unordered_map<int64_t, std::string>* tokens)
+      : vocab_(vocab), tokens_(tokens) {}
+  std::string error;
+
+  bool start_object(std::size_t) override { return ++depth_ == 1 || fail("nested object"); }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool number_integer(number_integer_t v) override { return add(v); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return v <= static_cast<number_unsigned_t>(INT32_MAX) ? add(static_cast<int64_t>(v)) : add(-1);
+  }
+  bool number_float(number_float_t, const string_t& s) override { return bad_value(s); }
+  bool null() override { return bad_value("null"); }
+  bool boolean(bool) override { return bad_value("a boolean"); }
+  bool string(string_t& s) override { return bad_value("\"" + s + "\""); }
+  bool binary(binary_t&) override { return bad_value("binary data"); }
+  bool start_array(std::size_t) override {
+    return depth_ == 0 ? fail("expected an object of token → id, got a list") : bad_value("a list");
+  }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t pos, const std::string&,
+                   const nlohmann::json::exception& e) override {
+    return fail("not valid JSON at byte " + std::to_string(pos) + ": " + e.what());
+  }
+
+ private:
+  bool add(int64_t id) {
+    if (depth_ != 1) return fail("expected an object of token → id");
+    if (id < 0 || id > INT32_MAX) return bad_value(std::to_string(id));
+    (*vocab_)[key_] = id;
+    (*tokens_)[id] = key_;
+    return true;
+  }
+  bool bad_value(const std::string& what) {
+    if (depth_ != 1) return fail("expected an object of token → id");
+    return fail("token '" + key_ + "' has id " + what + " (expected a non-negative integer)");
+  }
+  bool fail(const std::string& message) {
+    if (error.empty()) error = message;
+    return false;
+  }
+  std::unordered_map<std::string, int64_t>* vocab_;
+  std::unordered_map<int64_t, std::string>* tokens_;
+  std::string key_;
+  int depth_ = 0;
+};
+
 }  // namespace
 
 char32_t ByteBpe::byte_to_char(uint8_t b) {
@@ -79,23 +137,16 @@ int ByteBpe::char_to_byte(char32_t c) {
 ByteBpe ByteBpe::parse(std::string_view vocab_json, std::string_view merges_txt,
                        const std::string& source) {
   ByteBpe m;
-  nlohmann::json vocab;
+  VocabReader reader(&m.vocab_, &m.tokens_);
+  bool ok = false;
   try {
-    vocab = nlohmann::json::parse(vocab_json);
+    ok = nlohmann::json::sax_parse(vocab_json, &reader);
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("vocab.json is not valid JSON: ") + e.what(), source);
   }
-  if (!vocab.is_object() || vocab.empty())
-    throw Error("vocab.json must be a non-empty object of token → id", source);
-  for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      throw Error("vocab.json: token '" + token + "' has id " + id.dump() +
-                      " (expected a non-negative integer)",
-                  source);
-    }
-    m.vocab_[token] = id.get<int64_t>();
-    m.tokens_[id.get<int64_t>()] = token;
-  }
+  if (!reader.error.empty()) throw Error("vocab.json: " + reader.error, source);
+  if (!ok) throw Error("vocab.json is not valid JSON", source);
+  if (m.vocab_.empty()) throw Error("vocab.json must be a non-empty object of token → id", source);
 
   // Like transformers: strip the whole file, split into lines, drop the header line.
   size_t begin = 0, end = merges_txt.size();
