@@ -1,0 +1,257 @@
+#include "models/unet/unet.h"
+
+#include "models/common/load_layers.h"
+#include "weights/model_folder.h"
+
+namespace ipa::unet {
+
+namespace {
+
+// Top-level module names of a UNet2DConditionModel checkpoint; leftover keys under these mean
+// the config describes a different model than the weights.
+constexpr const char* kUNetModules[] = {
+    "conv_in",   "time_embedding", "add_embedding", "down_blocks",     "mid_block",
+    "up_blocks", "conv_norm_out",  "conv_out",      "class_embedding", "encoder_hid_proj"};
+
+void check_no_leftover_weights(const WeightScope& ws) {
+  const std::string prefix = ws.prefix().empty() ? "" : ws.prefix() + ".";
+  std::vector<std::string> leftover;
+  for (const auto& key : ws.store().unused_keys()) {
+    if (key.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rel = key.substr(prefix.size());
+    const std::string head = rel.substr(0, rel.find('.'));
+    for (const char* m : kUNetModules) {
+      if (head == m) {
+        leftover.push_back(key);
+        break;
+      }
+    }
+  }
+  if (!leftover.empty()) {
+    throw Error(std::to_string(leftover.size()) +
+                    " UNet weight(s) are not used by the UNet config (first: '" + leftover[0] +
+                    "'): config.json describes a smaller model than the checkpoint",
+                ws.store().label());
+  }
+}
+
+std::vector<float> timestep_values(const Tensor& t, int64_t batch) {
+  if (!t.defined()) throw Error("UNet: timestep is missing");
+  std::vector<float> v = t.to_floats();
+  if (v.size() == 1) return std::vector<float>(static_cast<size_t>(batch), v[0]);
+  if (static_cast<int64_t>(v.size()) == batch && t.dim() == 1) return v;
+  throw Error("UNet: timestep must be a scalar, [1] or [" + std::to_string(batch) + "], got " +
+              shape_str(t.shape()));
+}
+
+void check_tokens(const Tensor& t, const char* what, int64_t batch, int64_t width) {
+  if (t.dim() != 3 || t.size(0) != batch || t.size(1) < 1 || (width > 0 && t.size(2) != width)) {
+    throw Error(std::string("UNet: ") + what + " must be [" + std::to_string(batch) + ", L, " +
+                (width > 0 ? std::to_string(width) : std::string("C")) + "] with L ≥ 1, got " +
+                shape_str(t.shape()));
+  }
+  if (t.dtype() != DType::F32) {
+    throw Error(std::string("UNet: ") + what + " must be F32, got " + t.describe());
+  }
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> split_encoder_hidden_states(const Tensor& ehs, int64_t num_ip_tokens) {
+  if (ehs.dim() != 3) {
+    throw Error("encoder_hidden_states must be [B, L, C], got " + shape_str(ehs.shape()));
+  }
+  const int64_t L = ehs.size(1);
+  if (num_ip_tokens < 0 || num_ip_tokens >= L) {
+    throw Error("cannot split " + std::to_string(num_ip_tokens) +
+                " image tokens off encoder_hidden_states " + shape_str(ehs.shape()) +
+                " (at least one text token must remain)");
+  }
+  if (num_ip_tokens == 0) return {ehs, Tensor()};
+  return {ehs.narrow(1, 0, L - num_ip_tokens).contiguous(),
+          ehs.narrow(1, L - num_ip_tokens, num_ip_tokens).contiguous()};
+}
+
+UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const WeightScope& ws) {
+  UNet2DConditionModel m;
+  m.config_ = config;
+  const UNetConfig& c = config;
+  const int64_t ch0 = c.block_out_channels[0];
+
+  m.conv_in_ = load_conv2d(ws, "conv_in", c.in_channels, ch0, c.conv_in_kernel,
+                           ops::Conv2dParams::same(1, (c.conv_in_kernel - 1) / 2));
+  m.time_linear_1_ = load_linear(ws, "time_embedding.linear_1", c.time_proj_dim, c.time_embed_dim);
+  m.time_linear_2_ = load_linear(ws, "time_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
+  if (c.text_time) {
+    m.add_linear_1_ = load_linear(ws, "add_embedding.linear_1",
+                                  c.projection_class_embeddings_input_dim, c.time_embed_dim);
+    m.add_linear_2_ = load_linear(ws, "add_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
+  }
+
+  BlockCommon common;
+  common.temb_channels = c.time_embed_dim;
+  common.norm_groups = c.norm_num_groups;
+  common.norm_eps = c.norm_eps;
+  common.use_linear_projection = c.use_linear_projection;
+  common.downsample_padding = c.downsample_padding;
+
+  for (size_t i = 0; i < c.down_blocks.size(); ++i) {
+    m.down_.push_back(
+        DownBlock::load(ws.scope("down_blocks." + std::to_string(i)), c.down_blocks[i], common));
+  }
+  if (!c.mid.type.empty()) {
+    m.mid_ = MidBlock::load(ws.scope("mid_block"), c.mid, common, c.mid_block_scale_factor);
+    m.has_mid_ = true;
+  }
+  for (size_t i = 0; i < c.up_blocks.size(); ++i) {
+    m.up_.push_back(
+        UpBlock::load(ws.scope("up_blocks." + std::to_string(i)), c.up_blocks[i], common));
+  }
+  m.norm_out_ = load_group_norm(ws, "conv_norm_out", ch0, c.norm_num_groups, c.norm_eps);
+  m.conv_out_ = load_conv2d(ws, "conv_out", ch0, c.out_channels, c.conv_out_kernel,
+                            ops::Conv2dParams::same(1, (c.conv_out_kernel - 1) / 2));
+  check_no_leftover_weights(ws);
+  m.index_ip_layers();
+  return m;
+}
+
+UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir) {
+  const ModelFolder folder = open_model_folder(dir);
+  return load(parse_unet_config(folder.config, folder.config_path), folder.weights.scope(""));
+}
+
+void UNet2DConditionModel::index_ip_layers() {
+  ip_layers_.clear();
+  auto add = [this](std::vector<Transformer2DModel>& attentions) {
+    for (auto& t : attentions) {
+      for (auto& block : t.blocks) {
+        IpAttnLayer layer;
+        layer.attn2_path = block.attn2_path;
+        layer.checkpoint_index = 2 * static_cast<int>(ip_layers_.size()) + 1;
+        layer.cross_attention_dim = block.attn2.to_k.in_features();
+        layer.inner_dim = block.attn2.inner_dim();
+        block.ip_layer = static_cast<int>(ip_layers_.size());
+        ip_layers_.push_back(std::move(layer));
+      }
+    }
+  };
+  // attn_processors order: down_blocks, up_blocks, then mid_block.
+  for (auto& d : down_) add(d.attentions);
+  for (auto& u : up_) add(u.attentions);
+  if (has_mid_) add(mid_.attentions);
+
+  // The model walk and the checkpoint table must agree; they are derived independently.
+  const auto map = ip_layer_map(config_.attention_layout());
+  bool same = map.size() == ip_layers_.size();
+  for (size_t i = 0; same && i < map.size(); ++i) {
+    same =
+        map[i].checkpoint_index == ip_layers_[i].checkpoint_index &&
+        map[i].attn2_path.size() <= ip_layers_[i].attn2_path.size() &&
+        ip_layers_[i].attn2_path.compare(ip_layers_[i].attn2_path.size() - map[i].attn2_path.size(),
+                                         std::string::npos, map[i].attn2_path) == 0;
+  }
+  if (!same) throw Error("internal error: UNet attention layers disagree with the IP layer map");
+  // Keep the diffusers-relative path (the model walk saw the scope prefix too).
+  for (size_t i = 0; i < map.size(); ++i) ip_layers_[i].attn2_path = map[i].attn2_path;
+}
+
+Tensor UNet2DConditionModel::time_embedding(const UNetInputs& in, int64_t batch) const {
+  const Tensor t = Tensor::from_vector({batch}, timestep_values(in.timestep, batch));
+  const Tensor t_emb = ops::timestep_embedding(t, config_.time_proj_dim, config_.flip_sin_to_cos,
+                                               config_.freq_shift);
+  Tensor emb = time_linear_2_(time_linear_1_(t_emb, ops::Activation::SiLU));
+  if (config_.text_time) {
+    const Tensor ids = in.time_ids.to(DType::F32).reshape({-1});
+    const Tensor time_embeds = ops::timestep_embedding(ids, config_.addition_time_embed_dim,
+                                                       config_.flip_sin_to_cos, config_.freq_shift)
+                                   .reshape({batch, -1});
+    const Tensor add_embeds = ops::concat({in.text_embeds, time_embeds}, 1);
+    ops::add_(emb, add_linear_2_(add_linear_1_(add_embeds, ops::Activation::SiLU)));
+  }
+  return emb;
+}
+
+void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
+  const Tensor& s = in.sample;
+  if (!s.defined() || s.dim() != 4 || s.size(1) != config_.in_channels || s.size(0) < 1) {
+    throw Error("UNet: sample must be [B, " + std::to_string(config_.in_channels) +
+                ", H, W], got " + (s.defined() ? shape_str(s.shape()) : std::string("nothing")));
+  }
+  if (s.dtype() != DType::F32) throw Error("UNet: sample must be F32, got " + s.describe());
+  const int64_t B = s.size(0);
+  const int64_t C = config_.cross_attention_dim_per_block ? 0 : config_.cross_attention_dim;
+  if (!in.text.defined()) throw Error("UNet: text embeddings (encoder_hidden_states) missing");
+  check_tokens(in.text, "text embeddings", B, C);
+  if (in.ip_tokens.defined()) {
+    check_tokens(in.ip_tokens, "image prompt tokens", B, C);
+    if (!has_ip_adapter()) {
+      throw Error("UNet: image prompt tokens were given but no IP-Adapter is loaded");
+    }
+  }
+  if (config_.text_time) {
+    const Tensor& te = in.text_embeds;
+    const Tensor& ids = in.time_ids;
+    if (!te.defined() || !ids.defined()) {
+      throw Error(
+          "UNet: this UNet uses text_time conditioning (SDXL): text_embeds and time_ids "
+          "are required");
+    }
+    if (te.dim() != 2 || te.size(0) != B || te.dtype() != DType::F32) {
+      throw Error("UNet: text_embeds must be F32 [" + std::to_string(B) + ", P], got " +
+                  te.describe());
+    }
+    if (ids.dim() != 2 || ids.size(0) != B) {
+      throw Error("UNet: time_ids must be [" + std::to_string(B) + ", N], got " +
+                  shape_str(ids.shape()));
+    }
+    const int64_t width = te.size(1) + ids.size(1) * config_.addition_time_embed_dim;
+    if (width != config_.projection_class_embeddings_input_dim) {
+      throw Error("UNet: text_embeds " + shape_str(te.shape()) + " and time_ids " +
+                  shape_str(ids.shape()) + " give " + std::to_string(width) +
+                  " features, but add_embedding expects " +
+                  std::to_string(config_.projection_class_embeddings_input_dim) +
+                  " (projection_class_embeddings_input_dim)");
+    }
+  } else if (in.text_embeds.defined() || in.time_ids.defined()) {
+    throw Error(
+        "UNet: text_embeds/time_ids were given but this UNet has no text_time "
+        "conditioning (addition_embed_type is not \"text_time\")");
+  }
+}
+
+Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
+  check_inputs(in);
+  const int64_t B = in.sample.size(0);
+  const Tensor temb_act = ops::silu(time_embedding(in, B));
+  const CrossContext ctx{in.text, in.ip_tokens, &ip_layers_};
+
+  Tensor x = in.sample;
+  if (config_.center_input_sample) x = ops::sub(ops::scale(x, 2.f), Tensor::full({1}, 1.f));
+  x = conv_in_(x);
+
+  std::vector<Tensor> skips{x};
+  for (const auto& d : down_) x = d.forward(x, temb_act, ctx, &skips);
+  if (has_mid_) x = mid_.forward(x, temb_act, ctx);
+  for (const auto& u : up_) {
+    // Upsample to the size of the skip the next block starts with (diffusers passes it as
+    // upsample_size when the latent size is not a multiple of 2^num_upsamplers; otherwise it
+    // is exactly twice the size).
+    std::pair<int64_t, int64_t> hw{0, 0};
+    if (u.upsampler.weight.defined()) {
+      const Tensor& next = skips[skips.size() - u.num_skips() - 1];
+      hw = {next.size(2), next.size(3)};
+    }
+    x = u.forward(x, temb_act, ctx, &skips, hw);
+  }
+  return conv_out_(norm_out_(x, /*fuse_silu=*/true));
+}
+
+const IpAttnLayer& UNet2DConditionModel::ip_layer(int layer) const {
+  if (layer < 0 || layer >= num_ip_layers()) {
+    throw Error("IP layer " + std::to_string(layer) + " out of range (this UNet has " +
+                std::to_string(num_ip_layers()) + ")");
+  }
+  return ip_layers_[static_cast<size_t>(layer)];
+}
+
+}  // namespace ipa::unet
