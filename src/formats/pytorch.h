@@ -15,4 +15,9 @@ namespace ipa {
 // zero-copy view into the memory-mapped file when the entry is stored uncompressed.
 TensorFile read_pytorch(const std::string& path);
 
+// The same on an archive held in memory that `owner` keeps alive (views point into it).
+// `path` is used in error messages only.
+TensorFile parse_pytorch(std::shared_ptr<const void> owner, const uint8_t* data, size_t size,
+                         const std::string& path);
+
 }  // namespace ipa

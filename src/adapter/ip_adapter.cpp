@@ -1,0 +1,112 @@
+#include "adapter/ip_adapter.h"
+
+#include <filesystem>
+
+#include "formats/json_file.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa {
+
+ImageEncoderDims read_image_encoder_dims(const std::string& encoder_dir) {
+  const std::string path = (fs::path(encoder_dir) / "config.json").string();
+  const nlohmann::json c = read_json_file(path);
+  // Some configs nest the vision settings (a full CLIPModel config); accept both.
+  const nlohmann::json& v = c.contains("vision_config") ? c["vision_config"] : c;
+  ImageEncoderDims d;
+  d.hidden_size = json_require<int64_t>(v, "hidden_size", path);
+  d.projection_dim = json_value<int64_t>(v, "projection_dim", json_value<int64_t>(c, "projection_dim", 512, path), path);
+  const int64_t image = json_value<int64_t>(v, "image_size", 224, path);
+  const int64_t patch = json_value<int64_t>(v, "patch_size", 32, path);
+  if (patch <= 0 || image < patch) throw Error("invalid image_size / patch_size", path);
+  d.num_tokens = (image / patch) * (image / patch) + 1;
+  return d;
+}
+
+std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path) {
+  auto a = std::make_shared<IpAdapter>();
+  a->path_ = path;
+  a->weights_.add_file(path);
+  a->weights_.set_label(path);
+  a->info_ = detect_adapter(a->weights_, path);
+  if (a->info_.variant != AdapterVariant::FullFace) {
+    a->projection_ = load_image_projection(a->weights_, a->info_);
+  }
+  return a;
+}
+
+namespace {
+
+int64_t needed_width(const AdapterInfo& info, const ImageEncoderDims& d) {
+  return info.feature == EncoderFeature::ImageEmbeds ? d.projection_dim : d.hidden_size;
+}
+
+std::string known_encoder_name(const AdapterInfo& info) {
+  // Widths of the two released encoders (h94: models/image_encoder, sdxl_models/image_encoder).
+  const int64_t w = info.image_embed_dim;
+  if (info.feature == EncoderFeature::ImageEmbeds) {
+    if (w == 1024) return " (OpenCLIP ViT-H/14, h94 models/image_encoder)";
+    if (w == 1280) return " (OpenCLIP ViT-bigG/14, h94 sdxl_models/image_encoder)";
+  } else {
+    if (w == 1280) return " (OpenCLIP ViT-H/14, h94 models/image_encoder)";
+    if (w == 1664) return " (OpenCLIP ViT-bigG/14, h94 sdxl_models/image_encoder)";
+  }
+  return "";
+}
+
+}  // namespace
+
+bool IpAdapter::fits_encoder(const ImageEncoderDims& dims) const {
+  return needed_width(info_, dims) == info_.image_embed_dim;
+}
+
+void IpAdapter::bind_encoder(const ImageEncoderDims& dims, const std::string& encoder_dir) {
+  if (!fits_encoder(dims)) {
+    const bool embeds = info_.feature == EncoderFeature::ImageEmbeds;
+    throw Error("the image encoder does not fit this adapter: the " +
+                std::string(variant_name(info_.variant)) + " adapter " + path_ + " takes " +
+                (embeds ? "image_embeds of width " : "hidden states of width ") +
+                std::to_string(info_.image_embed_dim) + known_encoder_name(info_) +
+                ", but this encoder gives width " + std::to_string(needed_width(info_, dims)) +
+                " (hidden_size " + std::to_string(dims.hidden_size) + ", projection_dim " +
+                std::to_string(dims.projection_dim) + ")",
+                encoder_dir);
+  }
+  if (info_.variant == AdapterVariant::FullFace) {
+    info_.num_tokens = dims.num_tokens;
+    if (!projection_) projection_ = load_image_projection(weights_, info_);
+  }
+}
+
+std::string find_image_encoder_for(const IpAdapter& adapter) {
+  const fs::path own = fs::path(adapter.path()).parent_path();
+  std::vector<fs::path> candidates = {own / "image_encoder"};
+  const fs::path root = own.parent_path();
+  if (!root.empty() && fs::is_directory(root)) {
+    std::vector<fs::path> siblings;
+    for (const auto& e : fs::directory_iterator(root)) {
+      if (e.is_directory() && e.path() != own) siblings.push_back(e.path() / "image_encoder");
+    }
+    std::sort(siblings.begin(), siblings.end());
+    candidates.insert(candidates.end(), siblings.begin(), siblings.end());
+  }
+  std::string tried;
+  for (const auto& c : candidates) {
+    if (!fs::is_regular_file(c / "config.json")) continue;
+    const ImageEncoderDims dims = read_image_encoder_dims(c.string());
+    if (adapter.fits_encoder(dims)) return c.string();
+    tried += "\n  " + c.string() + " (hidden_size " + std::to_string(dims.hidden_size) +
+             ", projection_dim " + std::to_string(dims.projection_dim) + ")";
+  }
+  const bool embeds = adapter.info().feature == EncoderFeature::ImageEmbeds;
+  throw Error("no image encoder given and none found beside the adapter that fits it: it needs " +
+                  std::string(embeds ? "projection_dim " : "hidden_size ") +
+                  std::to_string(adapter.info().image_embed_dim) +
+                  known_encoder_name(adapter.info()) +
+                  (tried.empty() ? std::string("; no image_encoder/ folder was found")
+                                 : "; tried:" + tried) +
+                  "\npass --image-encoder DIR",
+              adapter.path());
+}
+
+}  // namespace ipa

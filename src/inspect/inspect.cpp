@@ -1,0 +1,214 @@
+#include "inspect/inspect.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "adapter/adapter_info.h"
+#include "formats/json_file.h"
+#include "weights/model_folder.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+ojson describe_adapter(const WeightStore& ws, const std::string& path) {
+  const AdapterInfo info = detect_adapter(ws, path);
+  ojson j;
+  j["kind"] = "ip-adapter";
+  j["variant"] = variant_name(info.variant);
+  if (info.num_tokens) {
+    j["num_tokens"] = *info.num_tokens;
+  } else {
+    j["num_tokens"] = nullptr;
+    j["num_tokens_note"] =
+        "full-face uses one token per image-encoder token (257 for ViT-H/14 at 224 px); the count "
+        "is not stored in the file";
+  }
+  j["cross_attention_dim"] = info.cross_attention_dim;
+  j["image_embed_dim"] = info.image_embed_dim;
+  j["image_feature"] = info.feature == EncoderFeature::ImageEmbeds
+                           ? "image_embeds (projected CLS token)"
+                           : "hidden_states[-2] (penultimate layer, all tokens)";
+  j["ip_layers"] = info.ip_layers;
+  j["base"] = info.base;
+  if (info.variant == AdapterVariant::Plus) {
+    const auto& r = info.resampler;
+    j["resampler"] = {{"dim", r.dim},           {"depth", r.depth},
+                      {"heads", r.heads},       {"dim_head", r.dim_head},
+                      {"num_queries", r.num_queries}, {"ff_mult", r.ff_mult}};
+  }
+  return j;
+}
+
+ojson describe_file(const std::string& path, bool with_tensors) {
+  TensorFile file = load_tensor_file(path);
+  WeightStore ws;
+  ws.add_tensors(file);
+  ws.set_label(path);
+  ojson j;
+  if (looks_like_ip_adapter(ws)) {
+    j = describe_adapter(ws, path);
+  } else {
+    j["kind"] = "checkpoint";
+  }
+  j["path"] = path;
+  j["format"] = file.format;
+  uint64_t bytes = 0;
+  std::map<std::string, int64_t> dtypes;
+  ojson tensors = ojson::array();
+  for (const auto& nt : file.tensors) {
+    bytes += nt.tensor.nbytes();
+    dtypes[dtype_name(nt.tensor.dtype())] += 1;
+    if (with_tensors) {
+      tensors.push_back({{"name", nt.name},
+                         {"dtype", dtype_name(nt.tensor.dtype())},
+                         {"shape", nt.tensor.shape()},
+                         {"bytes", nt.tensor.nbytes()}});
+    }
+  }
+  j["num_tensors"] = file.tensors.size();
+  j["tensor_bytes"] = bytes;
+  j["dtypes"] = dtypes;
+  if (!file.metadata.empty()) j["metadata"] = file.metadata;
+  if (with_tensors) j["tensors"] = tensors;
+  return j;
+}
+
+bool is_image_encoder_config(const nlohmann::json& c) {
+  if (c.value("model_type", "") == "clip_vision_model") return true;
+  if (c.contains("architectures") && c["architectures"].is_array()) {
+    for (const auto& a : c["architectures"]) {
+      if (a.is_string() && a.get<std::string>().rfind("CLIPVision", 0) == 0) return true;
+    }
+  }
+  return false;
+}
+
+ojson describe_model_folder(const std::string& dir) {
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  const nlohmann::json config = read_json_file(config_path);
+  ojson j;
+  const std::string weights = find_weights_file(dir);
+  if (is_image_encoder_config(config)) {
+    j["kind"] = "image-encoder";
+    j["class"] = "CLIPVisionModelWithProjection";
+    for (const char* k : {"hidden_size", "projection_dim", "num_hidden_layers",
+                          "num_attention_heads", "intermediate_size", "image_size", "patch_size",
+                          "hidden_act"}) {
+      if (config.contains(k)) j[k] = config[k];
+    }
+    const int64_t image = json_value<int64_t>(config, "image_size", 224, config_path);
+    const int64_t patch = json_value<int64_t>(config, "patch_size", 14, config_path);
+    if (patch > 0) j["num_tokens"] = (image / patch) * (image / patch) + 1;
+  } else {
+    j["kind"] = "model";
+    if (config.contains("_class_name")) {
+      j["class"] = config["_class_name"];
+    } else if (config.contains("architectures") && config["architectures"].is_array() &&
+               !config["architectures"].empty()) {
+      j["class"] = config["architectures"][0];
+    } else {
+      j["class"] = nullptr;
+    }
+  }
+  j["path"] = dir;
+  j["config"] = config_path;
+  if (weights.empty()) {
+    j["weights"] = nullptr;
+  } else {
+    j["weights"] = weights;
+    ojson f = describe_file(weights, false);
+    j["num_tensors"] = f["num_tensors"];
+    j["tensor_bytes"] = f["tensor_bytes"];
+    j["dtypes"] = f["dtypes"];
+  }
+  return j;
+}
+
+ojson describe_pipeline(const std::string& dir) {
+  const std::string index_path = (fs::path(dir) / "model_index.json").string();
+  const nlohmann::json index = read_json_file(index_path);
+  ojson j;
+  j["kind"] = "diffusers-pipeline";
+  j["path"] = dir;
+  j["class"] = index.value("_class_name", "");
+  ojson comps = ojson::object();
+  for (auto it = index.begin(); it != index.end(); ++it) {
+    if (it.key().empty() || it.key()[0] == '_' || !it.value().is_array()) continue;
+    ojson c;
+    if (it.value().size() == 2 && it.value()[1].is_string()) c["class"] = it.value()[1];
+    const fs::path sub = fs::path(dir) / it.key();
+    c["present"] = fs::is_directory(sub);
+    if (fs::is_regular_file(sub / "config.json")) {
+      const std::string w = find_weights_file(sub.string());
+      c["weights"] = w.empty() ? ojson(nullptr) : ojson(w);
+    }
+    comps[it.key()] = c;
+  }
+  j["components"] = comps;
+  return j;
+}
+
+}  // namespace
+
+ojson inspect_path(const std::string& path, bool with_tensors) {
+  if (!fs::exists(path)) throw Error("no such file or folder", path);
+  if (fs::is_directory(path)) {
+    if (fs::is_regular_file(fs::path(path) / "model_index.json")) return describe_pipeline(path);
+    if (fs::is_regular_file(fs::path(path) / "config.json")) return describe_model_folder(path);
+    throw Error("not a diffusers pipeline (model_index.json) nor a model folder (config.json)",
+                path);
+  }
+  return describe_file(path, with_tensors);
+}
+
+std::string inspect_to_text(const ojson& r) {
+  std::ostringstream o;
+  const std::string kind = r.value("kind", "");
+  o << r.value("path", "") << ": " << kind << "\n";
+  if (kind == "ip-adapter") {
+    o << "  variant:             " << r["variant"].get<std::string>() << "\n";
+    o << "  image tokens:        "
+      << (r["num_tokens"].is_null() ? std::string("from the image encoder (") +
+                                          r.value("num_tokens_note", "") + ")"
+                                    : std::to_string(r["num_tokens"].get<int64_t>()))
+      << "\n";
+    o << "  cross-attention dim: " << r["cross_attention_dim"] << "\n";
+    o << "  image feature:       " << r["image_feature"].get<std::string>() << ", width "
+      << r["image_embed_dim"] << "\n";
+    o << "  IP attention layers: " << r["ip_layers"] << " (base: " << r["base"].get<std::string>()
+      << ")\n";
+    if (r.contains("resampler")) o << "  resampler:           " << r["resampler"].dump() << "\n";
+  } else if (kind == "image-encoder" || kind == "model") {
+    o << "  class:   " << (r["class"].is_null() ? "?" : r["class"].get<std::string>()) << "\n";
+    for (const char* k : {"hidden_size", "projection_dim", "num_hidden_layers",
+                          "num_attention_heads", "image_size", "patch_size", "num_tokens"}) {
+      if (r.contains(k)) o << "  " << k << ": " << r[k] << "\n";
+    }
+    o << "  weights: " << (r["weights"].is_null() ? "(none found)" : r["weights"].get<std::string>())
+      << "\n";
+  } else if (kind == "diffusers-pipeline") {
+    o << "  class: " << r["class"].get<std::string>() << "\n";
+    for (auto it = r["components"].begin(); it != r["components"].end(); ++it) {
+      o << "  " << it.key() << ": " << it.value().value("class", "") << "  "
+        << (it.value().value("present", false) ? "" : "(missing)") << "\n";
+    }
+  }
+  if (r.contains("num_tensors")) {
+    o << "  tensors: " << r["num_tensors"] << ", " << r["tensor_bytes"] << " bytes, dtypes "
+      << r["dtypes"].dump() << "\n";
+  }
+  if (r.contains("tensors")) {
+    for (const auto& t : r["tensors"]) {
+      o << "    " << t["name"].get<std::string>() << "  " << t["dtype"].get<std::string>() << " "
+        << shape_str(t["shape"].get<std::vector<int64_t>>()) << "  " << t["bytes"] << " B\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace ipa

@@ -1,0 +1,140 @@
+// Binary elementwise ops with numpy broadcasting, plus scale / add_scaled / add_.
+#include <algorithm>
+
+#include "ops/cpu/cpu_util.h"
+
+namespace ipa::ops {
+
+using namespace cpu;
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+// Broadcast shape of a and b, or an error naming both.
+Shape broadcast_shape(const Tensor& a, const Tensor& b, const char* op) {
+  const int64_t rank = std::max(a.dim(), b.dim());
+  Shape out(rank);
+  for (int64_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.dim() ? 1 : a.shape()[i - (rank - a.dim())];
+    const int64_t db = i < rank - b.dim() ? 1 : b.shape()[i - (rank - b.dim())];
+    if (da != db && da != 1 && db != 1) {
+      fail(op, "shapes " + a.describe() + " and " + b.describe() + " do not broadcast");
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Element strides of contiguous t viewed in the broadcast shape `out` (0 on broadcast dims).
+Shape broadcast_strides(const Tensor& t, const Shape& out) {
+  const int64_t rank = static_cast<int64_t>(out.size()), off = rank - t.dim();
+  const Shape st = contiguous_strides(t.shape());
+  Shape r(rank, 0);
+  for (int64_t i = off; i < rank; ++i) r[i] = t.shape()[i - off] == 1 ? 0 : st[i - off];
+  return r;
+}
+
+// y[i] = f(a[ia], b[ib]) over the broadcast shape; rows of the last dim are the unit of work.
+template <typename F>
+void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shape& sb,
+                     const Shape& out, float* y, F f) {
+  const int64_t n = numel_of(out);
+  if (n == 0) return;
+  const int64_t rank = static_cast<int64_t>(out.size());
+  const int64_t inner = rank ? out.back() : 1, rows = n / inner;
+  const int64_t ia = rank ? sa.back() : 0, ib = rank ? sb.back() : 0;
+#pragma omp parallel for schedule(static) if (n > kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t oa = 0, ob = 0, rem = r;
+    for (int64_t d = rank - 2; d >= 0; --d) {
+      const int64_t idx = rem % out[d];
+      rem /= out[d];
+      oa += idx * sa[d];
+      ob += idx * sb[d];
+    }
+    const float* pa = a + oa;
+    const float* pb = b + ob;
+    float* py = y + r * inner;
+    if (ia == 1 && ib == 1) {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[i]);
+    } else if (ia == 1 && ib == 0) {
+      const float bv = pb[0];
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], bv);
+    } else if (ia == 0 && ib == 1) {
+      const float av = pa[0];
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(av, pb[i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i * ia], pb[i * ib]);
+    }
+  }
+}
+
+template <typename F>
+Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
+  Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
+  const Shape out = broadcast_shape(a, b, op);
+  Tensor y = Tensor::empty(out);
+  broadcast_apply(a.data<float>(), broadcast_strides(a, out), b.data<float>(),
+                  broadcast_strides(b, out), out, y.data<float>(), f);
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "add", [](float x, float y) { return x + y; });
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "sub", [](float x, float y) { return x - y; });
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "mul", [](float x, float y) { return x * y; });
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(a, b, "div", [](float x, float y) { return x / y; });
+}
+
+Tensor scale(const Tensor& a_in, float s) {
+  Tensor a = f32_input(a_in, "scale", "a");
+  Tensor y = Tensor::empty(a.shape());
+  const float* p = a.data<float>();
+  float* d = y.data<float>();
+  const int64_t n = a.numel();
+#pragma omp parallel for schedule(static) if (n > kGrain)
+  for (int64_t i = 0; i < n; ++i) d[i] = p[i] * s;
+  return y;
+}
+
+Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
+  const char* op = "add_scaled";
+  Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
+  if (a.shape() != b.shape()) {
+    fail(op, "a " + a.describe() + " and b " + b.describe() + " must have the same shape");
+  }
+  Tensor y = Tensor::empty(a.shape());
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* d = y.data<float>();
+  const int64_t n = a.numel();
+#pragma omp parallel for schedule(static) if (n > kGrain)
+  for (int64_t i = 0; i < n; ++i) d[i] = pa[i] + s * pb[i];
+  return y;
+}
+
+void add_(Tensor& a, const Tensor& b_in) {
+  const char* op = "add_";
+  if (!a.defined() || a.dtype() != DType::F32 || !a.is_contiguous() || a.read_only()) {
+    fail(op, "a must be a writable, contiguous F32 tensor", a);
+  }
+  Tensor b = f32_input(b_in, op, "b");
+  const Shape out = broadcast_shape(a, b, op);
+  if (out != a.shape()) {
+    fail(op, "b " + b.describe() + " must broadcast to a's shape " + shape_str(a.shape()));
+  }
+  float* pa = a.data<float>();
+  broadcast_apply(pa, contiguous_strides(out), b.data<float>(), broadcast_strides(b, out), out, pa,
+                  [](float x, float y) { return x + y; });
+}
+
+}  // namespace ipa::ops

@@ -1,0 +1,188 @@
+// linear and matmul on oneDNN's matmul primitive. The models call the same few shapes over
+// and over, so primitives are cached by their full description.
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "ops/cpu/cpu_util.h"
+#include "ops/cpu/dnnl_context.h"
+
+namespace ipa::ops {
+
+using namespace cpu;
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+// Primitive cache keyed by everything that defines the primitive.
+class MatmulCache {
+ public:
+  template <typename Make>
+  dnnl::matmul get(const std::vector<int64_t>& key, Make make) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end()) return it->second;
+    if (map_.size() > 4096) map_.clear();  // models use few shapes; stay bounded anyway
+    dnnl::matmul prim = make();
+    map_.emplace(key, prim);
+    return prim;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::vector<int64_t>, dnnl::matmul> map_;
+};
+
+MatmulCache& cache() {
+  static MatmulCache c;
+  return c;
+}
+
+void append_activation(dnnl::post_ops& po, Activation act) {
+  switch (act) {
+    case Activation::None:
+      break;
+    case Activation::GELU:
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+      break;
+    case Activation::GELUTanh:
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+      break;
+    case Activation::QuickGELU:  // x · sigmoid(1.702 x) is swish with alpha 1.702
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
+      break;
+    case Activation::SiLU:
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+      break;
+  }
+}
+
+dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::desc& wei,
+                         const memory::desc* bias, const memory::desc& dst,
+                         const dnnl::primitive_attr& attr) {
+  try {
+    auto d = bias ? dnnl::matmul::desc(src, wei, *bias, dst) : dnnl::matmul::desc(src, wei, dst);
+    return dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, dnnl_engine()));
+  } catch (const dnnl::error& e) {
+    throw Error(std::string(op) + ": oneDNN cannot build a matmul for these shapes: " + e.what());
+  }
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act) {
+  const char* op = "linear";
+  Tensor x = f32_input(x_in, op, "x");
+  Tensor w = f32_input(w_in, op, "weight");
+  check_rank(w, 2, op, "weight");
+  if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
+  const int64_t K = w.size(1), N = w.size(0);
+  if (x.size(-1) != K) {
+    fail(op,
+         "x's last dim must equal weight's in_features " + std::to_string(K) + " (weight " +
+             w.describe() + ")",
+         x);
+  }
+  Tensor b;
+  if (b_in.defined()) {
+    b = f32_input(b_in, op, "bias");
+    if (b.dim() != 1 || b.size(0) != N) {
+      fail(op, "bias must have shape [" + std::to_string(N) + "]", b);
+    }
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor y = Tensor::empty(out_shape);
+  const int64_t M = K > 0 ? x.numel() / K : 0;
+  if (M == 0 || N == 0) return y;
+  if (K == 0) fail(op, "in_features must be positive", w);
+
+  const memory::desc src_md({M, K}, dt::f32, tag::ab);
+  const memory::desc wei_md({K, N}, dt::f32, tag::ba);  // w [N, K] row-major is Kx(N) "ba"
+  const memory::desc bias_md({1, N}, dt::f32, tag::ab);
+  const memory::desc dst_md({M, N}, dt::f32, tag::ab);
+  const std::vector<int64_t> key = {0, M, K, N, b.defined(), static_cast<int64_t>(act)};
+  dnnl::matmul prim = cache().get(key, [&] {
+    dnnl::primitive_attr attr;
+    dnnl::post_ops po;
+    append_activation(po, act);
+    attr.set_post_ops(po);
+    return make_matmul(op, src_md, wei_md, b.defined() ? &bias_md : nullptr, dst_md, attr);
+  });
+  auto& eng = dnnl_engine();
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(src_md, eng, const_cast<void*>(x.raw()))},
+      {DNNL_ARG_WEIGHTS, memory(wei_md, eng, const_cast<void*>(w.raw()))},
+      {DNNL_ARG_DST, memory(dst_md, eng, y.raw_mutable())}};
+  if (b.defined()) args[DNNL_ARG_BIAS] = memory(bias_md, eng, const_cast<void*>(b.raw()));
+  dnnl_run(op, prim, args);
+  return y;
+}
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha) {
+  const char* op = "matmul";
+  Tensor a = f32_input(a_in, op, "a");
+  Tensor b = f32_input(b_in, op, "b");
+  if (a.dim() < 2 || b.dim() < 2) {
+    fail(op, "a and b need rank >= 2, got a " + a.describe() + " and b " + b.describe());
+  }
+  const int64_t rank = std::max(a.dim(), b.dim());
+  if (rank > 12) fail(op, "rank above 12 is not supported", a);
+  auto padded = [rank](const Shape& s) {
+    Shape p(rank - s.size(), 1);
+    p.insert(p.end(), s.begin(), s.end());
+    return p;
+  };
+  const Shape as = padded(a.shape()), bs = padded(b.shape());
+  const int64_t M = as[rank - 2], K = as[rank - 1];
+  const int64_t N = trans_b ? bs[rank - 2] : bs[rank - 1];
+  const int64_t Kb = trans_b ? bs[rank - 1] : bs[rank - 2];
+  const std::string shapes =
+      "a " + a.describe() + ", b " + b.describe() + (trans_b ? " (b transposed)" : "");
+  if (K != Kb) fail(op, "inner dimensions differ: " + shapes);
+  Shape out(rank);
+  for (int64_t d = 0; d < rank - 2; ++d) {
+    if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1) {
+      fail(op, "batch dimensions do not broadcast: " + shapes);
+    }
+    out[d] = std::max(as[d], bs[d]);
+  }
+  out[rank - 2] = M;
+  out[rank - 1] = N;
+  Tensor y = Tensor::empty(out);
+  if (y.numel() == 0) return y;
+  if (K == 0) {
+    std::memset(y.raw_mutable(), 0, y.nbytes());
+    return y;
+  }
+  // Weights as a logical [..., K, N] with strides: for trans_b the stored [..., N, K] is read
+  // with K fastest.
+  Shape wdims = bs;
+  wdims[rank - 2] = K;
+  wdims[rank - 1] = N;
+  Shape wstrides = contiguous_strides(bs);
+  if (trans_b) std::swap(wstrides[rank - 2], wstrides[rank - 1]);
+  const memory::desc src_md(to_dims(as), dt::f32, to_dims(contiguous_strides(as)));
+  const memory::desc wei_md(to_dims(wdims), dt::f32, to_dims(wstrides));
+  const memory::desc dst_md(to_dims(out), dt::f32, to_dims(contiguous_strides(out)));
+
+  std::vector<int64_t> key = {1, rank, trans_b};
+  key.insert(key.end(), as.begin(), as.end());
+  key.insert(key.end(), bs.begin(), bs.end());
+  key.push_back(std::bit_cast<int32_t>(alpha));
+  dnnl::matmul prim = cache().get(key, [&] {
+    dnnl::primitive_attr attr;
+    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+    return make_matmul(op, src_md, wei_md, nullptr, dst_md, attr);
+  });
+  auto& eng = dnnl_engine();
+  dnnl_run(op, prim,
+           {{DNNL_ARG_SRC, memory(src_md, eng, const_cast<void*>(a.raw()))},
+            {DNNL_ARG_WEIGHTS, memory(wei_md, eng, const_cast<void*>(b.raw()))},
+            {DNNL_ARG_DST, memory(dst_md, eng, y.raw_mutable())}});
+  return y;
+}
+
+}  // namespace ipa::ops

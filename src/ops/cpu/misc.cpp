@@ -1,0 +1,241 @@
+// Lookups and resampling: embedding, argmax, nearest/bilinear/bicubic interpolation and the
+// sinusoidal timestep embedding. Index formulas follow PyTorch's CPU kernels (float scales),
+// so that sizes whose ratio is not exact pick the same source pixels.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "ops/cpu/cpu_util.h"
+#include "tensor/half.h"
+
+namespace ipa::ops {
+
+using namespace cpu;
+
+Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
+  const char* op = "embedding";
+  if (!table_in.defined() || !ids_in.defined()) fail(op, "table and ids must be defined");
+  const DType tt = table_in.dtype();
+  if (tt != DType::F32 && tt != DType::F16 && tt != DType::BF16) {
+    fail(op, "table must be F32, F16 or BF16", table_in);
+  }
+  check_rank(table_in, 2, op, "table [V, D]");
+  if (ids_in.dtype() != DType::I64 && ids_in.dtype() != DType::I32) {
+    fail(op, "ids must be I64 or I32", ids_in);
+  }
+  const Tensor table = table_in.contiguous(), ids = ids_in.contiguous();
+  const int64_t V = table.size(0), D = table.size(1), n = ids.numel();
+  Shape out = ids.shape();
+  out.push_back(D);
+  Tensor y = Tensor::empty(out);
+  float* d = y.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t id = ids.dtype() == DType::I64 ? ids.data<int64_t>()[i] : ids.data<int32_t>()[i];
+    if (id < 0 || id >= V) {
+      fail(op,
+           "id " + std::to_string(id) + " at position " + std::to_string(i) +
+               " is outside the table's " + std::to_string(V) + " rows",
+           table);
+    }
+    float* row = d + i * D;
+    switch (tt) {
+      case DType::F32:
+        std::copy_n(table.data<float>() + id * D, D, row);
+        break;
+      case DType::F16:
+        f16_to_f32(static_cast<const uint16_t*>(table.raw()) + id * D, row, D);
+        break;
+      default:
+        bf16_to_f32(static_cast<const uint16_t*>(table.raw()) + id * D, row, D);
+        break;
+    }
+  }
+  return y;
+}
+
+Tensor argmax(const Tensor& x_in, int64_t dim) {
+  const char* op = "argmax";
+  Tensor x = f32_input(x_in, op, "x");
+  if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
+  const int64_t d = dim < 0 ? dim + x.dim() : dim;
+  if (d < 0 || d >= x.dim()) fail(op, "dimension " + std::to_string(dim) + " out of range", x);
+  const int64_t n = x.size(d);
+  if (n == 0) fail(op, "cannot take the argmax of an empty dimension", x);
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
+  for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
+  Shape out = x.shape();
+  out.erase(out.begin() + d);
+  Tensor y = Tensor::empty(out, DType::I64);
+  const float* p = x.data<float>();
+  int64_t* r = y.data<int64_t>();
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const float* base = p + o * n * inner + i;
+      int64_t best = 0;
+      float bv = base[0];
+      for (int64_t j = 1; j < n && !std::isnan(bv); ++j) {
+        const float v = base[j * inner];
+        if (v > bv || std::isnan(v)) {  // NaN wins, as in PyTorch
+          bv = v;
+          best = j;
+        }
+      }
+      r[o * inner + i] = best;
+    }
+  }
+  return y;
+}
+
+Tensor timestep_embedding(const Tensor& t_in, int64_t dim, bool flip_sin_to_cos, float freq_shift,
+                          float max_period) {
+  const char* op = "timestep_embedding";
+  if (!t_in.defined()) fail(op, "t must be defined");
+  if (t_in.dim() != 1) fail(op, "t must be one-dimensional [B]", t_in);
+  if (dim < 1) fail(op, "dim must be positive, got " + std::to_string(dim));
+  const int64_t half = dim / 2, B = t_in.size(0);
+  const std::vector<float> t = t_in.to_floats();
+  // diffusers computes the frequencies in float32: exp(-ln(max_period) · i / (half - shift)).
+  std::vector<float> freq(half);
+  const float neg_log = static_cast<float>(-std::log(static_cast<double>(max_period)));
+  const float denom = static_cast<float>(static_cast<double>(half) - freq_shift);
+  for (int64_t i = 0; i < half; ++i) {
+    freq[i] = std::exp(static_cast<float>(i) * neg_log / denom);
+  }
+  Tensor y = Tensor::zeros({B, dim});
+  float* d = y.data<float>();
+  for (int64_t b = 0; b < B; ++b) {
+    float* row = d + b * dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float arg = t[b] * freq[i];
+      const float s = std::sin(arg), c = std::cos(arg);
+      row[i] = flip_sin_to_cos ? c : s;
+      row[half + i] = flip_sin_to_cos ? s : c;
+    }
+    // odd dim: the last column stays zero (diffusers pads one column)
+  }
+  return y;
+}
+
+namespace {
+
+// Per output coordinate: up to 4 source indices and weights.
+struct Taps {
+  int n = 1;
+  std::vector<std::array<int64_t, 4>> idx;
+  std::vector<std::array<float, 4>> w;
+};
+
+// PyTorch's area_pixel_compute_scale (float).
+float pixel_scale(int64_t in, int64_t out, bool align_corners) {
+  if (align_corners) {
+    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.f;
+  }
+  return static_cast<float>(in) / static_cast<float>(out);
+}
+
+// PyTorch's area_pixel_compute_source_index.
+float source_index(float scale, int64_t dst, bool align_corners, bool cubic) {
+  if (align_corners) return scale * static_cast<float>(dst);
+  const float src = scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
+  return (!cubic && src < 0.f) ? 0.f : src;
+}
+
+float cubic_inner(float x, float a) {
+  return ((a + 2.f) * x - (a + 3.f)) * x * x + 1.f;
+}
+float cubic_outer(float x, float a) {
+  return ((a * x - 5.f * a) * x + 8.f * a) * x - 4.f * a;
+}
+
+Taps make_taps(int64_t in, int64_t out, Interp mode, bool align_corners) {
+  Taps t;
+  t.idx.resize(out);
+  t.w.resize(out);
+  if (mode == Interp::Nearest) {
+    t.n = 1;
+    const float scale = static_cast<float>(in) / static_cast<float>(out);
+    for (int64_t o = 0; o < out; ++o) {
+      int64_t s;
+      if (out == in)
+        s = o;
+      else if (out == 2 * in)
+        s = o >> 1;
+      else
+        s = std::min(static_cast<int64_t>(std::floor(static_cast<float>(o) * scale)), in - 1);
+      t.idx[o] = {s, 0, 0, 0};
+      t.w[o] = {1.f, 0, 0, 0};
+    }
+  } else if (mode == Interp::Bilinear) {
+    t.n = 2;
+    const float scale = pixel_scale(in, out, align_corners);
+    for (int64_t o = 0; o < out; ++o) {
+      const float src = source_index(scale, o, align_corners, false);
+      const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
+      const int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
+      const float l1 = std::clamp(src - static_cast<float>(i0), 0.f, 1.f);
+      t.idx[o] = {i0, i1, 0, 0};
+      t.w[o] = {1.f - l1, l1, 0, 0};
+    }
+  } else {
+    t.n = 4;
+    const float scale = pixel_scale(in, out, align_corners);
+    const float A = -0.75f;
+    for (int64_t o = 0; o < out; ++o) {
+      const float src = source_index(scale, o, align_corners, true);
+      const int64_t i0 = std::min(static_cast<int64_t>(std::floor(src)), in - 1);
+      const float l = std::clamp(src - static_cast<float>(i0), 0.f, 1.f);
+      t.w[o] = {cubic_outer(l + 1.f, A), cubic_inner(l, A), cubic_inner(1.f - l, A),
+                cubic_outer(2.f - l, A)};
+      for (int k = 0; k < 4; ++k) t.idx[o][k] = std::clamp<int64_t>(i0 - 1 + k, 0, in - 1);
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode,
+                   bool align_corners) {
+  const char* op = "interpolate";
+  Tensor x = f32_input(x_in, op, "x");
+  check_rank(x, 4, op, "x [N, C, H, W]");
+  const int64_t H = x.size(2), W = x.size(3);
+  if (out_h < 1 || out_w < 1 || H < 1 || W < 1) {
+    fail(op,
+         "input and output sizes must be positive, output " + std::to_string(out_h) + "x" +
+             std::to_string(out_w),
+         x);
+  }
+  const Taps ty = make_taps(H, out_h, mode, align_corners);
+  const Taps tx = make_taps(W, out_w, mode, align_corners);
+  const int64_t planes = x.size(0) * x.size(1);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w});
+  const float* src = x.data<float>();
+  float* dst = y.data<float>();
+#pragma omp parallel for schedule(static) if (planes * out_h * out_w > (1 << 14))
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* plane = src + p * H * W;
+    float* o = dst + p * out_h * out_w;
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        float acc = 0.f;
+        for (int a = 0; a < ty.n; ++a) {
+          const float* row = plane + ty.idx[oy][a] * W;
+          float r = 0.f;  // interpolate along x first, then combine rows (as PyTorch does)
+          for (int b = 0; b < tx.n; ++b) r += tx.w[ox][b] * row[tx.idx[ox][b]];
+          acc += ty.w[oy][a] * r;
+        }
+        o[oy * out_w + ox] = acc;
+      }
+    }
+  }
+  return y;
+}
+
+Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
+  return interpolate(x, out_h, out_w, Interp::Nearest);
+}
+
+}  // namespace ipa::ops

@@ -1,0 +1,68 @@
+// The three projection models against tencent-ailab's ImageProjModel / Resampler / MLPProjModel.
+// Tolerance: max|Δ| ≤ 1e-4·max|expected| (fp32 reference; our linear/attention kernels sum in a
+// different order, giving ~1e-6 relative differences).
+#include <gtest/gtest.h>
+
+#include "adapter/image_proj.h"
+#include "test_support.h"
+
+namespace ipa {
+namespace {
+
+TEST(GoldenImageProj, AllModelsMatchReference) {
+  const auto c = test::load_case("image_proj");
+  const TensorFile& golden = test::load_golden("image_proj");
+  int checked = 0;
+  for (const auto& [name, spec] : c["files"].items()) {
+    SCOPED_TRACE(name);
+    WeightStore ws;
+    ws.add_file(test::golden_path("image_proj/" + spec["file"].get<std::string>()), "image_proj.");
+    const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), spec["file"]);
+    auto proj = load_image_projection(ws, info);
+    const Tensor out = proj->forward(test::golden_tensor(golden, name + ".input"));
+    EXPECT_TRUE(test::AllCloseRel(out, test::golden_tensor(golden, name + ".output"), 1e-4));
+    EXPECT_TRUE(ws.unused_keys().empty());
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3);
+}
+
+TEST(GoldenImageProj, DetectedShapesMatchCaseParams) {
+  const auto c = test::load_case("image_proj");
+  WeightStore ws;
+  ws.add_file(test::golden_path("image_proj/resampler.safetensors"), "image_proj.");
+  const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), "resampler");
+  const auto& p = c["params"]["resampler"];
+  EXPECT_EQ(info.variant, AdapterVariant::Plus);
+  EXPECT_EQ(info.resampler.dim, p["dim"].get<int64_t>());
+  EXPECT_EQ(info.resampler.depth, p["depth"].get<int64_t>());
+  EXPECT_EQ(info.resampler.heads, p["heads"].get<int64_t>());
+  EXPECT_EQ(info.resampler.num_queries, p["num_queries"].get<int64_t>());
+  EXPECT_EQ(info.resampler.ff_mult, p["ff_mult"].get<int64_t>());
+  EXPECT_EQ(info.cross_attention_dim, p["output_dim"].get<int64_t>());
+  EXPECT_EQ(info.image_embed_dim, p["embedding_dim"].get<int64_t>());
+
+  WeightStore basic;
+  basic.add_file(test::golden_path("image_proj/image_proj_model.safetensors"), "image_proj.");
+  const AdapterInfo b = detect_image_projection(basic.scope("image_proj"), "basic");
+  const auto& bp = c["params"]["image_proj_model"];
+  EXPECT_EQ(*b.num_tokens, bp["clip_extra_context_tokens"].get<int64_t>());
+  EXPECT_EQ(b.cross_attention_dim, bp["cross_attention_dim"].get<int64_t>());
+  EXPECT_EQ(b.image_embed_dim, bp["clip_embeddings_dim"].get<int64_t>());
+}
+
+TEST(ImageProj, WrongFeatureWidthIsAClearError) {
+  WeightStore ws;
+  ws.add_file(test::golden_path("image_proj/image_proj_model.safetensors"), "image_proj.");
+  const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), "basic");
+  auto proj = load_image_projection(ws, info);
+  try {
+    proj->forward(Tensor::zeros({1, info.image_embed_dim + 1}));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("width"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ipa
