@@ -2,11 +2,10 @@
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 
 #include "formats/json_file.h"
-#include "models/common/find_weights.h"
 #include "models/common/load_layers.h"
+#include "weights/model_folder.h"
 
 namespace ipa {
 
@@ -75,13 +74,9 @@ ClipVisionConfig ClipVisionConfig::from_file(const std::string& path) {
 }
 
 ClipVisionModel ClipVisionModel::load(const std::string& dir) {
-  const auto config =
-      ClipVisionConfig::from_file((std::filesystem::path(dir) / "config.json").string());
-  WeightStore store;
-  store.add_file(find_weights_file(
-      dir, {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors",
-            "pytorch_model.bin", "pytorch_model.fp16.bin"}));
-  return ClipVisionModel(config, store.scope(""));
+  const ModelFolder folder = open_model_folder(dir);
+  return ClipVisionModel(ClipVisionConfig::from_json(folder.config, folder.config_path),
+                         folder.weights.scope(""));
 }
 
 ClipVisionModel::ClipVisionModel(const ClipVisionConfig& config, const WeightScope& ws)

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
-#include "models/common/find_weights.h"
 #include "models/common/load_layers.h"
+#include "weights/model_folder.h"
 
 namespace ipa::vae {
 
@@ -36,13 +35,9 @@ Tensor LatentDistribution::sample(const Tensor& noise) const {
 }
 
 AutoencoderKL AutoencoderKL::load(const std::string& dir) {
-  const auto config = VaeConfig::from_file((std::filesystem::path(dir) / "config.json").string());
-  WeightStore store;
-  store.add_file(find_weights_file(
-      dir, {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json",
-            "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.bin",
-            "diffusion_pytorch_model.fp16.bin"}));
-  return AutoencoderKL(config, store.scope(""));
+  const ModelFolder folder = open_model_folder(dir);
+  return AutoencoderKL(VaeConfig::from_json(folder.config, folder.config_path),
+                       folder.weights.scope(""));
 }
 
 AutoencoderKL::AutoencoderKL(const VaeConfig& config, const WeightScope& ws)

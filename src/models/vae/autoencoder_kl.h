@@ -33,8 +33,8 @@ struct LatentDistribution {
 
 class AutoencoderKL {
  public:
-  // A diffusers `vae/` folder: config.json + diffusion_pytorch_model.safetensors (F32/F16;
-  // also .fp16.safetensors, sharded, or .bin).
+  // A diffusers `vae/` folder: config.json + diffusion_pytorch_model.safetensors (F32/F16),
+  // or any other weights file open_model_folder() accepts (.fp16, sharded, .bin).
   static AutoencoderKL load(const std::string& dir);
   // From weights named like the diffusers checkpoint (`encoder.…`, `decoder.…`,
   // `quant_conv.…`, `post_quant_conv.…`) relative to `ws`.
