@@ -38,6 +38,10 @@ struct Variant {
   bool penultimate;  // hidden_states[-2] (plus / full-face) instead of image_embeds
 };
 
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.cls << " on " << v.encoder;
+}
+
 class EmbedVariantFeatures : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(EmbedVariantFeatures, ClipFeatureAndUncond) {
