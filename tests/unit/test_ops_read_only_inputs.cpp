@@ -1,6 +1,6 @@
 // Ops must read read-only inputs: F32 weights of a memory-mapped safetensors file arrive as
-// read-only views (zero copy), and so do tensors of golden files. The norms and elementwise
-// ops once took the mutable data pointer of their inputs and threw on such views.
+// read-only views (zero copy), and so do tensors of golden files. The models rely on this for
+// zero-copy weights in every norm and elementwise op.
 #include <gtest/gtest.h>
 
 #include <memory>

@@ -72,7 +72,7 @@ void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shap
 
 template <typename F>
 Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
-  const Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
+  Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   Tensor y = Tensor::empty(out);
   broadcast_apply(a.data<float>(), broadcast_strides(a, out), b.data<float>(),
@@ -96,7 +96,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& a_in, float s) {
-  const Tensor a = f32_input(a_in, "scale", "a");
+  Tensor a = f32_input(a_in, "scale", "a");
   Tensor y = Tensor::empty(a.shape());
   const float* p = a.data<float>();
   float* d = y.data<float>();
@@ -108,7 +108,7 @@ Tensor scale(const Tensor& a_in, float s) {
 
 Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
   const char* op = "add_scaled";
-  const Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
+  Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
   if (a.shape() != b.shape()) {
     fail(op, "a " + a.describe() + " and b " + b.describe() + " must have the same shape");
   }
@@ -127,7 +127,7 @@ void add_(Tensor& a, const Tensor& b_in) {
   if (!a.defined() || a.dtype() != DType::F32 || !a.is_contiguous() || a.read_only()) {
     fail(op, "a must be a writable, contiguous F32 tensor", a);
   }
-  const Tensor b = f32_input(b_in, op, "b");
+  Tensor b = f32_input(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   if (out != a.shape()) {
     fail(op, "b " + b.describe() + " must broadcast to a's shape " + shape_str(a.shape()));

@@ -23,7 +23,7 @@ Tensor optional_vector(const Tensor& t, int64_t n, const char* op, const char* a
 Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const Tensor& beta_in,
                   float eps, bool fuse_silu) {
   const char* op = "group_norm";
-  const Tensor x = f32_input(x_in, op, "x");
+  Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 2) fail(op, "x must be [N, C, ...]", x);
   const int64_t N = x.size(0), C = x.size(1);
   if (groups < 1 || C % groups != 0) {
@@ -31,8 +31,8 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
          std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups",
          x);
   }
-  const Tensor gamma = optional_vector(gamma_in, C, op, "weight");
-  const Tensor beta = optional_vector(beta_in, C, op, "bias");
+  Tensor gamma = optional_vector(gamma_in, C, op, "weight");
+  Tensor beta = optional_vector(beta_in, C, op, "bias");
   Tensor y = Tensor::empty(x.shape());
   const int64_t spatial = C > 0 && N > 0 ? x.numel() / (N * C) : 0;
   const int64_t cpg = C / groups, group_size = cpg * spatial;
@@ -71,11 +71,11 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
 
 Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, float eps) {
   const char* op = "layer_norm";
-  const Tensor x = f32_input(x_in, op, "x");
+  Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
   const int64_t D = x.size(-1);
-  const Tensor gamma = optional_vector(gamma_in, D, op, "weight");
-  const Tensor beta = optional_vector(beta_in, D, op, "bias");
+  Tensor gamma = optional_vector(gamma_in, D, op, "weight");
+  Tensor beta = optional_vector(beta_in, D, op, "bias");
   Tensor y = Tensor::empty(x.shape());
   if (D == 0) return y;
   const int64_t rows = x.numel() / D;
@@ -103,7 +103,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
 
 Tensor softmax(const Tensor& x_in) {
   const char* op = "softmax";
-  const Tensor x = f32_input(x_in, op, "x");
+  Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
   const int64_t D = x.size(-1);
   Tensor y = Tensor::empty(x.shape());
