@@ -163,8 +163,9 @@ const void* Tensor::raw_checked(DType want) const {
 }
 
 void* Tensor::raw_mutable_checked(DType want) {
-  raw_checked(want);
-  return raw_mutable();
+  // No read-only check here: `data<T>()` on a non-const handle is the common way to *read*
+  // (e.g. a local copy of a weight view). Writers that may see views use raw_mutable().
+  return const_cast<void*>(raw_checked(want));
 }
 
 void* Tensor::raw_mutable() {

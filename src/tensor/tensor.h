@@ -43,7 +43,9 @@ class Tensor {
   bool is_contiguous() const;
   bool read_only() const { return read_only_; }
 
-  // Pointer to the first element. Checks the dtype; the mutable form refuses read-only views.
+  // Pointer to the first element; checks the dtype. Views of memory-mapped files are read-only
+  // (writing through them faults): code that writes into a tensor it did not create calls
+  // raw_mutable(), which refuses such views.
   template <typename T>
   T* data();
   template <typename T>

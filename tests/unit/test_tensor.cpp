@@ -103,7 +103,7 @@ TEST(Tensor, DTypeConversions) {
 TEST(Tensor, ReadOnlyViewRefusesWrites) {
   static const float data[2] = {1, 2};
   Tensor v = Tensor::view_of(nullptr, data, {2}, DType::F32);
-  EXPECT_THROW(v.data<float>(), Error);
+  EXPECT_THROW(v.raw_mutable(), Error);
   EXPECT_EQ(static_cast<const Tensor&>(v).data<float>()[1], 2.f);
   Tensor c = v.clone();
   c.data<float>()[0] = 5;

@@ -1,5 +1,6 @@
 // Pointwise activations, OpenMP-parallel. GELU is exact (erf based); the others use the
-// vectorisable exp in cpu_util.h.
+// vectorised exp in cpu_util.h.
+#include <algorithm>
 #include <cmath>
 
 #include "ops/cpu/cpu_util.h"
@@ -18,18 +19,17 @@ inline float gelu_erf(float x) {
   return 0.5f * x * std::erfc(-x * 0.70710678118654752f);
 }
 
-inline float gelu_tanh_f(float x) {
-  const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
-  // tanh(u) = 1 - 2 / (exp(2u) + 1): exact limits at ±inf, ~1e-7 absolute error near 0.
-  const float th = 1.f - 2.f / (exp_f32(2.f * u) + 1.f);
+// tanh(u) = 1 - 2 / (exp(2u) + 1): exact limits at ±inf, ~1e-7 absolute error near 0.
+inline v8f gelu_tanh8(v8f x) {
+  const v8f u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+  const v8f th = 1.f - 2.f / (exp8(2.f * u) + 1.f);
   return 0.5f * x * (1.f + th);
 }
-
-inline float silu_f(float x) {
-  return x / (1.f + exp_f32(-x));
+inline v8f silu8(v8f x) {
+  return x / (1.f + exp8(-x));
 }
-inline float quick_gelu_f(float x) {
-  return x / (1.f + exp_f32(-1.702f * x));
+inline v8f quick_gelu8(v8f x) {
+  return x / (1.f + exp8(-1.702f * x));
 }
 
 template <typename F>
@@ -44,19 +44,34 @@ Tensor map(const Tensor& x_in, const char* op, F f) {
   return y;
 }
 
+// Same with an 8-wide functor, in chunks so every thread runs whole vectors.
+template <typename F8>
+Tensor map_v8(const Tensor& x_in, const char* op, F8 f) {
+  Tensor x = f32_input(x_in, op, "x");
+  Tensor y = Tensor::empty(x.shape());
+  const float* s = x.data<float>();
+  float* d = y.data<float>();
+  const int64_t n = x.numel(), chunk = 4096, chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n > kGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    map8(s + c * chunk, d + c * chunk, std::min(chunk, n - c * chunk), f);
+  }
+  return y;
+}
+
 }  // namespace
 
 Tensor gelu(const Tensor& x) {
   return map(x, "gelu", gelu_erf);
 }
 Tensor gelu_tanh(const Tensor& x) {
-  return map(x, "gelu_tanh", gelu_tanh_f);
+  return map_v8(x, "gelu_tanh", gelu_tanh8);
 }
 Tensor quick_gelu(const Tensor& x) {
-  return map(x, "quick_gelu", quick_gelu_f);
+  return map_v8(x, "quick_gelu", quick_gelu8);
 }
 Tensor silu(const Tensor& x) {
-  return map(x, "silu", silu_f);
+  return map_v8(x, "silu", silu8);
 }
 
 Tensor activation(const Tensor& x, Activation act) {

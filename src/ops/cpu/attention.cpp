@@ -4,7 +4,6 @@
 // register-tiled micro-kernels written with GCC vector extensions (8 floats = one AVX2 vector).
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
@@ -15,20 +14,6 @@ namespace ipa::ops {
 using namespace cpu;
 
 namespace {
-
-typedef float v8 __attribute__((vector_size(32)));
-
-inline v8 load8(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, v8 v) {
-  std::memcpy(p, &v, sizeof v);
-}
-inline v8 splat(float f) {
-  return v8{f, f, f, f, f, f, f, f};
-}
 
 constexpr int64_t kQBlock = 64;   // query rows per task (multiple of 4)
 constexpr int64_t kKBlock = 128;  // keys per inner block (multiple of 16)
@@ -44,12 +29,12 @@ void qk_block(const float* Q, int64_t ldq, const float* Kt, int64_t D, int64_t r
   for (int64_t i = 0; i < rows; i += 4) {
     const float* q0 = Q + i * ldq;
     for (int64_t j = 0; j < ncols; j += 16) {
-      v8 a00 = {}, a01 = {}, a10 = {}, a11 = {}, a20 = {}, a21 = {}, a30 = {}, a31 = {};
+      v8f a00 = {}, a01 = {}, a10 = {}, a11 = {}, a20 = {}, a21 = {}, a30 = {}, a31 = {};
       const float* kp = Kt + j;
       for (int64_t d = 0; d < D; ++d, kp += kKBlock) {
-        const v8 k0 = load8(kp), k1 = load8(kp + 8);
-        const v8 b0 = splat(q0[d]), b1 = splat(q0[ldq + d]), b2 = splat(q0[2 * ldq + d]),
-                 b3 = splat(q0[3 * ldq + d]);
+        const v8f k0 = load8(kp), k1 = load8(kp + 8);
+        const v8f b0 = splat8(q0[d]), b1 = splat8(q0[ldq + d]), b2 = splat8(q0[2 * ldq + d]),
+                  b3 = splat8(q0[3 * ldq + d]);
         a00 += b0 * k0;
         a01 += b0 * k1;
         a10 += b1 * k0;
@@ -79,15 +64,15 @@ void pv_block(const float* P, const float* V, int64_t nk, int64_t rows, int64_t 
     float* o = O + i * ldo;
     int64_t d = 0;
     for (; d + 16 <= ldo; d += 16) {
-      v8 a00 = load8(o + d), a01 = load8(o + d + 8), a10 = load8(o + ldo + d),
-         a11 = load8(o + ldo + d + 8), a20 = load8(o + 2 * ldo + d),
-         a21 = load8(o + 2 * ldo + d + 8), a30 = load8(o + 3 * ldo + d),
-         a31 = load8(o + 3 * ldo + d + 8);
+      v8f a00 = load8(o + d), a01 = load8(o + d + 8), a10 = load8(o + ldo + d),
+          a11 = load8(o + ldo + d + 8), a20 = load8(o + 2 * ldo + d),
+          a21 = load8(o + 2 * ldo + d + 8), a30 = load8(o + 3 * ldo + d),
+          a31 = load8(o + 3 * ldo + d + 8);
       const float* vp = V + d;
       for (int64_t j = 0; j < nk; ++j, vp += ldo) {
-        const v8 v0 = load8(vp), v1 = load8(vp + 8);
-        const v8 b0 = splat(p[j]), b1 = splat(p[kKBlock + j]), b2 = splat(p[2 * kKBlock + j]),
-                 b3 = splat(p[3 * kKBlock + j]);
+        const v8f v0 = load8(vp), v1 = load8(vp + 8);
+        const v8f b0 = splat8(p[j]), b1 = splat8(p[kKBlock + j]), b2 = splat8(p[2 * kKBlock + j]),
+                  b3 = splat8(p[3 * kKBlock + j]);
         a00 += b0 * v0;
         a01 += b0 * v1;
         a10 += b1 * v0;
@@ -107,15 +92,15 @@ void pv_block(const float* P, const float* V, int64_t nk, int64_t rows, int64_t 
       store8(o + 3 * ldo + d + 8, a31);
     }
     for (; d < ldo; d += 8) {
-      v8 a0 = load8(o + d), a1 = load8(o + ldo + d), a2 = load8(o + 2 * ldo + d),
-         a3 = load8(o + 3 * ldo + d);
+      v8f a0 = load8(o + d), a1 = load8(o + ldo + d), a2 = load8(o + 2 * ldo + d),
+          a3 = load8(o + 3 * ldo + d);
       const float* vp = V + d;
       for (int64_t j = 0; j < nk; ++j, vp += ldo) {
-        const v8 v0 = load8(vp);
-        a0 += splat(p[j]) * v0;
-        a1 += splat(p[kKBlock + j]) * v0;
-        a2 += splat(p[2 * kKBlock + j]) * v0;
-        a3 += splat(p[3 * kKBlock + j]) * v0;
+        const v8f v0 = load8(vp);
+        a0 += splat8(p[j]) * v0;
+        a1 += splat8(p[kKBlock + j]) * v0;
+        a2 += splat8(p[2 * kKBlock + j]) * v0;
+        a3 += splat8(p[3 * kKBlock + j]) * v0;
       }
       store8(o + d, a0);
       store8(o + ldo + d, a1);
@@ -230,15 +215,14 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
             const float* mr = m.data + b * m.sb + h * m.sh + (q0 + i) * m.si + k0 * m.sj;
             for (int64_t j = 0; j < nk; ++j) s[j] += mr[j * m.sj];
           }
-          float bmax = -__builtin_inff();
-          for (int64_t j = 0; j < nk; ++j) bmax = s[j] > bmax ? s[j] : bmax;
+          const float bmax = max8(s, nk);
           const float mnew = std::max(mrow[i], bmax);
           if (mnew == -__builtin_inff()) {  // everything masked so far: keep zeros
             std::fill(s, s + nk, 0.f);
             continue;
           }
           const float corr = exp_f32(mrow[i] - mnew);
-          for (int64_t j = 0; j < nk; ++j) s[j] = exp_f32(s[j] - mnew);
+          map8(s, s, nk, [mnew](v8f x) { return exp8(x - mnew); });
           const float psum = static_cast<float>(sum(s, nk));
           lrow[i] = lrow[i] * corr + psum;
           mrow[i] = mnew;

@@ -2,7 +2,6 @@
 // shapes, F32 access, and a vectorisable exp (glibc's expf does not vectorise without
 // -ffast-math, and the softmax-like kernels spend most of their time in exp).
 #pragma once
-#include <bit>
 #include <cstdint>
 #include <string>
 
@@ -19,25 +18,38 @@ namespace ipa::ops::cpu {
 Tensor f32_input(const Tensor& t, const char* op, const char* arg);
 void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 
-// exp(x) for float, ~2 ulp, written so that GCC vectorises loops that call it.
-// Cody-Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-7 Taylor polynomial
-// (truncation error < 2e-9 relative on that interval). Inputs below -87.3 return exactly 0,
-// inputs above 88.72 (where float exp overflows) return +inf.
-inline float exp_f32(float x) {
-  const float kMagic = 12582912.f;  // 1.5 · 2^23: adding it rounds to an integer
-  const float kLog2e = 1.44269504088896341f;
-  const float kLn2Hi = 0.693145751953125f;  // exactly representable high part of ln 2
-  const float kLn2Lo = 1.42860682030941723e-06f;
-  const bool underflow = x < -87.3f;
-  const bool overflow = x > 88.72f;
-  float xc = x > 88.3f ? 88.3f : x;
-  xc = xc < -87.3f ? -87.3f : xc;
-  const float t = xc * kLog2e + kMagic;
-  const float n = t - kMagic;
-  const int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kMagic);
-  float r = xc - n * kLn2Hi;
-  r = r - n * kLn2Lo;
-  float p = 1.f / 5040.f;
+// Eight floats (one AVX2 register) as a GCC vector-extension type. Kernels that need exp
+// use these explicitly: with the default -ftrapping-math GCC will not if-convert float
+// comparisons, so scalar code with range checks never vectorises.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+inline v8f load8(const float* p) {
+  v8f v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8f v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+inline v8f splat8(float f) {
+  return v8f{f, f, f, f, f, f, f, f};
+}
+
+// exp(x), ~2 ulp. Cody-Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-7
+// Taylor polynomial (truncation error < 2e-9 relative on that interval). Inputs below -87.3
+// give exactly 0 (so exp(-inf) = 0), above 88.72 (float overflow) +inf; NaN stays NaN.
+inline v8f exp8(v8f x) {
+  const v8f kMagic = splat8(12582912.f);  // 1.5 · 2^23: adding it rounds to an integer
+  const v8f kHi = splat8(88.3f), kLo = splat8(-87.3f);
+  v8f xc = x > kHi ? kHi : x;
+  xc = xc < kLo ? kLo : xc;
+  const v8f t = xc * 1.44269504088896341f + kMagic;
+  const v8f n = t - kMagic;
+  const v8i ni = (v8i)t - (v8i)kMagic;
+  v8f r = xc - n * 0.693145751953125f;  // ln 2 split: exact high part
+  r = r - n * 1.42860682030941723e-06f;
+  v8f p = splat8(1.f / 5040.f);
   p = p * r + 1.f / 720.f;
   p = p * r + 1.f / 120.f;
   p = p * r + 1.f / 24.f;
@@ -45,13 +57,42 @@ inline float exp_f32(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.f;
   p = p * r + 1.f;
-  const float scale = std::bit_cast<float>((ni + 127) << 23);
-  const float result = p * scale;
-  return underflow ? 0.f : (overflow ? __builtin_inff() : result);
+  v8f result = p * (v8f)((ni + 127) << 23);
+  result = x < kLo ? splat8(0.f) : result;
+  result = x > splat8(88.72f) ? splat8(__builtin_inff()) : result;
+  return result;
 }
 
-inline float sigmoid_f32(float x) {
-  return 1.f / (1.f + exp_f32(-x));
+// dst[i] = f(src[i]) for i < n with an 8-wide functor (src may equal dst).
+template <typename F8>
+inline void map8(const float* src, float* dst, int64_t n, F8 f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(dst + i, f(load8(src + i)));
+  if (i < n) {
+    float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t j = i; j < n; ++j) tmp[j - i] = src[j];
+    store8(tmp, f(load8(tmp)));
+    for (int64_t j = i; j < n; ++j) dst[j] = tmp[j - i];
+  }
+}
+
+// max(x[0..n)), -inf for n == 0. NaNs are skipped unless all are NaN (callers feed finite or
+// -inf scores).
+inline float max8(const float* x, int64_t n) {
+  v8f m = splat8(-__builtin_inff());
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v8f v = load8(x + i);
+    m = v > m ? v : m;
+  }
+  float r = -__builtin_inff();
+  for (int j = 0; j < 8; ++j) r = m[j] > r ? m[j] : r;
+  for (; i < n; ++i) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+inline float exp_f32(float x) {
+  return exp8(splat8(x))[0];
 }
 
 }  // namespace ipa::ops::cpu

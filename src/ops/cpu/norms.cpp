@@ -57,10 +57,10 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
       const float* s = src + c * spatial;
       float* d = dst + c * spatial;
       if (fuse_silu) {
-        for (int64_t i = 0; i < spatial; ++i) {
-          const float v = s[i] * a + b;
-          d[i] = v / (1.f + exp_f32(-v));
-        }
+        map8(s, d, spatial, [a, b](v8f x) {
+          const v8f v = x * a + b;
+          return v / (1.f + exp8(-v));
+        });
       } else {
         for (int64_t i = 0; i < spatial; ++i) d[i] = s[i] * a + b;
       }
@@ -115,8 +115,8 @@ Tensor softmax(const Tensor& x_in) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* s = xp + r * D;
     float* d = yp + r * D;
-    const float m = max_of(s, D);
-    for (int64_t i = 0; i < D; ++i) d[i] = exp_f32(s[i] - m);
+    const float m = max8(s, D);
+    map8(s, d, D, [m](v8f x) { return exp8(x - m); });
     const float inv = static_cast<float>(1.0 / sum(d, D));
     for (int64_t i = 0; i < D; ++i) d[i] *= inv;
   }

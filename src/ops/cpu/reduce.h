@@ -40,10 +40,4 @@ inline double sum_sq_dev(const float* x, int64_t n, float mean) {
   });
 }
 
-inline float max_of(const float* x, int64_t n) {
-  float m = -__builtin_inff();
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
-}
-
 }  // namespace ipa::ops::cpu

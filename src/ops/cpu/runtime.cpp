@@ -17,7 +17,9 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
 void set_precision(Precision p) {
   if (p == Precision::BF16 && !cpu_has_bf16()) {
@@ -26,7 +28,9 @@ void set_precision(Precision p) {
   g_precision = p;
 }
 
-Precision precision() { return g_precision; }
+Precision precision() {
+  return g_precision;
+}
 
 bool cpu_has_bf16() {
   return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
