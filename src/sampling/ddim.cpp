@@ -1,0 +1,130 @@
+// DDIMScheduler (diffusers 0.30.3): deterministic for eta = 0; eta > 0 adds fresh noise.
+#include <algorithm>
+#include <cmath>
+
+#include "base/error.h"
+#include "sampling/noise_schedule.h"
+#include "sampling/scheduler_registry.h"
+#include "sampling/tensor_loops.h"
+#include "sampling/timestep_spacing.h"
+
+namespace ipa::sampling {
+namespace {
+
+class DDIMScheduler final : public Scheduler {
+ public:
+  explicit DDIMScheduler(SchedulerConfig c) : Scheduler(SchedulerKind::kDDIM, std::move(c)) {
+    if (config_.thresholding) {
+      throw Error("DDIMScheduler: thresholding (dynamic thresholding) is not supported",
+                  config_.source, "thresholding");
+    }
+    alphas_cumprod_ = make_alphas_cumprod(config_);
+    final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front();
+  }
+
+  std::string class_name() const override { return "DDIMScheduler"; }
+  void set_eta(float eta) override {
+    if (!(eta >= 0.0f)) throw Error("DDIM eta must be >= 0, got " + std::to_string(eta));
+    eta_ = eta;
+  }
+
+  void set_timesteps(int n) override {
+    check_num_steps(n);
+    num_inference_steps_ = n;
+    const auto t = ddim_timesteps(config_.timestep_spacing, config_.num_train_timesteps, n,
+                                  config_.steps_offset);
+    timesteps_.assign(t.begin(), t.end());
+    check_timesteps_in_range();
+  }
+
+  StepOutput step(const Tensor& model_output_in, size_t step_index, const Tensor& sample_in,
+                  NoiseSource* noise) override {
+    check_step_index(step_index);
+    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
+    const Tensor sample = detail::as_f32(sample_in, "sample");
+    detail::check_same_shape(model_output, "model_output", sample, "sample");
+
+    const auto t = static_cast<int64_t>(timesteps_[step_index]);
+    const int64_t prev_t = t - config_.num_train_timesteps / num_inference_steps_;
+    const float a_t = alphas_cumprod_[static_cast<size_t>(t)];
+    const float a_prev = alpha_prod(prev_t);
+    const float b_t = 1.0f - a_t;
+    const float sqrt_a_t = std::sqrt(a_t);
+    const float sqrt_b_t = std::sqrt(b_t);
+
+    const float* m = detail::cdata(model_output);
+    const float* s = detail::cdata(sample);
+    Tensor pred_x0, pred_eps;
+    if (config_.prediction_type == "epsilon") {
+      pred_x0 = detail::generate(sample.shape(),
+                                 [&](int64_t i) { return (s[i] - sqrt_b_t * m[i]) / sqrt_a_t; });
+      pred_eps = model_output;
+    } else if (config_.prediction_type == "sample") {
+      pred_x0 = model_output;
+      pred_eps = detail::generate(sample.shape(),
+                                  [&](int64_t i) { return (s[i] - sqrt_a_t * m[i]) / sqrt_b_t; });
+    } else {  // v_prediction
+      pred_x0 = detail::generate(sample.shape(),
+                                 [&](int64_t i) { return sqrt_a_t * s[i] - sqrt_b_t * m[i]; });
+      pred_eps = detail::generate(sample.shape(),
+                                  [&](int64_t i) { return sqrt_a_t * m[i] + sqrt_b_t * s[i]; });
+    }
+    if (config_.clip_sample) {
+      const auto range = static_cast<float>(config_.clip_sample_range);
+      const float* x = detail::cdata(pred_x0);
+      pred_x0 = detail::generate(sample.shape(),
+                                 [&](int64_t i) { return std::clamp(x[i], -range, range); });
+    }
+
+    // sigma_t(eta) of formula (16) of the DDIM paper.
+    const float b_prev = 1.0f - a_prev;
+    const float variance = (b_prev / b_t) * (1.0f - a_t / a_prev);
+    const float std_dev_t = eta_ * std::sqrt(variance);
+    const float dir_coeff = std::sqrt(1.0f - a_prev - std_dev_t * std_dev_t);
+    const float sqrt_a_prev = std::sqrt(a_prev);
+
+    const float* x0 = detail::cdata(pred_x0);
+    const float* eps = detail::cdata(pred_eps);
+    Tensor prev = detail::generate(
+        sample.shape(), [&](int64_t i) { return sqrt_a_prev * x0[i] + dir_coeff * eps[i]; });
+    if (eta_ > 0.0f) {
+      const Tensor z = require_noise(noise, model_output.shape());
+      const float* zp = detail::cdata(z);
+      float* p = prev.data<float>();
+      for (int64_t i = 0; i < prev.numel(); ++i) p[i] = p[i] + std_dev_t * zp[i];
+    }
+    return {prev, pred_x0};
+  }
+
+  Tensor add_noise(const Tensor& original_in, const Tensor& noise_in,
+                   size_t step_index) const override {
+    check_step_index(step_index);
+    const Tensor original = detail::as_f32(original_in, "original sample");
+    const Tensor noise = detail::as_f32(noise_in, "noise");
+    detail::check_same_shape(original, "original sample", noise, "noise");
+    const float a = alphas_cumprod_[static_cast<size_t>(timesteps_[step_index])];
+    const float sqrt_a = std::sqrt(a);
+    const float sqrt_one_minus_a = std::sqrt(1.0f - a);
+    const float* x = detail::cdata(original);
+    const float* z = detail::cdata(noise);
+    return detail::generate(original.shape(),
+                            [&](int64_t i) { return sqrt_a * x[i] + sqrt_one_minus_a * z[i]; });
+  }
+
+ private:
+  float alpha_prod(int64_t t) const {
+    return t >= 0 ? alphas_cumprod_[static_cast<size_t>(t)] : final_alpha_cumprod_;
+  }
+
+  std::vector<float> alphas_cumprod_;
+  float final_alpha_cumprod_ = 1.0f;
+  float eta_ = 0.0f;
+};
+
+}  // namespace
+
+std::unique_ptr<Scheduler> make_ddim_scheduler(SchedulerConfig config) {
+  return std::make_unique<DDIMScheduler>(std::move(config));
+}
+
+}  // namespace ipa::sampling
