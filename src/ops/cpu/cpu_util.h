@@ -58,12 +58,25 @@ inline v8f max8v(v8f a, v8f b) {
 #endif
 }
 
-// exp(x), ~2 ulp. Cody-Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-7
-// Taylor polynomial (truncation error < 2e-9 relative on that interval). Inputs below -87.3
-// give exactly 0 (so exp(-inf) = 0), above 88.72 (float overflow) +inf; NaN stays NaN.
+inline v8f min8v(v8f a, v8f b) {  // lane-wise min; b where either is NaN (x86 minps)
+#ifdef __AVX__
+  return _mm256_min_ps(a, b);
+#else
+  return a < b ? a : b;
+#endif
+}
+
+inline v8f abs8(v8f x) {
+  return (v8f)((v8i)x & 0x7fffffff);
+}
+
+// exp(x), ~2 ulp (measured in test_ops_vector_math.cpp). Cody-Waite range reduction x = n·ln2 + r,
+// |r| ≤ ln2/2, then a degree-7 Taylor polynomial (truncation error < 2e-9 relative on that
+// interval). Inputs below -87.3 give exactly 0 (so exp(-inf) = 0), above 88.72 (float overflow)
+// +inf; NaN stays NaN.
 inline v8f exp8(v8f x) {
   const v8f kMagic = splat8(12582912.f);  // 1.5 · 2^23: adding it rounds to an integer
-  const v8f kHi = splat8(88.3f), kLo = splat8(-87.3f);
+  const v8f kHi = splat8(88.72f), kLo = splat8(-87.3f);
   v8f xc = x > kHi ? kHi : x;
   xc = xc < kLo ? kLo : xc;
   const v8f t = xc * 1.44269504088896341f + kMagic;
@@ -79,7 +92,9 @@ inline v8f exp8(v8f x) {
   p = fma8(p, r, splat8(0.5f));
   p = fma8(p, r, splat8(1.f));
   p = fma8(p, r, splat8(1.f));
-  v8f result = p * (v8f)((ni + 127) << 23);
+  // 2^n as two factors: n reaches 128 just below the overflow threshold.
+  const v8i n1 = ni >> 1, n2 = ni - n1;
+  v8f result = p * (v8f)((n1 + 127) << 23) * (v8f)((n2 + 127) << 23);
   result = x < kLo ? splat8(0.f) : result;
   result = x > splat8(88.72f) ? splat8(__builtin_inff()) : result;
   return result;
@@ -107,6 +122,54 @@ inline v8f exp8_nonpos(v8f x) {
   p = fma8(p, r, splat8(1.f));
   const v8f result = p * (v8f)((ni + 127) << 23);
   return (v8f)((v8i)result & ~(v8i)(x < kLo));
+}
+
+// t·exp(P(t) - a²) = erfc(a) for a in [0, 10], with a² passed exactly as a2 + a2lo: t = 1/(1 + a/2)
+// and P the degree-9 Chebyshev fit of Numerical Recipes' erfcc (fractional error < 1.2e-7 in
+// exact arithmetic). P - a² is carried as a two-float sum, so the far tail (a² ~ 80, where one
+// float ulp of the exponent is 4e-6 relative) keeps its relative accuracy.
+inline v8f erfc_pos8(v8f a, v8f a2, v8f a2lo) {
+  const v8f t = 1.f / fma8(a, splat8(0.5f), splat8(1.f));
+  v8f p = splat8(0.17087277f);
+  p = fma8(p, t, splat8(-0.82215223f));
+  p = fma8(p, t, splat8(1.48851587f));
+  p = fma8(p, t, splat8(-1.13520398f));
+  p = fma8(p, t, splat8(0.27886807f));
+  p = fma8(p, t, splat8(-0.18628806f));
+  p = fma8(p, t, splat8(0.09678418f));
+  p = fma8(p, t, splat8(0.37409196f));
+  p = fma8(p, t, splat8(1.00002368f));
+  p = fma8(p, t, splat8(-1.26551223f));
+  const v8f s = p - a2, bb = s - p;
+  const v8f e = (p - (s - bb)) - (a2 + bb);  // s + e = p - a2 exactly (TwoSum)
+  return t * exp8(s) * (1.f + (e - a2lo));
+}
+
+// erfc(z), any sign, relative error below 1e-6 down to the float underflow (measured against
+// std::erfc in test_ops_vector_math.cpp). erfc(-a) = 2 - erfc(a); NaN stays NaN, ±inf gives
+// 0 / 2.
+inline v8f erfc8(v8f z) {
+  const v8f a = min8v(splat8(10.f), abs8(z));  // erfc(10) underflows float; keeps a² finite
+  const v8f a2 = a * a;
+  const v8f r = erfc_pos8(a, a2, fma8(a, a, -a2));
+  return z < 0.f ? 2.f - r : r;
+}
+
+// erf(z), relative error below 1e-6 everywhere (including near 0, where 1 - erfc would cancel:
+// |z| < 0.5 uses the odd Taylor series to z^11, truncation < 3e-8 relative).
+inline v8f erf8(v8f z) {
+  const v8f z2 = z * z;
+  v8f p = splat8(-1.f / 1320.f);
+  p = fma8(p, z2, splat8(1.f / 216.f));
+  p = fma8(p, z2, splat8(-1.f / 42.f));
+  p = fma8(p, z2, splat8(1.f / 10.f));
+  p = fma8(p, z2, splat8(-1.f / 3.f));
+  p = fma8(p, z2, splat8(1.f));
+  const v8f small = 1.12837916709551257f * z * p;
+  const v8f big = 1.f - erfc8(abs8(z));
+  const v8f sign = (v8f)((v8i)z & (int32_t)0x80000000);
+  const v8f large = (v8f)((v8i)big | (v8i)sign);
+  return abs8(z) < 0.5f ? small : large;
 }
 
 // dst[i] = f(src[i]) for i < n with an 8-wide functor (src may equal dst).
