@@ -93,6 +93,32 @@ TEST(OpsAttention, Masks) {
   check(1, 5, 300, 1, 160, 1, 830);  // mask across several key blocks
 }
 
+TEST(OpsAttention, MinusInfinityMasks) {
+  // Row 0: every key masked (PyTorch gives NaN). Row 1: the first 100 of 150 keys masked, so
+  // the first key block is all -inf and the running max starts at -inf. Other rows: a causal
+  // pattern. Rows 1.. must match the reference.
+  const int64_t Lq = 20, Lk = 150, H = 2, D = 40;
+  Tensor q = random_tensor({1, Lq, H * D}, 1000, -2.f, 2.f);
+  Tensor k = random_tensor({1, Lk, H * D}, 1001, -2.f, 2.f);
+  Tensor v = random_tensor({1, Lk, H * D}, 1002);
+  Tensor mask = Tensor::zeros({Lq, Lk});
+  float* m = mask.data<float>();
+  for (int64_t j = 0; j < Lk; ++j) {
+    m[j] = -INFINITY;
+    if (j < 100) m[Lk + j] = -INFINITY;
+    for (int64_t i = 2; i < Lq; ++i) {
+      if (j > i * 7) m[i * Lk + j] = -INFINITY;
+    }
+  }
+  const float scale = 1.f / std::sqrt(static_cast<float>(D));
+  Tensor out = ops::attention(q, k, v, H, scale, mask);
+  const float* o = out.data<float>();
+  for (int64_t d = 0; d < H * D; ++d) EXPECT_TRUE(std::isnan(o[d])) << d;
+  Tensor ref = attention_ref(q, k, v, H, scale, mask);
+  expect_close(out.narrow(1, 1, Lq - 1).contiguous(), ref.narrow(1, 1, Lq - 1).contiguous(), 1e-5,
+               "attention_minus_inf_masks");
+}
+
 TEST(OpsAttention, LongSequenceOneHead) {
   // 4096 tokens, one head of 40: the SD 1.5 64x64 latent self-attention size. The reference
   // is only checked on a few query rows to keep the test fast.

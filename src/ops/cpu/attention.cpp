@@ -1,13 +1,18 @@
 // Flash-style attention: for each (batch, head, block of queries) walk the keys in blocks,
-// keep a running row maximum and denominator (online softmax) and accumulate P·V in F32.
-// Memory per thread is O(query block · key block). The two small GEMMs per block use
-// register-tiled micro-kernels written with GCC vector extensions (8 floats = one AVX2 vector).
+// keep a running maximum and denominator per query (online softmax) and accumulate P·V in F32.
+// Memory per thread is O(query block · (key block + head dim)).
+//
+// The block is computed transposed, queries along the vector lanes: Sᵀ[key][query] =
+// K·(scale·Q)ᵀ and Oᵀ[d][query] += Vᵀ·Pᵀ. Then K and V are read in place (their elements are
+// broadcast, so nothing is packed per block), only the query block is transposed once per task,
+// and the softmax statistics are lane-wise vector ops instead of horizontal reductions. Both
+// products run on one register-tiled FMA micro-kernel (4 broadcast rows x 3 AVX2 vectors =
+// 12 accumulators, enough to cover the FMA latency on two pipes).
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
-#include "ops/cpu/reduce.h"
 
 namespace ipa::ops {
 
@@ -15,97 +20,79 @@ using namespace cpu;
 
 namespace {
 
-constexpr int64_t kQBlock = 64;   // query rows per task (multiple of 4)
-constexpr int64_t kKBlock = 128;  // keys per inner block (multiple of 16)
+constexpr int64_t kQVecs = 6;            // query vectors per task
+constexpr int64_t kQBlock = 8 * kQVecs;  // queries per task
+constexpr int64_t kKBlock = 64;          // keys per inner block (multiple of kPanel)
+constexpr int64_t kPanel = 4;            // broadcast rows per micro-tile (packed together)
+constexpr int kTileVecs = 3;             // 8-query vectors per micro-tile
 
-inline int64_t round_up(int64_t v, int64_t m) {
-  return (v + m - 1) / m * m;
-}
-
-// S[Bq][kKBlock] (cols [0, ncols)) = Q[Bq][ldq] (first D) · Kt[D][kKBlock]; Bq % 4 == 0,
-// ncols % 16 == 0.
-void qk_block(const float* Q, int64_t ldq, const float* Kt, int64_t D, int64_t rows, int64_t ncols,
-              float* S) {
-  for (int64_t i = 0; i < rows; i += 4) {
-    const float* q0 = Q + i * ldq;
-    for (int64_t j = 0; j < ncols; j += 16) {
-      v8f a00 = {}, a01 = {}, a10 = {}, a11 = {}, a20 = {}, a21 = {}, a30 = {}, a31 = {};
-      const float* kp = Kt + j;
-      for (int64_t d = 0; d < D; ++d, kp += kKBlock) {
-        const v8f k0 = load8(kp), k1 = load8(kp + 8);
-        const v8f b0 = splat8(q0[d]), b1 = splat8(q0[ldq + d]), b2 = splat8(q0[2 * ldq + d]),
-                  b3 = splat8(q0[3 * ldq + d]);
-        a00 += b0 * k0;
-        a01 += b0 * k1;
-        a10 += b1 * k0;
-        a11 += b1 * k1;
-        a20 += b2 * k0;
-        a21 += b2 * k1;
-        a30 += b3 * k0;
-        a31 += b3 * k1;
-      }
-      float* s = S + i * kKBlock + j;
-      store8(s, a00);
-      store8(s + 8, a01);
-      store8(s + kKBlock, a10);
-      store8(s + kKBlock + 8, a11);
-      store8(s + 2 * kKBlock, a20);
-      store8(s + 2 * kKBlock + 8, a21);
-      store8(s + 3 * kKBlock, a30);
-      store8(s + 3 * kKBlock + 8, a31);
+// C[r][8v..8v+8) for r < kPanel, v < CV (row stride ldc):
+//   (ACC ? C · corr[v] : 0) + Σ_{t<T} A[t][r] · B[t·ldb + 8v ..]
+// A is a packed panel [T][kPanel], so the four broadcasts of a step share one cache line.
+template <int CV, bool ACC>
+inline void tile(const float* A, const float* B, int64_t ldb, int64_t T, float* C, int64_t ldc,
+                 const v8f* corr) {
+  v8f acc[kPanel][CV];
+  for (int r = 0; r < kPanel; ++r) {
+    for (int v = 0; v < CV; ++v) {
+      acc[r][v] = ACC ? load8(C + r * ldc + 8 * v) * corr[v] : v8f{};
     }
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const float* a = A + t * kPanel;
+    v8f bv[CV];
+    for (int v = 0; v < CV; ++v) bv[v] = load8(B + t * ldb + 8 * v);
+#if defined(__AVX__)
+    // Keep the B vectors in registers: left alone, GCC folds them into the FMAs as memory
+    // operands and reloads each one kPanel times, which makes the loop load-bound (half speed).
+    if constexpr (CV == 3) asm("" : "+x"(bv[0]), "+x"(bv[1]), "+x"(bv[2]));
+    if constexpr (CV == 2) asm("" : "+x"(bv[0]), "+x"(bv[1]));
+    if constexpr (CV == 1) asm("" : "+x"(bv[0]));
+#endif
+    for (int r = 0; r < kPanel; ++r) {
+      const v8f ar = splat8(a[r]);
+      for (int v = 0; v < CV; ++v) acc[r][v] = fma8(ar, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kPanel; ++r) {
+    for (int v = 0; v < CV; ++v) store8(C + r * ldc + 8 * v, acc[r][v]);
   }
 }
 
-// O[rows][ldo] += P[rows][kKBlock] (cols < nk) · V[nk][ldo]; rows % 4 == 0, ldo % 8 == 0.
-void pv_block(const float* P, const float* V, int64_t nk, int64_t rows, int64_t ldo, float* O) {
-  for (int64_t i = 0; i < rows; i += 4) {
-    const float* p = P + i * kKBlock;
-    float* o = O + i * ldo;
-    int64_t d = 0;
-    for (; d + 16 <= ldo; d += 16) {
-      v8f a00 = load8(o + d), a01 = load8(o + d + 8), a10 = load8(o + ldo + d),
-          a11 = load8(o + ldo + d + 8), a20 = load8(o + 2 * ldo + d),
-          a21 = load8(o + 2 * ldo + d + 8), a30 = load8(o + 3 * ldo + d),
-          a31 = load8(o + 3 * ldo + d + 8);
-      const float* vp = V + d;
-      for (int64_t j = 0; j < nk; ++j, vp += ldo) {
-        const v8f v0 = load8(vp), v1 = load8(vp + 8);
-        const v8f b0 = splat8(p[j]), b1 = splat8(p[kKBlock + j]), b2 = splat8(p[2 * kKBlock + j]),
-                  b3 = splat8(p[3 * kKBlock + j]);
-        a00 += b0 * v0;
-        a01 += b0 * v1;
-        a10 += b1 * v0;
-        a11 += b1 * v1;
-        a20 += b2 * v0;
-        a21 += b2 * v1;
-        a30 += b3 * v0;
-        a31 += b3 * v1;
-      }
-      store8(o + d, a00);
-      store8(o + d + 8, a01);
-      store8(o + ldo + d, a10);
-      store8(o + ldo + d + 8, a11);
-      store8(o + 2 * ldo + d, a20);
-      store8(o + 2 * ldo + d + 8, a21);
-      store8(o + 3 * ldo + d, a30);
-      store8(o + 3 * ldo + d + 8, a31);
+// Rows [0, kPanel) of C over nvec query vectors.
+template <bool ACC>
+inline void tile_row(const float* A, const float* B, int64_t ldb, int64_t T, float* C, int64_t ldc,
+                     const v8f* corr, int64_t nvec) {
+  int64_t v = 0;
+  for (; v + kTileVecs <= nvec; v += kTileVecs) {
+    tile<kTileVecs, ACC>(A, B + 8 * v, ldb, T, C + 8 * v, ldc, corr + v);
+  }
+  if (nvec - v == 2) tile<2, ACC>(A, B + 8 * v, ldb, T, C + 8 * v, ldc, corr + v);
+  if (nvec - v == 1) tile<1, ACC>(A, B + 8 * v, ldb, T, C + 8 * v, ldc, corr + v);
+}
+
+// X is [n][D] with row stride ld. pack_rows: panels P[g][col][kPanel] over groups of rows (K:
+// key groups); pack_cols: panels P[g][row][kPanel] over groups of columns (V: head-dim
+// groups). The last group is zero-padded.
+void pack_rows(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
+  const int64_t groups = (n + kPanel - 1) / kPanel;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* dst = P + g * D * kPanel;
+    for (int64_t r = 0; r < kPanel; ++r) {
+      const int64_t row = g * kPanel + r;
+      for (int64_t d = 0; d < D; ++d) dst[d * kPanel + r] = row < n ? X[row * ld + d] : 0.f;
     }
-    for (; d < ldo; d += 8) {
-      v8f a0 = load8(o + d), a1 = load8(o + ldo + d), a2 = load8(o + 2 * ldo + d),
-          a3 = load8(o + 3 * ldo + d);
-      const float* vp = V + d;
-      for (int64_t j = 0; j < nk; ++j, vp += ldo) {
-        const v8f v0 = load8(vp);
-        a0 += splat8(p[j]) * v0;
-        a1 += splat8(p[kKBlock + j]) * v0;
-        a2 += splat8(p[2 * kKBlock + j]) * v0;
-        a3 += splat8(p[3 * kKBlock + j]) * v0;
+  }
+}
+void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
+  const int64_t groups = (D + kPanel - 1) / kPanel;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* dst = P + g * n * kPanel;
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t r = 0; r < kPanel; ++r) {
+        const int64_t col = g * kPanel + r;
+        dst[j * kPanel + r] = col < D ? X[j * ld + col] : 0.f;
       }
-      store8(o + d, a0);
-      store8(o + ldo + d, a1);
-      store8(o + 2 * ldo + d, a2);
-      store8(o + 3 * ldo + d, a3);
     }
   }
 }
@@ -156,7 +143,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
     fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
                  " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
   }
-  const int64_t H = heads, D = HD / H, Dp = round_up(std::max<int64_t>(D, 1), 8);
+  const int64_t H = heads, D = HD / H;
   Tensor mask = mask_in.defined() ? mask_in.contiguous() : Tensor();
   const MaskView mv = mask_view(mask, B, H, Lq, Lk);
   Tensor out = Tensor::empty({B, Lq, HD});
@@ -172,73 +159,93 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   float* op_ = out.data<float>();
   const int64_t qblocks = (Lq + kQBlock - 1) / kQBlock;
   const int64_t tasks = B * H * qblocks;
+  // K and V of each (batch, head) packed once into micro-kernel panels: K as key groups
+  // [Lk/4][D][4], V as head-dim groups [D/4][Lk][4] (zero-padded to whole groups).
+  const int64_t kgroups = (Lk + kPanel - 1) / kPanel, dgroups = (D + kPanel - 1) / kPanel;
+  const int64_t kpanel_size = kgroups * D * kPanel, vpanel_size = dgroups * Lk * kPanel;
+  Tensor kpack = Tensor::empty({B * H * kpanel_size}), vpack = Tensor::empty({B * H * vpanel_size});
+  float* kpk = kpack.data<float>();
+  float* vpk = vpack.data<float>();
+  constexpr float kNegInf = -__builtin_inff();
 
 #pragma omp parallel
   {
-    std::vector<float> Qb(kQBlock * Dp), Kt(std::max<int64_t>(D, 1) * kKBlock), Vb(kKBlock * Dp),
-        S(kQBlock * kKBlock), O(kQBlock * Dp), mrow(kQBlock), lrow(kQBlock);
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      pack_rows(kp + (b * Lk * HD + h * D), HD, Lk, D, kpk + bh * kpanel_size);
+      pack_cols(vp + (b * Lk * HD + h * D), HD, Lk, D, vpk + bh * vpanel_size);
+    }
+    // Per-thread blocks, query index fastest: Qᵀ [D][kQBlock], Sᵀ/Pᵀ [kKBlock][kQBlock],
+    // Oᵀ [D rounded up to kPanel][kQBlock]; the running max, denominator and rescale factor
+    // per query vector.
+    std::vector<v8f> Qt(D * kQVecs), S(kKBlock * kQVecs), O(dgroups * kPanel * kQVecs);
+    v8f mrow[kQVecs], lrow[kQVecs], corr[kQVecs];
+    float* qt = reinterpret_cast<float*>(Qt.data());
+    float* s = reinterpret_cast<float*>(S.data());
+    float* o = reinterpret_cast<float*>(O.data());
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t qb = t % qblocks, h = (t / qblocks) % H, b = t / (qblocks * H);
-      const int64_t q0 = qb * kQBlock, nq = std::min(kQBlock, Lq - q0), nq4 = round_up(nq, 4);
-      // Scaled queries, zero-padded to 4-row multiples.
-      std::fill(Qb.begin(), Qb.begin() + nq4 * Dp, 0.f);
+      const int64_t q0 = qb * kQBlock, nq = std::min(kQBlock, Lq - q0), nvec = (nq + 7) / 8;
+      // Scaled queries, transposed; lanes past nq are zero (their results are dropped).
+      std::fill(qt, qt + D * kQBlock, 0.f);
       for (int64_t i = 0; i < nq; ++i) {
         const float* src = qp + ((b * Lq + q0 + i) * HD + h * D);
-        for (int64_t d = 0; d < D; ++d) Qb[i * Dp + d] = src[d] * scale;
+        for (int64_t d = 0; d < D; ++d) qt[d * kQBlock + i] = src[d] * scale;
       }
-      std::fill(O.begin(), O.begin() + nq4 * Dp, 0.f);
-      std::fill(mrow.begin(), mrow.end(), -__builtin_inff());
-      std::fill(lrow.begin(), lrow.end(), 0.f);
+      std::fill(o, o + dgroups * kPanel * kQBlock, 0.f);
+      for (int64_t w = 0; w < kQVecs; ++w) {
+        mrow[w] = splat8(kNegInf);
+        lrow[w] = v8f{};
+      }
+      const float* kh = kpk + (b * H + h) * kpanel_size;
+      const float* vh = vpk + (b * H + h) * vpanel_size;
       for (int64_t k0 = 0; k0 < Lk; k0 += kKBlock) {
-        const int64_t nk = std::min(kKBlock, Lk - k0), nk16 = round_up(nk, 16);
-        // Kᵀ block [D][kKBlock] and V block [nk][Dp], zero-padded.
-        for (int64_t d = 0; d < D; ++d) {
-          std::fill(Kt.begin() + d * kKBlock + nk, Kt.begin() + d * kKBlock + nk16, 0.f);
+        const int64_t nk = std::min(kKBlock, Lk - k0);
+        // Sᵀ[j][i] = Σ_d K[k0 + j][d] · Qᵀ[d][i] (rows past nk are padding, never read)
+        for (int64_t j = 0; j < nk; j += kPanel) {
+          tile_row<false>(kh + (k0 + j) * D, qt, kQBlock, D, s + j * kQBlock, kQBlock, corr, nvec);
         }
-        for (int64_t j = 0; j < nk; ++j) {
-          const float* ks = kp + ((b * Lk + k0 + j) * HD + h * D);
-          const float* vs = vp + ((b * Lk + k0 + j) * HD + h * D);
-          for (int64_t d = 0; d < D; ++d) Kt[d * kKBlock + j] = ks[d];
-          float* vd = Vb.data() + j * Dp;
-          for (int64_t d = 0; d < D; ++d) vd[d] = vs[d];
-          for (int64_t d = D; d < Dp; ++d) vd[d] = 0.f;
-        }
-        qk_block(Qb.data(), Dp, Kt.data(), D, nq4, nk16, S.data());
-        for (int64_t i = 0; i < nq4; ++i) {
-          float* s = S.data() + i * kKBlock;
-          if (i >= nq) {  // padding rows contribute nothing
-            std::fill(s, s + nk, 0.f);
-            continue;
-          }
-          if (m.data) {
-            const float* mr = m.data + b * m.sb + h * m.sh + (q0 + i) * m.si + k0 * m.sj;
-            for (int64_t j = 0; j < nk; ++j) s[j] += mr[j * m.sj];
-          }
-          const float bmax = max8(s, nk);
-          const float mnew = std::max(mrow[i], bmax);
-          if (mnew == -__builtin_inff()) {  // everything masked so far: keep zeros
-            std::fill(s, s + nk, 0.f);
-            continue;
-          }
-          const float corr = exp_f32(mrow[i] - mnew);
-          map8(s, s, nk, [mnew](v8f x) { return exp8(x - mnew); });
-          const float psum = static_cast<float>(sum(s, nk));
-          lrow[i] = lrow[i] * corr + psum;
-          mrow[i] = mnew;
-          if (corr != 1.f) {
-            float* o = O.data() + i * Dp;
-            for (int64_t d = 0; d < Dp; ++d) o[d] *= corr;
+        if (m.data) {
+          for (int64_t j = 0; j < nk; ++j) {
+            const float* mr = m.data + b * m.sb + h * m.sh + q0 * m.si + (k0 + j) * m.sj;
+            float* sr = s + j * kQBlock;
+            for (int64_t i = 0; i < nq; ++i) sr[i] += mr[i * m.si];
           }
         }
-        pv_block(S.data(), Vb.data(), nk, nq4, Dp, O.data());
+        // Online softmax, lane-wise per query.
+        for (int64_t w = 0; w < nvec; ++w) {
+          v8f bmax = splat8(kNegInf);
+          for (int64_t j = 0; j < nk; ++j) {
+            bmax = max8v(bmax, S[j * kQVecs + w]);
+          }
+          const v8f mnew = max8v(mrow[w], bmax);
+          // Queries whose keys are all -inf so far keep p = 0 (exp(-inf - 0)), not NaN.
+          const v8f msafe = mnew == kNegInf ? v8f{} : mnew;
+          corr[w] = exp8_nonpos(mrow[w] - msafe);
+          v8f psum = {};
+          for (int64_t j = 0; j < nk; ++j) {
+            const v8f p = exp8_nonpos(S[j * kQVecs + w] - msafe);
+            S[j * kQVecs + w] = p;
+            psum += p;
+          }
+          lrow[w] = lrow[w] * corr[w] + psum;
+          mrow[w] = mnew;
+        }
+        // Oᵀ[d][i] = Oᵀ[d][i] · corr[i] + Σ_j V[k0 + j][d] · Pᵀ[j][i]
+        for (int64_t g = 0; g < dgroups; ++g) {
+          tile_row<true>(vh + (g * Lk + k0) * kPanel, s, kQBlock, nk, o + g * kPanel * kQBlock,
+                         kQBlock, corr, nvec);
+        }
       }
+      // A query whose keys are all masked with -inf has l = 0 and gives 0/0 = NaN, as in
+      // PyTorch.
+      const float* l = reinterpret_cast<const float*>(lrow);
       for (int64_t i = 0; i < nq; ++i) {
-        // A row whose keys are all masked with -inf gives 0/0 = NaN, as in PyTorch.
-        const float inv = 1.f / lrow[i];
+        const float inv = 1.f / l[i];
         float* dst = op_ + ((b * Lq + q0 + i) * HD + h * D);
-        const float* o = O.data() + i * Dp;
-        for (int64_t d = 0; d < D; ++d) dst[d] = o[d] * inv;
+        for (int64_t d = 0; d < D; ++d) dst[d] = o[d * kQBlock + i] * inv;
       }
     }
   }
