@@ -94,7 +94,7 @@ class Reader {
     check_byteorder();
     if (pkl.uncompressed_size > kMaxPickleBytes)
       throw Error("data.pkl is larger than 1 GiB; refusing to unpickle", path_);
-    ZipBytes pkl_bytes = zip_.read(pkl);
+    ZipBytes pkl_bytes = zip_.read(pkl, /*verify_crc=*/true);
     pickle::Document doc = pickle::unpickle(pkl_bytes.data, pkl_bytes.size, path_);
     TensorFile out;
     out.path = path_;
@@ -110,7 +110,7 @@ class Reader {
     const ZipEntry* e = zip_.find(prefix_ + "byteorder");
     if (!e) return;  // older torch writes none: little-endian
     if (e->uncompressed_size > 64) throw Error("byteorder record is implausibly large", path_);
-    ZipBytes b = zip_.read(*e);
+    ZipBytes b = zip_.read(*e, /*verify_crc=*/true);
     const std::string order(reinterpret_cast<const char*>(b.data), b.size);
     if (order == "little") return;
     if (order == "big")
