@@ -17,21 +17,18 @@ const Tensor* TensorFile::find(const std::string& name) const {
 
 namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 }  // namespace
 
 TensorFile load_tensor_file(const std::string& path) {
   if (ends_with(path, ".index.json")) return read_safetensors_sharded(path);
   auto file = MappedFile::open(path);
-  if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0)
-    return read_pytorch(path);
+  if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0) return read_pytorch(path);
   if (file->size() >= 2 && file->data()[0] == 0x80 && file->data()[1] <= 5) {
-    throw Error(
-        "legacy (pre-1.6, non-zip) PyTorch pickle files are not supported; re-save with "
-        "torch.save(obj, path) from PyTorch >= 1.6 or convert to safetensors",
-        path);
+    throw Error("legacy (pre-1.6, non-zip) PyTorch pickle files are not supported; re-save with "
+                "torch.save(obj, path) from PyTorch >= 1.6 or convert to safetensors",
+                path);
   }
   return read_safetensors(path);
 }
