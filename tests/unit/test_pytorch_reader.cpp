@@ -140,6 +140,15 @@ TEST(PytorchReader, NonContiguousViewWithStorageOffset) {
   EXPECT_EQ(t.contiguous().to_floats(), (std::vector<float>{1, 3, 5, 2, 4, 6}));
 }
 
+TEST(PytorchReader, ExpandedViewWithZeroStride) {
+  // torch.arange(3).expand(2, 3), as transformers' position_ids buffers are saved.
+  Bytes pkl = one_tensor_pickle("LongStorage", "0", 3, 0, {2, 3}, {0, 1});
+  const int64_t v[3] = {0, 1, 2};
+  Bytes data(reinterpret_cast<const uint8_t*>(v), reinterpret_cast<const uint8_t*>(v) + 24);
+  TensorFile f = parse(zip_bytes(test::torch_items("a", pkl, {{"0", data}})));
+  EXPECT_EQ(f.tensors.at(0).tensor.to_floats(), (std::vector<float>{0, 1, 2, 0, 1, 2}));
+}
+
 TEST(PytorchReader, TensorsSharingOneStorage) {
   PickleWriter p;
   p.proto().empty_dict().mark();
@@ -229,6 +238,36 @@ TEST(PytorchReader, OrderedDictWithMetadataParameterAndProtocol4Opcodes) {
   ASSERT_EQ(f.tensors.size(), 1u);
   EXPECT_EQ(f.tensors[0].name, "w");
   EXPECT_EQ(f.tensors[0].tensor.to_floats(), iota_floats(4));
+}
+
+// Archives written by Python's own pickler and zipfile (tests/fuzz/make_seeds.py): protocols 2,
+// 4 and 5, deflated entries, byteorder, views, _rebuild_parameter, OrderedDict._metadata.
+TEST(PytorchReader, ArchivesFromPythonsPickler) {
+  const std::string dir = std::string(IPA_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_pytorch/";
+  for (const char* name : {"views_p2.bin", "views_p4_deflated.bin"}) {
+    SCOPED_TRACE(name);
+    TensorFile f = read_pytorch(dir + name);
+    ASSERT_EQ(f.tensors.size(), 5u);
+    EXPECT_EQ(f.find("image_proj.proj.weight")->to_floats(),
+              (std::vector<float>{1, 3, 5, 2, 4, 6}));
+    EXPECT_EQ(f.find("image_proj.proj.bias")->to_floats(), (std::vector<float>{0, 1, 2, 3}));
+    EXPECT_EQ(f.find("image_proj.norm.weight")->dtype(), DType::F16);
+    EXPECT_EQ(f.find("image_proj.norm.weight")->to_floats(), (std::vector<float>{1, -2, 0.5f, 3}));
+    EXPECT_EQ(f.find("image_proj.position_ids")->dtype(), DType::I64);
+    EXPECT_EQ(f.find("image_proj.position_ids")->to_floats(),
+              (std::vector<float>{0, 1, 2, 0, 1, 2}));
+    EXPECT_EQ(f.find("ip_adapter.1.to_k_ip.weight")->to_floats(), (std::vector<float>{4, 5, 6, 7}));
+  }
+  TensorFile d = read_pytorch(dir + "double.bin");
+  EXPECT_EQ(d.tensors.at(0).tensor.dtype(), DType::F32);
+  EXPECT_EQ(d.tensors.at(0).tensor.to_floats(), (std::vector<float>{1.5f, -2.f}));
+  for (const char* name : {"views_p2.pkl", "views_p4.pkl", "views_p5.pkl"}) {
+    SCOPED_TRACE(name);
+    const Bytes pkl =
+        test::read_all(std::string(IPA_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_pickle/" + name);
+    pickle::Document doc = pickle::unpickle(pkl.data(), pkl.size(), name);
+    EXPECT_EQ(flatten_state_dict(*doc.root(), name).size(), 5u);
+  }
 }
 
 TEST(PytorchReader, ScalarsBesideTensorsAreSkipped) {
@@ -512,6 +551,8 @@ TEST(PytorchReader, GeometryIsBoundChecked) {
       {0, {0, int64_t{1} << 62, int64_t{1} << 62}, {1, 1, 1}, "overflows"},  // empty, but huge
       {0, {2, int64_t{1} << 40}, {int64_t{1} << 62, 1}, "reach past"},       // extent overflow
       {0, std::vector<int64_t>(17, 1), std::vector<int64_t>(17, 1), "rank 17 above 16"},
+      // One element repeated 2^40 times by a zero stride: a memory bomb for any copy.
+      {0, {int64_t{1} << 20, int64_t{1} << 20}, {0, 0}, "implausible"},
   };
   for (const auto& c : cases) {
     Bytes pkl = one_tensor_pickle("FloatStorage", "0", 12, c.offset, c.size, c.stride);
