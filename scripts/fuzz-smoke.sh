@@ -22,7 +22,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work"
   echo "=== $t: ${seconds}s"
   if ! "build/fuzz/tests/fuzz/$t" "$work" "tests/fuzz/corpus/$t" \
-      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -dict="tests/fuzz/${dict[$t]}" \
+      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -use_value_profile=1 -dict="tests/fuzz/${dict[$t]}" \
       -print_final_stats=1 -artifact_prefix="$artifacts/$t-" 2>"build/fuzz/$t.log"; then
     failed+=("$t")
   fi

@@ -162,6 +162,29 @@ TEST(PytorchReader, TensorsSharingOneStorage) {
   EXPECT_EQ(f.tensors[1].tensor.to_floats(), (std::vector<float>{4, 5, 6, 7}));
 }
 
+TEST(PytorchReader, Zip64Archive) {
+  // ZIP64 end records (as a checkpoint over 4 GB has) and ZIP64 extra fields on every entry.
+  auto items = test::torch_items(
+      "a", nested_pickle(),
+      {{"0", test::floats_bytes(iota_floats(6))}, {"1", test::floats_bytes(iota_floats(3, 10.f))}});
+  for (auto& it : items) it.zip64 = true;
+  const Bytes z = test::with_zip64_end(zip_bytes(items));
+  auto copy = std::make_shared<Bytes>(z);
+  TensorFile f = parse_pytorch(std::shared_ptr<const void>(copy, copy->data()), copy->data(),
+                               copy->size(), "test.bin");
+  ASSERT_EQ(f.tensors.size(), 2u);
+  EXPECT_EQ(f.tensors[0].tensor.to_floats(), iota_floats(6));
+  EXPECT_EQ(f.tensors[1].tensor.to_floats(), iota_floats(3, 10.f));
+  const auto* p = static_cast<const uint8_t*>(f.tensors[0].tensor.raw());
+  EXPECT_TRUE(p >= copy->data() && p < copy->data() + copy->size()) << "not zero-copy";
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, reinterpret_cast<uintptr_t>(copy->data()) % 64)
+      << "data not where the ZIP64 local header says";
+  // A broken ZIP64 record is an error, not a guess.
+  Bytes broken = z;
+  broken[broken.size() - 22 - 20 - 56] ^= 0xff;  // the record's signature
+  EXPECT_NE(parse_error(broken).find("not a readable zip"), std::string::npos);
+}
+
 TEST(PytorchReader, DeflatedEntriesInflate) {
   auto items = test::torch_items(
       "a", nested_pickle(),

@@ -105,6 +105,7 @@ struct ZipItem {
   bool deflate = false;
   bool align64 = true;  // pad the local header so data starts on a 64-byte boundary (as torch)
   int64_t declared_size = -1;  // >= 0: lie about the uncompressed size in the headers
+  bool zip64 = false;          // ZIP64 extra field in the local header
 };
 
 inline Bytes to_bytes(const std::string& s) {
@@ -152,7 +153,7 @@ inline Bytes write_zip(const std::string& path, const std::vector<ZipItem>& item
     zip_fileinfo info{};
     Bytes extra;
     if (it.align64) {
-      const uint64_t header = 30 + it.name.size() + 4;
+      const uint64_t header = 30 + it.name.size() + 4 + (it.zip64 ? 20 : 0);
       const uint64_t pad = (64 - (offset + header) % 64) % 64;
       extra = {0x46, 0x42, static_cast<uint8_t>(pad), 0};  // id "FB" as torch uses, pad bytes
       extra.resize(4 + pad, 'Z');
@@ -160,7 +161,7 @@ inline Bytes write_zip(const std::string& path, const std::vector<ZipItem>& item
     if (zipOpenNewFileInZip2_64(zf, it.name.c_str(), &info, extra.empty() ? nullptr : extra.data(),
                                 static_cast<uInt>(extra.size()), nullptr, 0, nullptr,
                                 it.deflate ? Z_DEFLATED : 0, it.deflate ? 6 : 0, /*raw=*/1,
-                                /*zip64=*/0) != ZIP_OK)
+                                it.zip64 ? 1 : 0) != ZIP_OK)
       throw Error("test: zipOpenNewFileInZip2_64 failed", path);
     if (!payload.empty() &&
         zipWriteInFileInZip(zf, payload.data(), static_cast<unsigned>(payload.size())) != ZIP_OK)
@@ -170,10 +171,53 @@ inline Bytes write_zip(const std::string& path, const std::vector<ZipItem>& item
     const uint64_t size =
         it.declared_size >= 0 ? static_cast<uint64_t>(it.declared_size) : it.data.size();
     zipCloseFileInZipRaw64(zf, size, crc);
-    offset += 30 + it.name.size() + extra.size() + payload.size();
+    offset += 30 + it.name.size() + extra.size() + (it.zip64 ? 20 : 0) + payload.size();
   }
   zipClose(zf, nullptr);
   return read_all(path);
+}
+
+// Rewrites the end of a (comment-less) zip the way a ZIP64 writer ends one: a ZIP64
+// end-of-central-directory record and locator, then a classic record whose counts and offsets
+// say "see ZIP64" (0xFFFF / 0xFFFFFFFF) — what a checkpoint over 4 GB has.
+inline Bytes with_zip64_end(const Bytes& zip) {
+  auto rd = [&](size_t at, int n) {
+    uint64_t v = 0;
+    for (int i = n; i-- > 0;) v = (v << 8) | zip[at + i];
+    return v;
+  };
+  auto put = [](Bytes& b, uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  const size_t eocd = zip.size() - 22;
+  if (rd(eocd, 4) != 0x06054b50) throw Error("test: zip has a comment or no end record");
+  const uint64_t entries = rd(eocd + 10, 2), cd_size = rd(eocd + 12, 4),
+                 cd_offset = rd(eocd + 16, 4);
+  Bytes out(zip.begin(), zip.begin() + static_cast<std::ptrdiff_t>(eocd));
+  const uint64_t record_at = out.size();
+  put(out, 0x06064b50, 4);  // ZIP64 end of central directory record
+  put(out, 44, 8);
+  put(out, 45, 2);
+  put(out, 45, 2);
+  put(out, 0, 4);
+  put(out, 0, 4);
+  put(out, entries, 8);
+  put(out, entries, 8);
+  put(out, cd_size, 8);
+  put(out, cd_offset, 8);
+  put(out, 0x07064b50, 4);  // ZIP64 locator
+  put(out, 0, 4);
+  put(out, record_at, 8);
+  put(out, 1, 4);
+  put(out, 0x06054b50, 4);  // classic end record pointing to the above
+  put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, 0xffff, 2);
+  put(out, 0xffff, 2);
+  put(out, 0xffffffff, 4);
+  put(out, 0xffffffff, 4);
+  put(out, 0, 2);
+  return out;
 }
 
 // The usual archive: <top>/data.pkl, <top>/data/<key> per storage, <top>/version.
