@@ -9,7 +9,6 @@
 #include "formats/pickle.h"
 #include "formats/state_dict.h"
 #include "formats/zip_archive.h"
-#include "tensor/half.h"
 
 namespace ipa {
 
@@ -18,6 +17,10 @@ namespace {
 using pickle::StorageType;
 
 constexpr size_t kMaxRank = 16;
+// A view may repeat storage elements (stride 0, as `expand` makes), but a tiny storage viewed as
+// billions of elements is a memory bomb for whoever copies it: above this many elements a
+// tensor may not have more elements than its storage.
+constexpr uint64_t kMaxExpandedElements = 1u << 24;
 constexpr uint64_t kMaxPickleBytes = 1ull << 30;
 
 // torch.save names every entry "<archive>/...", where <archive> is the file's stem at save time
@@ -94,7 +97,7 @@ class Reader {
     check_byteorder();
     if (pkl.uncompressed_size > kMaxPickleBytes)
       throw Error("data.pkl is larger than 1 GiB; refusing to unpickle", path_);
-    ZipBytes pkl_bytes = zip_.read(pkl);
+    ZipBytes pkl_bytes = zip_.read(pkl, /*verify_crc=*/true);
     pickle::Document doc = pickle::unpickle(pkl_bytes.data, pkl_bytes.size, path_);
     TensorFile out;
     out.path = path_;
@@ -110,7 +113,7 @@ class Reader {
     const ZipEntry* e = zip_.find(prefix_ + "byteorder");
     if (!e) return;  // older torch writes none: little-endian
     if (e->uncompressed_size > 64) throw Error("byteorder record is implausibly large", path_);
-    ZipBytes b = zip_.read(*e);
+    ZipBytes b = zip_.read(*e, /*verify_crc=*/true);
     const std::string order(reinterpret_cast<const char*>(b.data), b.size);
     if (order == "little") return;
     if (order == "big")
@@ -242,6 +245,11 @@ class Reader {
                         std::to_string(st.numel) + " elements",
                     path_, name);
       }
+    }
+    if (numel > storage_numel && numel > kMaxExpandedElements) {
+      throw Error("a view of " + std::to_string(numel) + " elements over a storage of " +
+                      std::to_string(st.numel) + " (repeating strides) is implausible",
+                  path_, name);
     }
     const uint8_t* first = st.data + static_cast<size_t>(t.storage_offset) * dtype_size(st.dtype);
     return Tensor::view_of(st.owner, first, t.size, st.dtype, t.stride);

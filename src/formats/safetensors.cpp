@@ -36,15 +36,20 @@ Entry parse_entry(const std::string& name, const nlohmann::json& v, uint64_t dat
   if (!v.contains("shape") || !v["shape"].is_array())
     throw Error("header entry has no 'shape' array", path, name);
   if (v["shape"].size() > kMaxRank) throw Error("rank above 16", path, name);
-  uint64_t count = 1;
+  // The product of the non-zero sizes must fit in int64: then no partial product the tensor
+  // code forms (numel, contiguous strides) can overflow, even for an empty tensor.
+  constexpr uint64_t kMaxCount = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t nonzero_product = 1;
+  bool empty = false;
   for (const auto& d : v["shape"]) {
     if (!d.is_number_unsigned()) throw Error("shape holds a non-integer or negative value", path, name);
     const uint64_t s = d.get<uint64_t>();
-    if (s != 0 && count > std::numeric_limits<uint64_t>::max() / s)
-      throw Error("shape overflows", path, name);
-    count *= s;
+    if (s != 0 && nonzero_product > kMaxCount / s) throw Error("shape overflows", path, name);
+    if (s == 0) empty = true;
+    else nonzero_product *= s;
     e.shape.push_back(static_cast<int64_t>(s));
   }
+  const uint64_t count = empty ? 0 : nonzero_product;
   if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2 ||
       !v["data_offsets"][0].is_number_unsigned() || !v["data_offsets"][1].is_number_unsigned())
     throw Error("'data_offsets' must be two non-negative integers", path, name);
@@ -61,8 +66,6 @@ Entry parse_entry(const std::string& name, const nlohmann::json& v, uint64_t dat
                     dt + shape_str(e.shape),
                 path, name);
   }
-  if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    throw Error("shape too large", path, name);
   return e;
 }
 
@@ -105,17 +108,19 @@ TensorFile parse_safetensors(std::shared_ptr<const void> owner, const uint8_t* d
     }
     entries.push_back(parse_entry(it.key(), it.value(), data_size, path));
   }
-  // Non-overlapping data: sort by start offset and compare neighbours.
+  // Non-overlapping data: in start-offset order, every non-empty range must begin at or after
+  // the furthest end seen so far (comparing neighbours only misses a range nested inside an
+  // earlier one when an empty tensor sorts between them).
   std::vector<const Entry*> by_offset;
   for (const auto& e : entries) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    if (by_offset[i]->begin < by_offset[i - 1]->end && by_offset[i]->begin != by_offset[i]->end) {
-      throw Error("data of '" + by_offset[i - 1]->name + "' and '" + by_offset[i]->name +
-                      "' overlap",
-                  path);
-    }
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  const Entry* furthest = nullptr;
+  for (const Entry* e : by_offset) {
+    if (e->begin == e->end) continue;
+    if (furthest && e->begin < furthest->end)
+      throw Error("data of '" + furthest->name + "' and '" + e->name + "' overlap", path);
+    if (!furthest || e->end > furthest->end) furthest = e;
   }
   // File order = offset order (the order writers use).
   for (const Entry* e : by_offset) {

@@ -72,6 +72,12 @@ class Flattener {
     if (depth >= limits_.max_depth)
       throw Error("dicts nested deeper than " + std::to_string(limits_.max_depth) + " levels",
                   path_);
+    // A state dict is a tree. A container reachable twice (shared, or containing itself) is
+    // refused here, which also keeps the walk linear in the number of objects.
+    if (!walked_.insert(o).second)
+      throw Error("the container at '" + name +
+                      "' is reachable twice (shared or cyclic containers are not a state dict)",
+                  path_);
     if (o->kind == Kind::Dict) {
       for (const auto& [k, v] : o->entries) {
         if (!is_container(v)) continue;
@@ -98,6 +104,7 @@ class Flattener {
   size_t visits_ = 0;
   size_t total_name_bytes_ = 0;
   std::unordered_set<std::string> seen_;
+  std::unordered_set<const Object*> walked_;
   std::vector<StateDictEntry> out_;
 };
 

@@ -17,6 +17,7 @@ struct ZipEntry {
   std::string name;
   uint64_t compressed_size = 0;
   uint64_t uncompressed_size = 0;
+  uint32_t crc32 = 0;
   int method = 0;              // 0 stored, 8 deflate
   uint64_t directory_pos = 0;  // where minizip finds the entry again
   uint64_t entry_index = 0;
@@ -49,9 +50,11 @@ class ZipArchive {
   const std::vector<ZipEntry>& entries() const { return entries_; }
   const ZipEntry* find(const std::string& name) const;  // nullptr when absent
 
-  // The entry's bytes: a view for stored entries, an owned inflated copy (CRC-checked) for
-  // deflated ones. Not thread-safe (minizip keeps a cursor).
-  ZipBytes read(const ZipEntry& entry);
+  // The entry's bytes: a view for stored entries, an owned inflated copy (always CRC-checked)
+  // for deflated ones. A stored entry's CRC is checked only when `verify_crc` (that reads every
+  // byte, which a multi-GB memory-mapped tensor storage should not pay for at load).
+  // Not thread-safe (minizip keeps a cursor).
+  ZipBytes read(const ZipEntry& entry, bool verify_crc = false);
 
  private:
   void list_entries();

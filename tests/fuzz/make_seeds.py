@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Regenerates the fuzz seed corpus in tests/fuzz/corpus/ (Python 3 standard library only; not
+run by CI, the seeds are committed). Small golden files are copied; a few extra seeds exercise
+what the goldens lack: deflated entries, a byteorder record, a non-contiguous view with a
+storage offset, protocol-4 pickles (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL), OrderedDict
+with _metadata, _rebuild_parameter, misaligned / empty / metadata safetensors.
+The pickles are made by Python's own pickler with stand-in objects whose module and qualified
+names are the ones torch.save writes, so their opcode streams match torch's."""
+import collections
+import io
+import json
+import pickle
+import shutil
+import struct
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "data"
+OUT = Path(__file__).resolve().parent / "corpus"
+
+
+def fake_module(name):
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod
+    return mod
+
+
+torch = fake_module("torch")
+torch_utils = fake_module("torch._utils")
+
+
+def _rebuild_tensor_v2(*args):
+    raise RuntimeError("never called")
+
+
+def _rebuild_parameter(*args):
+    raise RuntimeError("never called")
+
+
+_rebuild_tensor_v2.__module__ = _rebuild_parameter.__module__ = "torch._utils"
+torch_utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+torch_utils._rebuild_parameter = _rebuild_parameter
+for storage in ["FloatStorage", "HalfStorage", "LongStorage", "DoubleStorage", "BoolStorage"]:
+    cls = type(storage, (), {"__module__": "torch"})
+    setattr(torch, storage, cls)
+
+
+class Storage:
+    def __init__(self, kind, key, numel):
+        self.kind, self.key, self.numel = kind, key, numel
+
+
+class Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
+
+    def __reduce__(self):
+        return (_rebuild_tensor_v2, self.args)
+
+
+class Parameter:
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __reduce__(self):
+        return (_rebuild_parameter, (self.tensor, True, collections.OrderedDict()))
+
+
+class TorchPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Storage):
+            return ("storage", getattr(torch, obj.kind), obj.key, "cpu", obj.numel)
+        return None
+
+
+def dumps(obj, protocol):
+    buf = io.BytesIO()
+    TorchPickler(buf, protocol=protocol).dump(obj)
+    return buf.getvalue()
+
+
+def write_zip(path, top, pkl, storages, deflate=False, byteorder=True):
+    method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=method) as z:
+        z.writestr(f"{top}/data.pkl", pkl)
+        if byteorder:
+            z.writestr(f"{top}/byteorder", "little")
+        for key, data in storages.items():
+            z.writestr(f"{top}/data/{key}", data)
+        z.writestr(f"{top}/version", "3\n")
+
+
+def floats(n, start=0.0):
+    return struct.pack(f"<{n}f", *[start + i for i in range(n)])
+
+
+def state_dict_v4():
+    s0 = Storage("FloatStorage", "0", 12)
+    s1 = Storage("HalfStorage", "1", 4)
+    sd = collections.OrderedDict()
+    sd["proj.weight"] = Tensor(s0, 1, (2, 3), (1, 2))  # non-contiguous view with an offset
+    sd["proj.bias"] = Parameter(Tensor(s0, 0, (4,), (1,)))
+    sd["norm.weight"] = Tensor(s1, 0, (4,), (1,))
+    sd["position_ids"] = Tensor(Storage("LongStorage", "2", 3), 0, (2, 3), (0, 1))
+    sd._metadata = collections.OrderedDict([("", {"version": 1})])
+    return {"image_proj": sd, "ip_adapter": {"1.to_k_ip.weight": Tensor(s0, 4, (2, 2), (2, 1))},
+            "global_step": 5, "note": None}
+
+
+def storages_v4():
+    return {"0": floats(12), "1": struct.pack("<4e", 1.0, -2.0, 0.5, 3.0),
+            "2": struct.pack("<3q", 0, 1, 2)}
+
+
+def safetensors(header, data):
+    h = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def main():
+    for target in ["fuzz_safetensors", "fuzz_pytorch", "fuzz_pickle"]:
+        shutil.rmtree(OUT / target, ignore_errors=True)
+        (OUT / target).mkdir(parents=True)
+
+    st = OUT / "fuzz_safetensors"
+    shutil.copy(GOLDEN / "image_proj" / "image_proj_model.safetensors", st / "image_proj_model.safetensors")
+    shutil.copy(GOLDEN / "pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.safetensors", st / "ip-adapter_sd15.safetensors")
+    (st / "empty.safetensors").write_bytes(safetensors({}, b""))
+    (st / "mixed.safetensors").write_bytes(safetensors(
+        {"__metadata__": {"format": "pt"},
+         "a": {"dtype": "F16", "shape": [3], "data_offsets": [0, 6]},
+         "b": {"dtype": "I64", "shape": [1, 1], "data_offsets": [6, 14]},
+         "e": {"dtype": "BF16", "shape": [0, 5], "data_offsets": [14, 14]},
+         "c": {"dtype": "BOOL", "shape": [2], "data_offsets": [14, 16]}},
+        struct.pack("<3e", 1.0, 2.0, 3.0) + struct.pack("<q", 7) + b"\x01\x00"))
+
+    pt = OUT / "fuzz_pytorch"
+    shutil.copy(GOLDEN / "pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin", pt / "ip-adapter_sd15.bin")
+    shutil.copy(GOLDEN / "pipeline_sd15/IP-Adapter/models/ip-adapter_sd15_fp16.bin", pt / "ip-adapter_sd15_fp16.bin")
+    write_zip(pt / "views_p2.bin", "views_p2", dumps(state_dict_v4(), 2), storages_v4())
+    write_zip(pt / "views_p4_deflated.bin", "views_p4", dumps(state_dict_v4(), 4), storages_v4(), deflate=True)
+    s = Storage("DoubleStorage", "0", 2)
+    write_zip(pt / "double.bin", "double", dumps({"w": Tensor(s, 0, (2,), (1,))}, 2),
+              {"0": struct.pack("<2d", 1.5, -2.0)}, byteorder=False)
+
+    pk = OUT / "fuzz_pickle"
+    with zipfile.ZipFile(GOLDEN / "pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin") as z:
+        (pk / "ip-adapter_sd15.pkl").write_bytes(z.read("ip-adapter_sd15/data.pkl"))
+    with zipfile.ZipFile(GOLDEN / "embed_variants/ip-adapter-plus_sd15.bin") as z:
+        (pk / "ip-adapter-plus_sd15.pkl").write_bytes(z.read("ip-adapter-plus_sd15/data.pkl"))
+    (pk / "views_p2.pkl").write_bytes(dumps(state_dict_v4(), 2))
+    (pk / "views_p4.pkl").write_bytes(dumps(state_dict_v4(), 4))
+    (pk / "views_p5.pkl").write_bytes(dumps(state_dict_v4(), 5))
+
+    total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
+    print(f"corpus: {total} bytes")
+    assert total < 1 << 20
+
+
+if __name__ == "__main__":
+    main()
