@@ -9,11 +9,7 @@ ImagePromptEncoder::ImagePromptEncoder(std::shared_ptr<const ClipVisionModel> en
                                        const std::string& encoder_dir)
     : encoder_(std::move(encoder)), adapter_(std::move(adapter)) {
   const ClipVisionConfig& c = encoder_->config();
-  ImageEncoderDims dims;
-  dims.hidden_size = c.hidden_size;
-  dims.projection_dim = c.projection_dim;
-  dims.num_tokens = c.num_tokens();
-  adapter_->bind_encoder(dims, encoder_dir);
+  adapter_->bind_encoder(c, encoder_dir);
   // The reference builds CLIPImageProcessor() with its defaults (224 px); an encoder trained at
   // another size gets that size, as diffusers' loader does.
   preprocess_ = c.image_size == 224 ? image::ClipPreprocessConfig{}

@@ -2,26 +2,10 @@
 
 #include <filesystem>
 
-#include "formats/json_file.h"
 
 namespace fs = std::filesystem;
 
 namespace ipa {
-
-ImageEncoderDims read_image_encoder_dims(const std::string& encoder_dir) {
-  const std::string path = (fs::path(encoder_dir) / "config.json").string();
-  const nlohmann::json c = read_json_file(path);
-  // Some configs nest the vision settings (a full CLIPModel config); accept both.
-  const nlohmann::json& v = c.contains("vision_config") ? c["vision_config"] : c;
-  ImageEncoderDims d;
-  d.hidden_size = json_require<int64_t>(v, "hidden_size", path);
-  d.projection_dim = json_value<int64_t>(v, "projection_dim", json_value<int64_t>(c, "projection_dim", 512, path), path);
-  const int64_t image = json_value<int64_t>(v, "image_size", 224, path);
-  const int64_t patch = json_value<int64_t>(v, "patch_size", 32, path);
-  if (patch <= 0 || image < patch) throw Error("invalid image_size / patch_size", path);
-  d.num_tokens = (image / patch) * (image / patch) + 1;
-  return d;
-}
 
 std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path) {
   auto a = std::make_shared<IpAdapter>();
@@ -37,7 +21,7 @@ std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path) {
 
 namespace {
 
-int64_t needed_width(const AdapterInfo& info, const ImageEncoderDims& d) {
+int64_t needed_width(const AdapterInfo& info, const ClipVisionConfig& d) {
   return info.feature == EncoderFeature::ImageEmbeds ? d.projection_dim : d.hidden_size;
 }
 
@@ -56,24 +40,24 @@ std::string known_encoder_name(const AdapterInfo& info) {
 
 }  // namespace
 
-bool IpAdapter::fits_encoder(const ImageEncoderDims& dims) const {
-  return needed_width(info_, dims) == info_.image_embed_dim;
+bool IpAdapter::fits_encoder(const ClipVisionConfig& encoder) const {
+  return needed_width(info_, encoder) == info_.image_embed_dim;
 }
 
-void IpAdapter::bind_encoder(const ImageEncoderDims& dims, const std::string& encoder_dir) {
-  if (!fits_encoder(dims)) {
+void IpAdapter::bind_encoder(const ClipVisionConfig& encoder, const std::string& encoder_dir) {
+  if (!fits_encoder(encoder)) {
     const bool embeds = info_.feature == EncoderFeature::ImageEmbeds;
     throw Error("the image encoder does not fit this adapter: the " +
                 std::string(variant_name(info_.variant)) + " adapter " + path_ + " takes " +
                 (embeds ? "image_embeds of width " : "hidden states of width ") +
                 std::to_string(info_.image_embed_dim) + known_encoder_name(info_) +
-                ", but this encoder gives width " + std::to_string(needed_width(info_, dims)) +
-                " (hidden_size " + std::to_string(dims.hidden_size) + ", projection_dim " +
-                std::to_string(dims.projection_dim) + ")",
+                ", but this encoder gives width " + std::to_string(needed_width(info_, encoder)) +
+                " (hidden_size " + std::to_string(encoder.hidden_size) + ", projection_dim " +
+                std::to_string(encoder.projection_dim) + ")",
                 encoder_dir);
   }
   if (info_.variant == AdapterVariant::FullFace) {
-    info_.num_tokens = dims.num_tokens;
+    info_.num_tokens = encoder.num_tokens();
     if (!projection_) projection_ = load_image_projection(weights_, info_);
   }
 }
@@ -93,10 +77,10 @@ std::string find_image_encoder_for(const IpAdapter& adapter) {
   std::string tried;
   for (const auto& c : candidates) {
     if (!fs::is_regular_file(c / "config.json")) continue;
-    const ImageEncoderDims dims = read_image_encoder_dims(c.string());
-    if (adapter.fits_encoder(dims)) return c.string();
-    tried += "\n  " + c.string() + " (hidden_size " + std::to_string(dims.hidden_size) +
-             ", projection_dim " + std::to_string(dims.projection_dim) + ")";
+    const ClipVisionConfig encoder = ClipVisionConfig::from_file((c / "config.json").string());
+    if (adapter.fits_encoder(encoder)) return c.string();
+    tried += "\n  " + c.string() + " (hidden_size " + std::to_string(encoder.hidden_size) +
+             ", projection_dim " + std::to_string(encoder.projection_dim) + ")";
   }
   const bool embeds = adapter.info().feature == EncoderFeature::ImageEmbeds;
   throw Error("no image encoder given and none found beside the adapter that fits it: it needs " +

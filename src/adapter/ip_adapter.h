@@ -7,16 +7,10 @@
 
 #include "adapter/adapter_info.h"
 #include "adapter/image_proj.h"
+#include "models/clip_vision.h"
 
 namespace ipa {
 
-// The widths of a CLIPVisionModelWithProjection, as read from its config.json.
-struct ImageEncoderDims {
-  int64_t hidden_size = 0;
-  int64_t projection_dim = 0;
-  int64_t num_tokens = 0;  // (image_size / patch_size)² + 1
-};
-ImageEncoderDims read_image_encoder_dims(const std::string& encoder_dir);
 
 class IpAdapter {
  public:
@@ -29,9 +23,9 @@ class IpAdapter {
 
   // Throws a clear error when the encoder does not fit (wrong width), saying which encoder
   // the adapter expects. For full-face, fixes num_tokens to the encoder's token count.
-  void bind_encoder(const ImageEncoderDims& dims, const std::string& encoder_dir);
+  void bind_encoder(const ClipVisionConfig& encoder, const std::string& encoder_dir);
   // Whether the encoder fits (no error).
-  bool fits_encoder(const ImageEncoderDims& dims) const;
+  bool fits_encoder(const ClipVisionConfig& encoder) const;
 
   // feature → image tokens [B, T, C].
   Tensor project(const Tensor& feature) const { return projection_->forward(feature); }

@@ -13,6 +13,7 @@
 #include "models/unet/unet.h"
 #include "models/vae/autoencoder_kl.h"
 #include "ops/ops.h"
+#include "sampling/guidance.h"
 #include "sampling/scheduler.h"
 #include "sampling/torch_rng.h"
 #include "tensor/block_pool.h"
@@ -242,11 +243,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     in.text = text;
     in.ip_tokens = ip_tokens;
     Tensor noise = m.unet->forward(in);
-    if (cfg) {
-      const Tensor uncond = noise.narrow(0, 0, batch);
-      const Tensor cond = noise.narrow(0, batch, batch);
-      noise = ops::add_scaled(uncond.contiguous(), ops::sub(cond, uncond), r.cfg);
-    }
+    if (cfg) noise = sampling::classifier_free_guidance(noise, r.cfg);
     latents = scheduler->step(noise, i, latents, &generator).prev_sample;
     if (r.keep_step_latents) out.step_latents.push_back(latents.clone());
     if (progress) progress(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), seconds_since(t0));
