@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <png.h>
 
+#include <filesystem>
+
 #include "formats/safetensors.h"
 #include "image/decode.h"
 #include "test_support.h"
@@ -137,6 +139,26 @@ TEST(CliGenerate, PlainTextToImageAndPngParameters) {
   EXPECT_NE(bytes.find("parameters"), std::string::npos);
   EXPECT_NE(bytes.find("Steps: 2"), std::string::npos);
   EXPECT_NE(bytes.find("Seed: 3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// A base folder missing one of its parts names the part.
+TEST(CliGenerate, MissingBaseModelPartIsNamed) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::path(test::temp_dir("base_parts")) / "sd15";
+  fs::copy(test::golden_path("pipeline_sd15/sd15"), base, fs::copy_options::recursive);
+  fs::remove_all(base / "vae");
+  std::string text;
+  EXPECT_EQ(test::run_cli({"generate", "--base", base.string(), "--prompt", "x", "--out",
+                           (base / "x.png").string()},
+                          &text),
+            1);
+  EXPECT_NE(text.find("'vae/'"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "adapter/image_proj.h"
+#include "adapter/ip_adapter.h"
 #include "test_support.h"
 
 namespace ipa {
@@ -62,6 +63,48 @@ TEST(ImageProj, WrongFeatureWidthIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("width"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// The adapters of the UNet and pipeline cases: their projection turns the golden image embeds
+// into the golden ip tokens (both .bin and .safetensors, and the fp16 .bin).
+TEST(GoldenImageProj, UnetCaseAdaptersProjectTheirEmbeds) {
+  const auto c = test::load_case("unet_sd15_ip");
+  const TensorFile& g = test::load_golden("unet_sd15_ip");
+  int checked = 0;
+  for (const auto& [name, v] : c["variants"].items()) {
+    const Tensor embeds = test::golden_tensor(g, name + ".image_embeds");
+    for (const auto& file : v["files"]) {
+      SCOPED_TRACE(file.get<std::string>());
+      WeightStore ws;
+      ws.add_file(test::golden_path("unet_sd15_ip/" + file.get<std::string>()));
+      AdapterInfo info = detect_adapter(ws, file);
+      // full-face: one token per encoder token, i.e. the embeds' token count
+      if (!info.num_tokens) info.num_tokens = embeds.size(1);
+      EXPECT_EQ(*info.num_tokens, v["num_tokens"].get<int64_t>());
+      auto proj = load_image_projection(ws, info);
+      EXPECT_TRUE(test::AllCloseRel(proj->forward(embeds),
+                                    test::golden_tensor(g, name + ".ip_tokens"), 1e-4));
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST(GoldenImageProj, PipelineCaseTokens) {
+  const TensorFile& g = test::load_golden("pipeline_sd15");
+  auto adapter = IpAdapter::load(
+      test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.safetensors"));
+  EXPECT_TRUE(test::AllCloseRel(adapter->project(test::golden_tensor(g, "clip_image_embeds")),
+                                test::golden_tensor(g, "ip_tokens"), 1e-4));
+  EXPECT_TRUE(
+      test::AllCloseRel(adapter->project(test::golden_tensor(g, "uncond_clip_image_embeds")),
+                        test::golden_tensor(g, "uncond_ip_tokens"), 1e-4));
 }
 
 }  // namespace
