@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "models/vae/vae_config.h"
 #include "models/vae/vae_tiling.h"
 #include "test_support.h"
 
@@ -73,6 +74,21 @@ TEST(VaeTilingBlend, MisalignedTilesAreRefused) {
   Tensor b = Tensor::zeros({1, 1, 4, 4});
   EXPECT_THROW(blend_v(Tensor::zeros({1, 1, 4, 5}), b, 2), Error);
   EXPECT_THROW(blend_h(Tensor::zeros({1, 2, 4, 4}), b, 2), Error);
+}
+
+TEST(VaeTilingConfig, TileSizeFromSampleSize) {
+  nlohmann::json j = {{"block_out_channels", {8, 8, 8, 8}}, {"norm_num_groups", 8}};
+  EXPECT_EQ(VaeConfig::from_json(j, "c.json").sample_size, 32);  // diffusers' default
+  j["sample_size"] = 512;
+  EXPECT_EQ(VaeConfig::from_json(j, "c.json").tile_latent_size(), 64);
+  j["sample_size"] = {768, 512};  // a list counts by its first entry, as in diffusers
+  EXPECT_EQ(VaeConfig::from_json(j, "c.json").tile_latent_size(), 96);
+  j["sample_size"] = 100;  // int(100 / 8)
+  EXPECT_EQ(VaeConfig::from_json(j, "c.json").tile_latent_size(), 12);
+  j["sample_size"] = 0;
+  EXPECT_THROW(VaeConfig::from_json(j, "c.json"), Error);
+  j["sample_size"] = nlohmann::json::array();
+  EXPECT_THROW(VaeConfig::from_json(j, "c.json"), Error);
 }
 
 TEST(VaeTilingGrid, DiffusersNumbers) {
