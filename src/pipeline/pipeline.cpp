@@ -151,6 +151,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
   if (!m.adapter && !r.images.empty()) {
     throw Error("reference images were given but no IP-Adapter (--ip-adapter) is loaded");
   }
+  vae::parse_tiling(r.vae_tiling);  // refuse a bad value before the slow part
   const int64_t factor = vae_scale_factor(*m.vae);
   if (r.width % factor != 0 || r.height % factor != 0) {
     throw Error("width and height must be multiples of the VAE's scale factor " +
@@ -253,7 +254,9 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
 
   // ---- decode ----
   t0 = clock::now();
-  const Tensor decoded = m.vae->decode(m.vae->to_vae_latents(latents));
+  vae::TilingOptions tiling;
+  tiling.mode = vae::parse_tiling(r.vae_tiling);
+  const Tensor decoded = m.vae->decode(m.vae->to_vae_latents(latents), tiling);
   out.vae_decode_s = seconds_since(t0);
   const int64_t h = decoded.size(2), w = decoded.size(3);
   const std::vector<float> px = decoded.to_floats();

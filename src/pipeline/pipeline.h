@@ -49,6 +49,9 @@ struct GenerateRequest {
   int num_images = 1;
   int clip_skip = 0;
   float eta = 0.f;  // DDIM only
+  // VAE decode tiling: "auto" (large images only), "on" (diffusers' enable_tiling) or "off";
+  // see vae::TilingOptions.
+  std::string vae_tiling = "auto";
   Tensor init_latents;  // optional [num_images, 4, H/8, W/8], before init_noise_sigma scaling
   bool keep_step_latents = false;
 };

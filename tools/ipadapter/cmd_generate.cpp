@@ -88,6 +88,11 @@ const bool registered = register_command(
       sub.add_option("--width", r.width, "Width in pixels (multiple of 8)")->capture_default_str();
       sub.add_option("--height", r.height, "Height in pixels (multiple of 8)")->capture_default_str();
       sub.add_option("--num-images", r.num_images, "Images to generate")->capture_default_str();
+      sub.add_option("--vae-tiling", r.vae_tiling,
+                     "Decode in overlapping tiles (diffusers' enable_tiling): auto (images of "
+                     "1024x1024 pixels or more that exceed the VAE's tile), on, off")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"auto", "on", "off"}));
       sub.add_option("--clip-skip", r.clip_skip, "Skip the last N text-encoder layers")
           ->capture_default_str();
       sub.add_option("--init-latents", o->init_latents,

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "models/common/load_layers.h"
+#include "models/vae/vae_tiling.h"
 #include "weights/model_folder.h"
 
 namespace ipa::vae {
@@ -25,6 +26,25 @@ Tensor scalar(float v) {
 }
 
 }  // namespace
+
+Tiling parse_tiling(const std::string& text) {
+  if (text == "auto") return Tiling::kAuto;
+  if (text == "on") return Tiling::kOn;
+  if (text == "off") return Tiling::kOff;
+  throw Error("VAE tiling must be auto, on or off, got '" + text + "'");
+}
+
+const char* tiling_name(Tiling t) {
+  switch (t) {
+    case Tiling::kAuto:
+      return "auto";
+    case Tiling::kOn:
+      return "on";
+    case Tiling::kOff:
+      return "off";
+  }
+  return "?";
+}
 
 Tensor LatentDistribution::sample(const Tensor& noise) const {
   if (noise.shape() != mean.shape()) {
@@ -53,10 +73,12 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& config, const WeightScope& ws)
   }
 }
 
-LatentDistribution AutoencoderKL::encode(const Tensor& image) const {
-  check_input(image, config_.in_channels, "encode", "[batch, channels, height, width] image");
-  Tensor moments = encoder_(image);
-  if (quant_conv_) moments = (*quant_conv_)(moments);
+Tensor AutoencoderKL::moments(const Tensor& image) const {
+  Tensor m = encoder_(image);
+  return quant_conv_ ? (*quant_conv_)(m) : m;
+}
+
+LatentDistribution AutoencoderKL::distribution(const Tensor& moments) const {
   const int64_t L = config_.latent_channels;
   LatentDistribution d;
   d.mean = ops::slice(moments, 1, 0, L);
@@ -72,9 +94,97 @@ LatentDistribution AutoencoderKL::encode(const Tensor& image) const {
   return d;
 }
 
+LatentDistribution AutoencoderKL::encode(const Tensor& image) const {
+  check_input(image, config_.in_channels, "encode", "[batch, channels, height, width] image");
+  return distribution(moments(image));
+}
+
+LatentDistribution AutoencoderKL::encode(const Tensor& image, const TilingOptions& tiling) const {
+  return encode_tiles(image.shape(), tiling) ? tiled_encode(image, tiling) : encode(image);
+}
+
+Tensor AutoencoderKL::decode_untiled(const Tensor& z) const {
+  return decoder_(post_quant_conv_ ? (*post_quant_conv_)(z) : z);
+}
+
 Tensor AutoencoderKL::decode(const Tensor& z) const {
   check_input(z, config_.latent_channels, "decode", "[batch, latent_channels, h, w] latents");
-  return decoder_(post_quant_conv_ ? (*post_quant_conv_)(z) : z);
+  return decode_untiled(z);
+}
+
+Tensor AutoencoderKL::decode(const Tensor& z, const TilingOptions& tiling) const {
+  return decode_tiles(z.shape(), tiling) ? tiled_decode(z, tiling) : decode(z);
+}
+
+AutoencoderKL::TileSizes AutoencoderKL::tile_sizes(const TilingOptions& tiling) const {
+  if (!(tiling.overlap >= 0.0 && tiling.overlap < 1.0)) {
+    throw Error("VAE tiling: overlap must be in [0, 1), got " + std::to_string(tiling.overlap));
+  }
+  if (tiling.tile_latent_size < 0) {
+    throw Error("VAE tiling: tile size must be positive (or 0 for the config's), got " +
+                std::to_string(tiling.tile_latent_size));
+  }
+  if (tiling.tile_latent_size == 0) return {config_.tile_latent_size(), config_.sample_size};
+  return {tiling.tile_latent_size, tiling.tile_latent_size * config_.downscale_factor()};
+}
+
+namespace {
+
+// Refuses a grid whose kept tile parts would not add up to the image: diffusers would
+// silently return an image of the wrong size.
+void require_consistent(const TileGrid& g, int64_t num, int64_t den, int64_t tile_latent,
+                        int64_t tile_sample, double overlap) {
+  if (grid_is_consistent(g, num, den)) return;
+  throw Error("VAE tiling: tiles of " + std::to_string(tile_latent) + " latents (" +
+              std::to_string(tile_sample) + " pixels) with overlap " + std::to_string(overlap) +
+              " step by " + std::to_string(g.in_stride) + " but keep " +
+              std::to_string(g.out_keep) +
+              " per tile, which would not tile the image evenly; with overlap 0.25 use a tile "
+              "size that is a multiple of 4 latents (sample_size a multiple of 4 x the VAE "
+              "scale factor)");
+}
+
+bool exceeds(const Shape& s, int64_t tile) {
+  return s.size() == 4 && (s[2] > tile || s[3] > tile);
+}
+
+}  // namespace
+
+bool AutoencoderKL::decode_tiles(const Shape& z_shape, const TilingOptions& tiling) const {
+  if (tiling.mode == Tiling::kOff) return false;
+  const TileSizes t = tile_sizes(tiling);
+  if (!exceeds(z_shape, t.latent)) return false;  // diffusers' condition in _decode
+  if (tiling.mode == Tiling::kOn) return true;
+  const int64_t f = config_.downscale_factor();
+  const TileGrid g = decode_grid(t.latent, t.sample, tiling.overlap);
+  return z_shape[2] * f * z_shape[3] * f >= tiling.auto_min_pixels && grid_is_consistent(g, f, 1);
+}
+
+bool AutoencoderKL::encode_tiles(const Shape& image_shape, const TilingOptions& tiling) const {
+  if (tiling.mode == Tiling::kOff) return false;
+  const TileSizes t = tile_sizes(tiling);
+  if (!exceeds(image_shape, t.sample)) return false;  // diffusers' condition in encode
+  if (tiling.mode == Tiling::kOn) return true;
+  const TileGrid g = encode_grid(t.latent, t.sample, tiling.overlap);
+  return image_shape[2] * image_shape[3] >= tiling.auto_min_pixels &&
+         grid_is_consistent(g, 1, config_.downscale_factor());
+}
+
+Tensor AutoencoderKL::tiled_decode(const Tensor& z, const TilingOptions& tiling) const {
+  check_input(z, config_.latent_channels, "decode", "[batch, latent_channels, h, w] latents");
+  const TileSizes t = tile_sizes(tiling);
+  const TileGrid g = decode_grid(t.latent, t.sample, tiling.overlap);
+  require_consistent(g, config_.downscale_factor(), 1, t.latent, t.sample, tiling.overlap);
+  return run_tiled(z, g, [this](const Tensor& tile) { return decode_untiled(tile); });
+}
+
+LatentDistribution AutoencoderKL::tiled_encode(const Tensor& image,
+                                               const TilingOptions& tiling) const {
+  check_input(image, config_.in_channels, "encode", "[batch, channels, height, width] image");
+  const TileSizes t = tile_sizes(tiling);
+  const TileGrid g = encode_grid(t.latent, t.sample, tiling.overlap);
+  require_consistent(g, 1, config_.downscale_factor(), t.latent, t.sample, tiling.overlap);
+  return distribution(run_tiled(image, g, [this](const Tensor& tile) { return moments(tile); }));
 }
 
 Tensor AutoencoderKL::to_unet_latents(const Tensor& vae_latents) const {

@@ -49,6 +49,13 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& path)
   c.use_post_quant_conv = json_value<bool>(j, "use_post_quant_conv", c.use_post_quant_conv, path);
   c.mid_block_add_attention =
       json_value<bool>(j, "mid_block_add_attention", c.mid_block_add_attention, path);
+  if (j.contains("sample_size") && j["sample_size"].is_array()) {
+    const auto sizes = json_require<std::vector<int64_t>>(j, "sample_size", path);
+    if (sizes.empty()) throw Error("config key 'sample_size' must not be an empty list", path);
+    c.sample_size = sizes.front();
+  } else {
+    c.sample_size = json_value<int64_t>(j, "sample_size", c.sample_size, path);
+  }
 
   if (c.act_fn != "silu" && c.act_fn != "swish") {
     throw Error("config key 'act_fn': unsupported activation '" + c.act_fn + "' (supported: silu)",
@@ -75,6 +82,7 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& path)
   positive("latent_channels", c.latent_channels);
   positive("layers_per_block", c.layers_per_block);
   positive("norm_num_groups", c.norm_num_groups);
+  positive("sample_size", c.sample_size);
   for (int64_t ch : c.block_out_channels) {
     positive("block_out_channels", ch);
     if (ch % c.norm_num_groups != 0) {
