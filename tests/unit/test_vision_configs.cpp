@@ -6,27 +6,14 @@
 
 #include "models/clip_vision.h"
 #include "models/vae/vae_config.h"
+#include "test_support.h"
 
 namespace ipa {
 namespace {
 
 using nlohmann::json;
-
-// The message of the ipa::Error `f` throws ("" and a test failure when it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected ipa::Error";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using test::contains;
+using test::error_of;
 
 json vit_h() {
   return json::parse(R"({"architectures": ["CLIPVisionModelWithProjection"],
