@@ -33,7 +33,7 @@ TEST(ClipVisionConfig, ReadsViTH) {
   EXPECT_EQ(c.head_dim(), 80);
   EXPECT_EQ(c.grid(), 16);
   EXPECT_EQ(c.num_tokens(), 257);
-  EXPECT_EQ(c.activation, ops::Activation::GELU);
+  EXPECT_EQ(c.activation(), ops::Activation::GELU);
   EXPECT_FLOAT_EQ(c.layer_norm_eps, 1e-5f);
 }
 
@@ -43,7 +43,7 @@ TEST(ClipVisionConfig, MissingKeysTakeTransformersDefaults) {
   EXPECT_EQ(c.patch_size, 32);
   EXPECT_EQ(c.num_tokens(), 50);
   EXPECT_EQ(c.hidden_act, "quick_gelu");
-  EXPECT_EQ(c.activation, ops::Activation::QuickGELU);
+  EXPECT_EQ(c.activation(), ops::Activation::QuickGELU);
 }
 
 TEST(ClipVisionConfig, ReadsVisionConfigOfAFullClipConfig) {
@@ -61,7 +61,7 @@ TEST(ClipVisionConfig, Activations) {
            {"gelu_pytorch_tanh", ops::Activation::GELUTanh}}) {
     json j = vit_h();
     j["hidden_act"] = name;
-    EXPECT_EQ(ClipVisionConfig::from_json(j, "c.json").activation, act) << name;
+    EXPECT_EQ(ClipVisionConfig::from_json(j, "c.json").activation(), act) << name;
   }
   json j = vit_h();
   j["hidden_act"] = "relu6";
