@@ -1,7 +1,8 @@
 #include "adapter/ip_adapter.h"
 
+#include <algorithm>
 #include <filesystem>
-
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -48,12 +49,13 @@ void IpAdapter::bind_encoder(const ClipVisionConfig& encoder, const std::string&
   if (!fits_encoder(encoder)) {
     const bool embeds = info_.feature == EncoderFeature::ImageEmbeds;
     throw Error("the image encoder does not fit this adapter: the " +
-                std::string(variant_name(info_.variant)) + " adapter " + path_ + " takes " +
-                (embeds ? "image_embeds of width " : "hidden states of width ") +
-                std::to_string(info_.image_embed_dim) + known_encoder_name(info_) +
-                ", but this encoder gives width " + std::to_string(needed_width(info_, encoder)) +
-                " (hidden_size " + std::to_string(encoder.hidden_size) + ", projection_dim " +
-                std::to_string(encoder.projection_dim) + ")",
+                    std::string(variant_name(info_.variant)) + " adapter " + path_ + " takes " +
+                    (embeds ? "image_embeds of width " : "hidden states of width ") +
+                    std::to_string(info_.image_embed_dim) + known_encoder_name(info_) +
+                    ", but this encoder gives width " +
+                    std::to_string(needed_width(info_, encoder)) + " (hidden_size " +
+                    std::to_string(encoder.hidden_size) + ", projection_dim " +
+                    std::to_string(encoder.projection_dim) + ")",
                 encoder_dir);
   }
   if (info_.variant == AdapterVariant::FullFace) {

@@ -1,6 +1,7 @@
 #include "inspect/inspect.h"
 
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "adapter/adapter_info.h"
@@ -37,11 +38,38 @@ ojson describe_adapter(const WeightStore& ws, const std::string& path) {
   j["base"] = info.base;
   if (info.variant == AdapterVariant::Plus) {
     const auto& r = info.resampler;
-    j["resampler"] = {{"dim", r.dim},           {"depth", r.depth},
-                      {"heads", r.heads},       {"dim_head", r.dim_head},
-                      {"num_queries", r.num_queries}, {"ff_mult", r.ff_mult}};
+    j["resampler"] = {{"dim", r.dim},
+                      {"depth", r.depth},
+                      {"heads", r.heads},
+                      {"dim_head", r.dim_head},
+                      {"num_queries", r.num_queries},
+                      {"ff_mult", r.ff_mult}};
   }
   return j;
+}
+
+// num_tensors, tensor_bytes and the count of tensors per dtype.
+void add_tensor_totals(const TensorFile& file, ojson& j) {
+  uint64_t bytes = 0;
+  std::map<std::string, int64_t> dtypes;
+  for (const auto& nt : file.tensors) {
+    bytes += nt.tensor.nbytes();
+    dtypes[dtype_name(nt.tensor.dtype())] += 1;
+  }
+  j["num_tensors"] = file.tensors.size();
+  j["tensor_bytes"] = bytes;
+  j["dtypes"] = dtypes;
+}
+
+ojson tensor_list(const TensorFile& file) {
+  ojson tensors = ojson::array();
+  for (const auto& nt : file.tensors) {
+    tensors.push_back({{"name", nt.name},
+                       {"dtype", dtype_name(nt.tensor.dtype())},
+                       {"shape", nt.tensor.shape()},
+                       {"bytes", nt.tensor.nbytes()}});
+  }
+  return tensors;
 }
 
 ojson describe_file(const std::string& path, bool with_tensors) {
@@ -57,24 +85,9 @@ ojson describe_file(const std::string& path, bool with_tensors) {
   }
   j["path"] = path;
   j["format"] = file.format;
-  uint64_t bytes = 0;
-  std::map<std::string, int64_t> dtypes;
-  ojson tensors = ojson::array();
-  for (const auto& nt : file.tensors) {
-    bytes += nt.tensor.nbytes();
-    dtypes[dtype_name(nt.tensor.dtype())] += 1;
-    if (with_tensors) {
-      tensors.push_back({{"name", nt.name},
-                         {"dtype", dtype_name(nt.tensor.dtype())},
-                         {"shape", nt.tensor.shape()},
-                         {"bytes", nt.tensor.nbytes()}});
-    }
-  }
-  j["num_tensors"] = file.tensors.size();
-  j["tensor_bytes"] = bytes;
-  j["dtypes"] = dtypes;
+  add_tensor_totals(file, j);
   if (!file.metadata.empty()) j["metadata"] = file.metadata;
-  if (with_tensors) j["tensors"] = tensors;
+  if (with_tensors) j["tensors"] = tensor_list(file);
   return j;
 }
 
@@ -96,9 +109,9 @@ ojson describe_model_folder(const std::string& dir) {
   if (is_image_encoder_config(config)) {
     j["kind"] = "image-encoder";
     j["class"] = "CLIPVisionModelWithProjection";
-    for (const char* k : {"hidden_size", "projection_dim", "num_hidden_layers",
-                          "num_attention_heads", "intermediate_size", "image_size", "patch_size",
-                          "hidden_act"}) {
+    for (const char* k :
+         {"hidden_size", "projection_dim", "num_hidden_layers", "num_attention_heads",
+          "intermediate_size", "image_size", "patch_size", "hidden_act"}) {
       if (config.contains(k)) j[k] = config[k];
     }
     const int64_t image = json_value<int64_t>(config, "image_size", 224, config_path);
@@ -121,10 +134,8 @@ ojson describe_model_folder(const std::string& dir) {
     j["weights"] = nullptr;
   } else {
     j["weights"] = weights;
-    ojson f = describe_file(weights, false);
-    j["num_tensors"] = f["num_tensors"];
-    j["tensor_bytes"] = f["tensor_bytes"];
-    j["dtypes"] = f["dtypes"];
+    // Only the totals: whether the weights look like an adapter does not matter here.
+    add_tensor_totals(load_tensor_file(weights), j);
   }
   return j;
 }
@@ -173,9 +184,9 @@ std::string inspect_to_text(const ojson& r) {
   if (kind == "ip-adapter") {
     o << "  variant:             " << r["variant"].get<std::string>() << "\n";
     o << "  image tokens:        "
-      << (r["num_tokens"].is_null() ? std::string("from the image encoder (") +
-                                          r.value("num_tokens_note", "") + ")"
-                                    : std::to_string(r["num_tokens"].get<int64_t>()))
+      << (r["num_tokens"].is_null()
+              ? std::string("from the image encoder (") + r.value("num_tokens_note", "") + ")"
+              : std::to_string(r["num_tokens"].get<int64_t>()))
       << "\n";
     o << "  cross-attention dim: " << r["cross_attention_dim"] << "\n";
     o << "  image feature:       " << r["image_feature"].get<std::string>() << ", width "
@@ -189,8 +200,8 @@ std::string inspect_to_text(const ojson& r) {
                           "num_attention_heads", "image_size", "patch_size", "num_tokens"}) {
       if (r.contains(k)) o << "  " << k << ": " << r[k] << "\n";
     }
-    o << "  weights: " << (r["weights"].is_null() ? "(none found)" : r["weights"].get<std::string>())
-      << "\n";
+    o << "  weights: "
+      << (r["weights"].is_null() ? "(none found)" : r["weights"].get<std::string>()) << "\n";
   } else if (kind == "diffusers-pipeline") {
     o << "  class: " << r["class"].get<std::string>() << "\n";
     for (auto it = r["components"].begin(); it != r["components"].end(); ++it) {

@@ -61,14 +61,7 @@ ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& root, const std::
 }
 
 ops::Activation ClipTextConfig::activation(const std::string& path) const {
-  if (hidden_act == "quick_gelu") return ops::Activation::QuickGELU;
-  if (hidden_act == "gelu") return ops::Activation::GELU;
-  if (hidden_act == "gelu_new" || hidden_act == "gelu_pytorch_tanh")
-    return ops::Activation::GELUTanh;
-  if (hidden_act == "silu" || hidden_act == "swish") return ops::Activation::SiLU;
-  throw Error("hidden_act '" + hidden_act +
-                  "' is not supported (quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, silu)",
-              path);
+  return clip_activation(hidden_act, path);
 }
 
 ClipTextEncoder ClipTextEncoder::from_folder(const std::string& dir) {

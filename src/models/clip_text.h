@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "models/clip_activation.h"
 #include "ops/layers.h"
 #include "weights/weight_store.h"
 

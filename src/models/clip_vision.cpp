@@ -9,16 +9,6 @@
 
 namespace ipa {
 
-ops::Activation clip_activation(const std::string& name, const std::string& path) {
-  if (name == "gelu") return ops::Activation::GELU;  // exact erf (ViT-H, ViT-bigG)
-  if (name == "quick_gelu") return ops::Activation::QuickGELU;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return ops::Activation::GELUTanh;
-  if (name == "silu" || name == "swish") return ops::Activation::SiLU;
-  throw Error("config key 'hidden_act': unsupported activation '" + name +
-                  "' (supported: gelu, quick_gelu, gelu_new, gelu_pytorch_tanh, silu)",
-              path);
-}
-
 ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& root, const std::string& path) {
   if (!root.is_object()) throw Error("config is not a JSON object", path);
   // A full CLIPModel config keeps the vision tower's settings under "vision_config"; like
@@ -39,7 +29,7 @@ ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& root, const s
   c.layer_norm_eps = static_cast<float>(
       json_value<double>(j, "layer_norm_eps", static_cast<double>(c.layer_norm_eps), path));
   c.hidden_act = json_value<std::string>(j, "hidden_act", c.hidden_act, path);
-  c.activation = clip_activation(c.hidden_act, path);
+  c.activation(path);  // validates hidden_act
 
   auto positive = [&](const char* key, int64_t v) {
     if (v <= 0)
@@ -80,7 +70,7 @@ ClipVisionModel ClipVisionModel::load(const std::string& dir) {
 }
 
 ClipVisionModel::ClipVisionModel(const ClipVisionConfig& config, const WeightScope& ws)
-    : config_(config) {
+    : config_(config), act_(config.activation()) {
   const ClipVisionConfig& c = config_;
   const int64_t E = c.hidden_size;
   const WeightScope vm = ws.scope("vision_model");
@@ -165,7 +155,7 @@ Tensor ClipVisionModel::run_layer(const Layer& layer, const Tensor& x) const {
                      static_cast<int>(config_.num_attention_heads),
                      1.f / std::sqrt(static_cast<float>(config_.head_dim())));
   const Tensor h = ops::add(x, layer.out_proj(attn));
-  return ops::add(h, layer.fc2(layer.fc1(layer.ln2(h), config_.activation)));
+  return ops::add(h, layer.fc2(layer.fc1(layer.ln2(h), act_)));
 }
 
 ClipVisionOutput ClipVisionModel::forward(const Tensor& pixel_values,

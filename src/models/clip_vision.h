@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "models/clip_activation.h"
 #include "ops/layers.h"
 #include "weights/weight_store.h"
 
@@ -27,21 +28,21 @@ struct ClipVisionConfig {
   int64_t patch_size = 32;
   float layer_norm_eps = 1e-5f;
   std::string hidden_act = "quick_gelu";
-  ops::Activation activation = ops::Activation::QuickGELU;  // parsed hidden_act
 
   int64_t grid() const { return image_size / patch_size; }  // patches per side
   int64_t num_patches() const { return grid() * grid(); }
   int64_t num_tokens() const { return num_patches() + 1; }  // + class token
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // hidden_act parsed; throws naming `path` when unknown.
+  ops::Activation activation(const std::string& path = "") const {
+    return clip_activation(hidden_act, path);
+  }
 
   // A vision config object, or a full CLIPModel config (its "vision_config" is used).
   // `path` names the file in errors.
   static ClipVisionConfig from_json(const nlohmann::json& j, const std::string& path);
   static ClipVisionConfig from_file(const std::string& path);
 };
-
-// transformers' ACT2FN name → our activation; unknown names throw naming `path`.
-ops::Activation clip_activation(const std::string& name, const std::string& path);
 
 // What forward() should return. Asking only for the penultimate state skips the last layer.
 struct ClipVisionRequest {
@@ -85,6 +86,7 @@ class ClipVisionModel {
   Tensor run_layer(const Layer& layer, const Tensor& x) const;
 
   ClipVisionConfig config_;
+  ops::Activation act_;
   ops::Conv2d patch_embedding_;
   Tensor class_embedding_;     // [hidden]
   Tensor position_embedding_;  // [tokens, hidden]

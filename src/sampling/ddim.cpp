@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "base/error.h"
-#include "sampling/noise_schedule.h"
+#include "sampling/alpha_bar_scheduler.h"
 #include "sampling/scheduler_registry.h"
 #include "sampling/tensor_loops.h"
 #include "sampling/timestep_spacing.h"
@@ -11,15 +11,14 @@
 namespace ipa::sampling {
 namespace {
 
-class DDIMScheduler final : public Scheduler {
+class DDIMScheduler final : public AlphaBarScheduler {
  public:
-  explicit DDIMScheduler(SchedulerConfig c) : Scheduler(SchedulerKind::kDDIM, std::move(c)) {
+  explicit DDIMScheduler(SchedulerConfig c)
+      : AlphaBarScheduler(SchedulerKind::kDDIM, std::move(c)) {
     if (config_.thresholding) {
       throw Error("DDIMScheduler: thresholding (dynamic thresholding) is not supported",
                   config_.source, "thresholding");
     }
-    alphas_cumprod_ = make_alphas_cumprod(config_);
-    final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front();
   }
 
   std::string class_name() const override { return "DDIMScheduler"; }
@@ -40,9 +39,8 @@ class DDIMScheduler final : public Scheduler {
   StepOutput step(const Tensor& model_output_in, size_t step_index, const Tensor& sample_in,
                   NoiseSource* noise) override {
     check_step_index(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    const Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    const auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
 
     const auto t = static_cast<int64_t>(timesteps_[step_index]);
     const int64_t prev_t = t - config_.num_train_timesteps / num_inference_steps_;
@@ -96,28 +94,7 @@ class DDIMScheduler final : public Scheduler {
     return {prev, pred_x0};
   }
 
-  Tensor add_noise(const Tensor& original_in, const Tensor& noise_in,
-                   size_t step_index) const override {
-    check_step_index(step_index);
-    const Tensor original = detail::as_f32(original_in, "original sample");
-    const Tensor noise = detail::as_f32(noise_in, "noise");
-    detail::check_same_shape(original, "original sample", noise, "noise");
-    const float a = alphas_cumprod_[static_cast<size_t>(timesteps_[step_index])];
-    const float sqrt_a = std::sqrt(a);
-    const float sqrt_one_minus_a = std::sqrt(1.0f - a);
-    const float* x = detail::cdata(original);
-    const float* z = detail::cdata(noise);
-    return detail::generate(original.shape(),
-                            [&](int64_t i) { return sqrt_a * x[i] + sqrt_one_minus_a * z[i]; });
-  }
-
  private:
-  float alpha_prod(int64_t t) const {
-    return t >= 0 ? alphas_cumprod_[static_cast<size_t>(t)] : final_alpha_cumprod_;
-  }
-
-  std::vector<float> alphas_cumprod_;
-  float final_alpha_cumprod_ = 1.0f;
   float eta_ = 0.0f;
 };
 

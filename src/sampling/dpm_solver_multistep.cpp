@@ -53,13 +53,13 @@ class DPMSolverMultistepScheduler final : public Scheduler {
           "choose 'sigma_min'",
           k.source, "final_sigmas_type");
     }
-    alphas_cumprod_ = make_alphas_cumprod(config_);
-    train_sigmas_ = train_sigmas(alphas_cumprod_);
+    const std::vector<float> alphas_cumprod = make_alphas_cumprod(config_);
+    train_sigmas_ = train_sigmas(alphas_cumprod);
     log_sigmas_ = log_f32(train_sigmas_);
-    train_lambdas_.resize(alphas_cumprod_.size());
-    for (size_t i = 0; i < alphas_cumprod_.size(); ++i) {
-      const float a = std::sqrt(alphas_cumprod_[i]);
-      const float s = std::sqrt(1.0f - alphas_cumprod_[i]);
+    train_lambdas_.resize(alphas_cumprod.size());
+    for (size_t i = 0; i < alphas_cumprod.size(); ++i) {
+      const float a = std::sqrt(alphas_cumprod[i]);
+      const float s = std::sqrt(1.0f - alphas_cumprod[i]);
       train_lambdas_[i] = std::log(a) - std::log(s);
     }
   }
@@ -86,15 +86,10 @@ class DPMSolverMultistepScheduler final : public Scheduler {
         timesteps.push_back(static_cast<int64_t>(numpy_round(sigma_to_t(s, log_sigmas_))));
       }
     } else {
-      const std::vector<double> table(train_sigmas_.begin(), train_sigmas_.end());
-      for (int64_t t : timesteps) {
-        sigmas.push_back(numpy_interp_unit_grid(static_cast<double>(t), table));
-      }
+      sigmas = interpolate_sigmas(train_sigmas_, timesteps);
     }
-    const float final_sigma =
-        config_.final_sigmas_type == "zero"
-            ? 0.0f
-            : std::sqrt((1.0f - alphas_cumprod_.front()) / alphas_cumprod_.front());
+    // "sigma_min" is ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5, train sigma 0.
+    const float final_sigma = config_.final_sigmas_type == "zero" ? 0.0f : train_sigmas_.front();
     timesteps_.assign(timesteps.begin(), timesteps.end());
     check_timesteps_in_range();
     sigmas_.clear();
@@ -110,9 +105,8 @@ class DPMSolverMultistepScheduler final : public Scheduler {
                   NoiseSource* noise) override {
     check_step_index(step_index);
     check_step_order(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    const Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    const auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
 
     const size_t n = timesteps_.size();
     const bool small = n < 15;
@@ -144,9 +138,8 @@ class DPMSolverMultistepScheduler final : public Scheduler {
   Tensor add_noise(const Tensor& original_in, const Tensor& noise_in,
                    size_t step_index) const override {
     check_step_index(step_index);
-    const Tensor original = detail::as_f32(original_in, "original sample");
-    const Tensor noise = detail::as_f32(noise_in, "noise");
-    detail::check_same_shape(original, "original sample", noise, "noise");
+    const auto [original, noise] =
+        detail::as_f32_pair(original_in, "original sample", noise_in, "noise");
     const NoiseLevel lv(sigmas_[step_index]);
     const float* x = detail::cdata(original);
     const float* zp = detail::cdata(noise);
@@ -301,7 +294,6 @@ class DPMSolverMultistepScheduler final : public Scheduler {
     });
   }
 
-  std::vector<float> alphas_cumprod_;
   std::vector<float> train_sigmas_;
   std::vector<float> log_sigmas_;
   std::vector<float> train_lambdas_;

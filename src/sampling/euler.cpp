@@ -7,7 +7,6 @@
 #include "sampling/scheduler_registry.h"
 #include "sampling/sigma_scheduler.h"
 #include "sampling/tensor_loops.h"
-#include "sampling/timestep_spacing.h"
 
 namespace ipa::sampling {
 namespace {
@@ -20,10 +19,7 @@ class EulerScheduler final : public SigmaScheduler {
   std::string class_name() const override { return "EulerDiscreteScheduler"; }
 
   void set_timesteps(int n) override {
-    check_num_steps(n);
-    num_inference_steps_ = n;
-    std::vector<float> timesteps = sigma_scheduler_timesteps(
-        config_.timestep_spacing, config_.num_train_timesteps, n, config_.steps_offset);
+    std::vector<float> timesteps = start_schedule(n);
     std::vector<double> sigmas;
     if (config_.interpolation_type == "linear") {
       sigmas = interpolated_sigmas(timesteps);
@@ -35,14 +31,10 @@ class EulerScheduler final : public SigmaScheduler {
     if (config_.use_karras_sigmas) {
       const double sigma_min = config_.sigma_min.value_or(sigmas.back());
       const double sigma_max = config_.sigma_max.value_or(sigmas.front());
-      sigmas = karras_sigmas(sigma_min, sigma_max, n);
-      timesteps.clear();
-      for (double s : sigmas) timesteps.push_back(static_cast<float>(sigma_to_t(s, log_sigmas_)));
+      sigmas = karras_schedule(sigma_min, sigma_max, n, &timesteps);
     }
-    const float final_sigma =
-        config_.final_sigmas_type == "zero"
-            ? 0.0f
-            : std::sqrt((1.0f - alphas_cumprod_.front()) / alphas_cumprod_.front());
+    // "sigma_min" is ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5, train sigma 0.
+    const float final_sigma = config_.final_sigmas_type == "zero" ? 0.0f : train_sigmas_.front();
     store_schedule(timesteps, sigmas, final_sigma);
     if (config_.timestep_type == "continuous" && config_.prediction_type == "v_prediction") {
       // EDM-style model input: c_noise = log(sigma) / 4.
@@ -55,9 +47,8 @@ class EulerScheduler final : public SigmaScheduler {
   StepOutput step(const Tensor& model_output_in, size_t step_index, const Tensor& sample_in,
                   NoiseSource* noise) override {
     check_step_index(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    const Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    const auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
     // diffusers draws churn noise on every step even when the churn is zero; drawing it too
     // keeps a shared generator in the same state.
     if (noise != nullptr) (void)noise->randn(model_output.shape());

@@ -3,11 +3,9 @@
 #include <cmath>
 
 #include "base/error.h"
-#include "sampling/noise_schedule.h"
 #include "sampling/scheduler_registry.h"
 #include "sampling/sigma_scheduler.h"
 #include "sampling/tensor_loops.h"
-#include "sampling/timestep_spacing.h"
 
 namespace ipa::sampling {
 namespace {
@@ -20,19 +18,15 @@ class EulerAncestralScheduler final : public SigmaScheduler {
   std::string class_name() const override { return "EulerAncestralDiscreteScheduler"; }
 
   void set_timesteps(int n) override {
-    check_num_steps(n);
-    num_inference_steps_ = n;
-    const std::vector<float> timesteps = sigma_scheduler_timesteps(
-        config_.timestep_spacing, config_.num_train_timesteps, n, config_.steps_offset);
+    const std::vector<float> timesteps = start_schedule(n);
     store_schedule(timesteps, interpolated_sigmas(timesteps), 0.0f);
   }
 
   StepOutput step(const Tensor& model_output_in, size_t step_index, const Tensor& sample_in,
                   NoiseSource* noise) override {
     check_step_index(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    const Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    const auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
 
     const float sigma = sigmas_[step_index];
     const Tensor x0 = predict_original(model_output, sample, sigma);

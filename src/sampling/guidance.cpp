@@ -8,9 +8,8 @@
 namespace ipa::sampling {
 
 Tensor classifier_free_guidance(const Tensor& uncond_in, const Tensor& cond_in, float scale) {
-  const Tensor uncond = detail::as_f32(uncond_in, "unconditional prediction");
-  const Tensor cond = detail::as_f32(cond_in, "conditional prediction");
-  detail::check_same_shape(uncond, "unconditional prediction", cond, "conditional prediction");
+  const auto [uncond, cond] =
+      detail::as_f32_pair(uncond_in, "unconditional prediction", cond_in, "conditional prediction");
   const float* u = detail::cdata(uncond);
   const float* c = detail::cdata(cond);
   return detail::generate(uncond.shape(), [&](int64_t i) { return u[i] + scale * (c[i] - u[i]); });
@@ -55,9 +54,8 @@ Tensor rescale_guidance(const Tensor& guided_in, const Tensor& cond_in, float gu
   if (!(guidance_rescale >= 0.0f && guidance_rescale <= 1.0f)) {
     throw Error("guidance_rescale must lie in [0, 1], got " + std::to_string(guidance_rescale));
   }
-  const Tensor guided = detail::as_f32(guided_in, "guided prediction");
-  const Tensor cond = detail::as_f32(cond_in, "conditional prediction");
-  detail::check_same_shape(guided, "guided prediction", cond, "conditional prediction");
+  const auto [guided, cond] =
+      detail::as_f32_pair(guided_in, "guided prediction", cond_in, "conditional prediction");
   if (guided.dim() < 2) throw Error("guidance rescale needs a batch dimension");
   const std::vector<float> std_cond = per_sample_std(cond);
   const std::vector<float> std_guided = per_sample_std(guided);

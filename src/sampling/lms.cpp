@@ -5,12 +5,10 @@
 #include <deque>
 
 #include "base/error.h"
-#include "sampling/noise_schedule.h"
 #include "sampling/quadrature.h"
 #include "sampling/scheduler_registry.h"
 #include "sampling/sigma_scheduler.h"
 #include "sampling/tensor_loops.h"
-#include "sampling/timestep_spacing.h"
 
 namespace ipa::sampling {
 namespace {
@@ -24,15 +22,10 @@ class LMSScheduler final : public SigmaScheduler {
   std::string class_name() const override { return "LMSDiscreteScheduler"; }
 
   void set_timesteps(int n) override {
-    check_num_steps(n);
-    num_inference_steps_ = n;
-    std::vector<float> timesteps = sigma_scheduler_timesteps(
-        config_.timestep_spacing, config_.num_train_timesteps, n, config_.steps_offset);
+    std::vector<float> timesteps = start_schedule(n);
     std::vector<double> sigmas = interpolated_sigmas(timesteps);
     if (config_.use_karras_sigmas) {
-      sigmas = karras_sigmas(sigmas.back(), sigmas.front(), n);
-      timesteps.clear();
-      for (double s : sigmas) timesteps.push_back(static_cast<float>(sigma_to_t(s, log_sigmas_)));
+      sigmas = karras_schedule(sigmas.back(), sigmas.front(), n, &timesteps);
     }
     store_schedule(timesteps, sigmas, 0.0f);
     derivatives_.clear();
@@ -61,9 +54,8 @@ class LMSScheduler final : public SigmaScheduler {
                   NoiseSource* /*noise*/) override {
     check_step_index(step_index);
     check_step_order(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    const Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    const auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
 
     const float sigma = sigmas_[step_index];
     const Tensor x0 = predict_original(model_output, sample, sigma);

@@ -16,6 +16,16 @@ std::vector<double> numpy_linspace(double start, double stop, int64_t num);
 std::vector<double> numpy_arange(double start, double stop, double step);
 // numpy.interp(x, [0, 1, ..., n-1], fp) for one x.
 double numpy_interp_unit_grid(double x, const std::vector<double>& fp);
+// np.interp(timesteps, arange(len(train_sigmas)), train_sigmas) in float64.
+template <typename T>
+std::vector<double> interpolate_sigmas(const std::vector<float>& train_sigmas,
+                                       const std::vector<T>& timesteps) {
+  const std::vector<double> table(train_sigmas.begin(), train_sigmas.end());
+  std::vector<double> out;
+  out.reserve(timesteps.size());
+  for (T t : timesteps) out.push_back(numpy_interp_unit_grid(static_cast<double>(t), table));
+  return out;
+}
 // numpy's round(): half to even.
 double numpy_round(double x);
 

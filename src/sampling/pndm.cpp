@@ -5,7 +5,7 @@
 #include <deque>
 
 #include "base/error.h"
-#include "sampling/noise_schedule.h"
+#include "sampling/alpha_bar_scheduler.h"
 #include "sampling/scheduler_registry.h"
 #include "sampling/tensor_loops.h"
 #include "sampling/timestep_spacing.h"
@@ -13,9 +13,10 @@
 namespace ipa::sampling {
 namespace {
 
-class PNDMScheduler final : public Scheduler {
+class PNDMScheduler final : public AlphaBarScheduler {
  public:
-  explicit PNDMScheduler(SchedulerConfig c) : Scheduler(SchedulerKind::kPNDM, std::move(c)) {
+  explicit PNDMScheduler(SchedulerConfig c)
+      : AlphaBarScheduler(SchedulerKind::kPNDM, std::move(c)) {
     if (!config_.skip_prk_steps) {
       throw Error(
           "PNDMScheduler with skip_prk_steps = false (Runge-Kutta warm-up steps) is not "
@@ -26,8 +27,6 @@ class PNDMScheduler final : public Scheduler {
       throw Error("PNDMScheduler supports prediction_type epsilon or v_prediction only",
                   config_.source, "prediction_type");
     }
-    alphas_cumprod_ = make_alphas_cumprod(config_);
-    final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front();
   }
 
   std::string class_name() const override { return "PNDMScheduler"; }
@@ -53,9 +52,8 @@ class PNDMScheduler final : public Scheduler {
                   NoiseSource* /*noise*/) override {
     check_step_index(step_index);
     check_step_order(step_index);
-    const Tensor model_output = detail::as_f32(model_output_in, "model_output");
-    Tensor sample = detail::as_f32(sample_in, "sample");
-    detail::check_same_shape(model_output, "model_output", sample, "sample");
+    auto [model_output, sample] =
+        detail::as_f32_pair(model_output_in, "model_output", sample_in, "sample");
 
     const int64_t stride = config_.num_train_timesteps / num_inference_steps_;
     auto timestep = static_cast<int64_t>(timesteps_[step_index]);
@@ -101,21 +99,6 @@ class PNDMScheduler final : public Scheduler {
     return {prev, Tensor()};
   }
 
-  Tensor add_noise(const Tensor& original_in, const Tensor& noise_in,
-                   size_t step_index) const override {
-    check_step_index(step_index);
-    const Tensor original = detail::as_f32(original_in, "original sample");
-    const Tensor noise = detail::as_f32(noise_in, "noise");
-    detail::check_same_shape(original, "original sample", noise, "noise");
-    const float a = alphas_cumprod_[static_cast<size_t>(timesteps_[step_index])];
-    const float sqrt_a = std::sqrt(a);
-    const float sqrt_one_minus_a = std::sqrt(1.0f - a);
-    const float* x = detail::cdata(original);
-    const float* z = detail::cdata(noise);
-    return detail::generate(original.shape(),
-                            [&](int64_t i) { return sqrt_a * x[i] + sqrt_one_minus_a * z[i]; });
-  }
-
  private:
   // Formula (9) of the PNDM paper.
   Tensor prev_sample(const Tensor& sample, int64_t timestep, int64_t prev_timestep,
@@ -124,8 +107,7 @@ class PNDMScheduler final : public Scheduler {
       throw Error("PNDMScheduler: timestep " + std::to_string(timestep) + " out of range");
     }
     const float a_t = alphas_cumprod_[static_cast<size_t>(timestep)];
-    const float a_prev = prev_timestep >= 0 ? alphas_cumprod_[static_cast<size_t>(prev_timestep)]
-                                            : final_alpha_cumprod_;
+    const float a_prev = alpha_prod(prev_timestep);
     const float b_t = 1.0f - a_t;
     const float b_prev = 1.0f - a_prev;
     const float* s = detail::cdata(sample);
@@ -143,8 +125,6 @@ class PNDMScheduler final : public Scheduler {
                             [&](int64_t i) { return sample_coeff * s[i] - diff * m[i] / denom; });
   }
 
-  std::vector<float> alphas_cumprod_;
-  float final_alpha_cumprod_ = 1.0f;
   std::deque<Tensor> ets_;
   int counter_ = 0;
   Tensor cur_sample_;

@@ -5,15 +5,14 @@
 
 #include "sampling/noise_schedule.h"
 #include "sampling/tensor_loops.h"
+#include "sampling/timestep_spacing.h"
 
 namespace ipa::sampling {
 
 SigmaScheduler::SigmaScheduler(SchedulerKind kind, SchedulerConfig config)
-    : Scheduler(kind, std::move(config)) {
-  alphas_cumprod_ = make_alphas_cumprod(config_);
-  train_sigmas_ = train_sigmas(alphas_cumprod_);
-  log_sigmas_ = log_f32(train_sigmas_);
-}
+    : Scheduler(kind, std::move(config)),
+      train_sigmas_(train_sigmas(make_alphas_cumprod(config_))),
+      log_sigmas_(log_f32(train_sigmas_)) {}
 
 float SigmaScheduler::init_noise_sigma() const {
   if (sigmas_.empty()) throw Error(class_name() + ": call set_timesteps first");
@@ -36,21 +35,27 @@ Tensor SigmaScheduler::scale_model_input(const Tensor& sample_in, size_t step_in
 Tensor SigmaScheduler::add_noise(const Tensor& original_in, const Tensor& noise_in,
                                  size_t step_index) const {
   check_step_index(step_index);
-  const Tensor original = detail::as_f32(original_in, "original sample");
-  const Tensor noise = detail::as_f32(noise_in, "noise");
-  detail::check_same_shape(original, "original sample", noise, "noise");
+  const auto [original, noise] =
+      detail::as_f32_pair(original_in, "original sample", noise_in, "noise");
   const float sigma = sigmas_[step_index];
   const float* x = detail::cdata(original);
   const float* z = detail::cdata(noise);
   return detail::generate(original.shape(), [&](int64_t i) { return x[i] + z[i] * sigma; });
 }
 
-std::vector<double> SigmaScheduler::interpolated_sigmas(const std::vector<float>& timesteps) const {
-  const std::vector<double> table(train_sigmas_.begin(), train_sigmas_.end());
-  std::vector<double> out;
-  out.reserve(timesteps.size());
-  for (float t : timesteps) out.push_back(numpy_interp_unit_grid(t, table));
-  return out;
+std::vector<float> SigmaScheduler::start_schedule(int n) {
+  check_num_steps(n);
+  num_inference_steps_ = n;
+  return sigma_scheduler_timesteps(config_.timestep_spacing, config_.num_train_timesteps, n,
+                                   config_.steps_offset);
+}
+
+std::vector<double> SigmaScheduler::karras_schedule(double sigma_min, double sigma_max, int n,
+                                                    std::vector<float>* timesteps) const {
+  std::vector<double> sigmas = karras_sigmas(sigma_min, sigma_max, n);
+  timesteps->clear();
+  for (double s : sigmas) timesteps->push_back(static_cast<float>(sigma_to_t(s, log_sigmas_)));
+  return sigmas;
 }
 
 void SigmaScheduler::store_schedule(const std::vector<float>& timesteps,

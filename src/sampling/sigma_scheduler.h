@@ -4,6 +4,7 @@
 #pragma once
 #include <vector>
 
+#include "sampling/noise_schedule.h"
 #include "sampling/scheduler.h"
 
 namespace ipa::sampling {
@@ -17,15 +18,23 @@ class SigmaScheduler : public Scheduler {
  protected:
   SigmaScheduler(SchedulerKind kind, SchedulerConfig config);
 
+  // The start of every set_timesteps(n): checks n, records it and returns the float32
+  // timesteps of the configured spacing.
+  std::vector<float> start_schedule(int n);
   // np.interp(timesteps, arange(num_train), train_sigmas) in float64.
-  std::vector<double> interpolated_sigmas(const std::vector<float>& timesteps) const;
+  std::vector<double> interpolated_sigmas(const std::vector<float>& timesteps) const {
+    return interpolate_sigmas(train_sigmas_, timesteps);
+  }
+  // n Karras sigmas from sigma_max down to sigma_min; *timesteps becomes their fractional
+  // training timesteps (diffusers' _sigma_to_t, as float32).
+  std::vector<double> karras_schedule(double sigma_min, double sigma_max, int n,
+                                      std::vector<float>* timesteps) const;
   // timesteps_/sigmas_ from float32 timesteps and float64 sigmas plus a final sigma.
   void store_schedule(const std::vector<float>& timesteps, const std::vector<double>& sigmas,
                       float final_sigma);
   // The x_0 prediction of diffusers' step() for `prediction_type`, in float32.
   Tensor predict_original(const Tensor& model_output, const Tensor& sample, float sigma) const;
 
-  std::vector<float> alphas_cumprod_;
   std::vector<float> train_sigmas_;  // indexed by training timestep
   std::vector<float> log_sigmas_;
 };

@@ -3,6 +3,7 @@
 // sampling sources build with -ffp-contract=off, so every operation rounds on its own).
 #pragma once
 #include <cstdint>
+#include <utility>
 
 #include "base/error.h"
 #include "tensor/tensor.h"
@@ -12,7 +13,9 @@ namespace ipa::sampling::detail {
 // A contiguous float32 tensor with the values of `t` (F16/BF16 are widened); `what` names the
 // argument in errors.
 Tensor as_f32(const Tensor& t, const char* what);
-void check_same_shape(const Tensor& a, const char* a_name, const Tensor& b, const char* b_name);
+// as_f32 of two arguments that must have the same shape (e.g. model_output and sample).
+std::pair<Tensor, Tensor> as_f32_pair(const Tensor& a, const char* a_name, const Tensor& b,
+                                      const char* b_name);
 
 // Read-only element pointer (never trips the write check of read-only views).
 inline const float* cdata(const Tensor& t) {

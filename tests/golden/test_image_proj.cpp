@@ -10,14 +10,20 @@
 namespace ipa {
 namespace {
 
+// A projection file of the image_proj case, its keys under "image_proj." as in an adapter.
+WeightStore projection_store(const std::string& file) {
+  WeightStore ws;
+  ws.add_file(test::golden_path("image_proj/" + file), "image_proj.");
+  return ws;
+}
+
 TEST(GoldenImageProj, AllModelsMatchReference) {
   const auto c = test::load_case("image_proj");
   const TensorFile& golden = test::load_golden("image_proj");
   int checked = 0;
   for (const auto& [name, spec] : c["files"].items()) {
     SCOPED_TRACE(name);
-    WeightStore ws;
-    ws.add_file(test::golden_path("image_proj/" + spec["file"].get<std::string>()), "image_proj.");
+    const WeightStore ws = projection_store(spec["file"]);
     const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), spec["file"]);
     auto proj = load_image_projection(ws, info);
     const Tensor out = proj->forward(test::golden_tensor(golden, name + ".input"));
@@ -30,8 +36,7 @@ TEST(GoldenImageProj, AllModelsMatchReference) {
 
 TEST(GoldenImageProj, DetectedShapesMatchCaseParams) {
   const auto c = test::load_case("image_proj");
-  WeightStore ws;
-  ws.add_file(test::golden_path("image_proj/resampler.safetensors"), "image_proj.");
+  const WeightStore ws = projection_store("resampler.safetensors");
   const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), "resampler");
   const auto& p = c["params"]["resampler"];
   EXPECT_EQ(info.variant, AdapterVariant::Plus);
@@ -43,8 +48,7 @@ TEST(GoldenImageProj, DetectedShapesMatchCaseParams) {
   EXPECT_EQ(info.cross_attention_dim, p["output_dim"].get<int64_t>());
   EXPECT_EQ(info.image_embed_dim, p["embedding_dim"].get<int64_t>());
 
-  WeightStore basic;
-  basic.add_file(test::golden_path("image_proj/image_proj_model.safetensors"), "image_proj.");
+  const WeightStore basic = projection_store("image_proj_model.safetensors");
   const AdapterInfo b = detect_image_projection(basic.scope("image_proj"), "basic");
   const auto& bp = c["params"]["image_proj_model"];
   EXPECT_EQ(*b.num_tokens, bp["clip_extra_context_tokens"].get<int64_t>());
@@ -53,8 +57,7 @@ TEST(GoldenImageProj, DetectedShapesMatchCaseParams) {
 }
 
 TEST(ImageProj, WrongFeatureWidthIsAClearError) {
-  WeightStore ws;
-  ws.add_file(test::golden_path("image_proj/image_proj_model.safetensors"), "image_proj.");
+  const WeightStore ws = projection_store("image_proj_model.safetensors");
   const AdapterInfo info = detect_image_projection(ws.scope("image_proj"), "basic");
   auto proj = load_image_projection(ws, info);
   try {
@@ -64,12 +67,6 @@ TEST(ImageProj, WrongFeatureWidthIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("width"), std::string::npos) << e.what();
   }
 }
-
-}  // namespace
-}  // namespace ipa
-
-namespace ipa {
-namespace {
 
 // The adapters of the UNet and pipeline cases: their projection turns the golden image embeds
 // into the golden ip tokens (both .bin and .safetensors, and the fp16 .bin).

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +26,16 @@ std::string golden_dir() {
 }
 
 std::string golden_path(const std::string& rel) { return golden_dir() + "/" + rel; }
+
+std::vector<std::string> golden_files_with_suffix(const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(golden_dir())) {
+    const std::string p = e.path().string();
+    if (e.is_regular_file() && p.size() > suffix.size() && p.ends_with(suffix)) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 nlohmann::json load_case(const std::string& name) {
   const std::string path = golden_path(name + "/" + name + ".json");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "formats/tensor_file.h"
 #include "tensor/tensor.h"
 
@@ -16,6 +17,8 @@ namespace ipa::test {
 std::string golden_dir();
 // golden_dir()/rel
 std::string golden_path(const std::string& rel);
+// Every regular file below golden_dir() whose path ends in `suffix`, sorted.
+std::vector<std::string> golden_files_with_suffix(const std::string& suffix);
 // golden_dir()/<name>/<name>.json
 nlohmann::json load_case(const std::string& name);
 // golden_dir()/<name>/<name>.golden.safetensors
@@ -32,6 +35,21 @@ Tensor golden_tensor(const TensorFile& file, const std::string& key);
                                        double abs_tol);
 // Normalised error ||a - e||_inf / max(1e-30, ||e||_inf)
 double max_rel_error(const Tensor& actual, const Tensor& expected);
+
+// The message of the ipa::Error `f` throws ("" and a test failure when it throws none).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected ipa::Error";
+  return "";
+}
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 // Deterministic uniform(-1, 1) tensor.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);

@@ -34,3 +34,11 @@ inline std::vector<double> doubles(const Tensor& t) {
 }
 
 }  // namespace ipa::test
+
+// The op tests live in namespace ipa and call these helpers unqualified.
+namespace ipa {
+using test::doubles;
+using test::expect_close;
+using test::from_doubles;
+using test::random_tensor;
+}  // namespace ipa

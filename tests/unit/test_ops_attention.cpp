@@ -7,11 +7,6 @@
 namespace ipa {
 namespace {
 
-using test::doubles;
-using test::expect_close;
-using test::from_doubles;
-using test::random_tensor;
-
 // mask given as [B|1, H|1, Lq, Lk] or [Lq, Lk]
 Tensor attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, int H, double scale,
                      const Tensor& mask) {

@@ -9,11 +9,6 @@
 namespace ipa {
 namespace {
 
-using test::doubles;
-using test::expect_close;
-using test::from_doubles;
-using test::random_tensor;
-
 double act_ref(double x, ops::Activation a) {
   switch (a) {
     case ops::Activation::None:

@@ -9,11 +9,6 @@
 namespace ipa {
 namespace {
 
-using test::doubles;
-using test::expect_close;
-using test::from_doubles;
-using test::random_tensor;
-
 TEST(OpsEmbedding, LooksUpRowsForAllTableTypes) {
   Tensor table = random_tensor({11, 6}, 1);
   Tensor ids = Tensor::empty({2, 3}, DType::I64);

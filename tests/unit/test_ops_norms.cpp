@@ -8,11 +8,6 @@
 namespace ipa {
 namespace {
 
-using test::doubles;
-using test::expect_close;
-using test::from_doubles;
-using test::random_tensor;
-
 Tensor group_norm_ref(const Tensor& x, int G, const Tensor& g, const Tensor& b, double eps,
                       bool silu) {
   const int64_t N = x.size(0), C = x.size(1), S = x.numel() / (N * C), cpg = C / G;

@@ -7,11 +7,6 @@
 namespace ipa {
 namespace {
 
-using test::doubles;
-using test::expect_close;
-using test::from_doubles;
-using test::random_tensor;
-
 template <typename F>
 Tensor map_ref(const Tensor& x, F f) {
   auto v = doubles(x);

@@ -3,12 +3,11 @@
 // clear message, never a crash, hang or huge allocation.
 #include <gtest/gtest.h>
 
-#include <numeric>
-
 #include "formats/pickle.h"
 #include "formats/pytorch.h"
 #include "formats/state_dict.h"
 #include "formats/zip_archive.h"
+#include "reader_test_util.h"
 #include "test_support.h"
 #include "torch_archive_builder.h"
 
@@ -18,32 +17,17 @@ namespace {
 using namespace std::string_literals;
 
 using test::Bytes;
+using test::iota_floats;
 using test::PickleWriter;
 using test::ZipItem;
 
-std::vector<float> iota_floats(size_t n, float start = 0.f) {
-  std::vector<float> v(n);
-  std::iota(v.begin(), v.end(), start);
-  return v;
-}
-
-// Parses an in-memory copy of `bytes` (exactly sized, so a sanitizer sees any over-read).
 TensorFile parse(const Bytes& bytes) {
-  auto copy = std::make_shared<Bytes>(bytes);
-  return parse_pytorch(std::shared_ptr<const void>(copy, copy->data()), copy->data(), copy->size(),
-                       "test.bin");
+  return test::parse_copy(parse_pytorch, bytes, "test.bin");
 }
 
-// The message of the ipa::Error that parse() throws; a test failure if it does not throw one.
+// "no error" or the message parse() ends with.
 std::string parse_error(const Bytes& bytes) {
-  try {
-    parse(bytes);
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("NOT an ipa::Error: ") + e.what();
-  }
-  return "no error";
+  return test::parse_copy_error(parse_pytorch, bytes, "test.bin");
 }
 
 std::string unpickle_error(const Bytes& bytes, const pickle::Limits& limits = {}) {
@@ -660,26 +644,14 @@ TEST(PytorchReader, ZipEntriesWithLyingSizes) {
 TEST(PytorchReader, TruncatedAtEveryCutPoint) {
   const Bytes whole = nested_archive();
   ASSERT_EQ(parse(whole).tensors.size(), 2u);
-  for (size_t cut = 0; cut < whole.size(); ++cut) {
-    const Bytes part(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
-    const std::string err = parse_error(part);
-    ASSERT_EQ(err.find("no error"), std::string::npos) << "cut at " << cut;
-    ASSERT_EQ(err.find("NOT an ipa::Error"), std::string::npos) << "cut at " << cut << ": " << err;
-  }
+  test::expect_every_truncation_fails(parse_pytorch, whole, "test.bin");
 }
 
 TEST(PytorchReader, FlippedBytesNeverCrash) {
   const Bytes whole = nested_archive();
-  size_t errors = 0;
-  for (size_t i = 0; i < whole.size(); ++i) {
-    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
-      Bytes b = whole;
-      b[i] ^= mask;
-      const std::string err = parse_error(b);
-      ASSERT_EQ(err.find("NOT an ipa::Error"), std::string::npos) << "byte " << i << ": " << err;
-      if (err != "no error") ++errors;  // tensor data bytes are not CRC-checked: those load
-    }
-  }
+  // Tensor data bytes are not CRC-checked: those flips load.
+  const size_t errors =
+      test::flipped_byte_errors(parse_pytorch, whole, {0x01, 0x80, 0xff}, "test.bin");
   EXPECT_GT(errors, whole.size());
 }
 

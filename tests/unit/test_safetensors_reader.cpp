@@ -4,9 +4,9 @@
 
 #include <cstring>
 #include <filesystem>
-#include <numeric>
 
 #include "formats/safetensors.h"
+#include "reader_test_util.h"
 #include "test_support.h"
 #include "torch_archive_builder.h"
 
@@ -14,6 +14,7 @@ namespace ipa {
 namespace {
 
 using test::Bytes;
+using test::iota_floats;
 
 // 8-byte little-endian header length, the header text, the data.
 Bytes st_file(const std::string& header, const Bytes& data = {}) {
@@ -34,26 +35,12 @@ std::string cat(std::initializer_list<std::string> parts) {
 }
 
 TensorFile parse(const Bytes& bytes) {
-  auto copy = std::make_shared<Bytes>(bytes);  // exactly sized: a sanitizer sees over-reads
-  return parse_safetensors(std::shared_ptr<const void>(copy, copy->data()), copy->data(),
-                           copy->size(), "test.safetensors");
+  return test::parse_copy(parse_safetensors, bytes, "test.safetensors");
 }
 
+// "no error" or the message parse() ends with.
 std::string parse_error(const Bytes& bytes) {
-  try {
-    parse(bytes);
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("NOT an ipa::Error: ") + e.what();
-  }
-  return "no error";
-}
-
-std::vector<float> iota_floats(size_t n, float start = 0.f) {
-  std::vector<float> v(n);
-  std::iota(v.begin(), v.end(), start);
-  return v;
+  return test::parse_copy_error(parse_safetensors, bytes, "test.safetensors");
 }
 
 Bytes written_file() {
@@ -189,26 +176,13 @@ TEST(SafetensorsReader, OverlappingDataIsRefused) {
 TEST(SafetensorsReader, TruncatedAtEveryCutPoint) {
   const Bytes whole = written_file();
   ASSERT_EQ(parse(whole).tensors.size(), 3u);
-  for (size_t cut = 0; cut < whole.size(); ++cut) {
-    const std::string err =
-        parse_error(Bytes(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut)));
-    ASSERT_EQ(err.find("no error"), std::string::npos) << "cut at " << cut;
-    ASSERT_EQ(err.find("NOT an ipa::Error"), std::string::npos) << "cut at " << cut << ": " << err;
-  }
+  test::expect_every_truncation_fails(parse_safetensors, whole, "test.safetensors");
 }
 
 TEST(SafetensorsReader, FlippedBytesNeverCrash) {
   const Bytes whole = written_file();
-  size_t errors = 0;
-  for (size_t i = 0; i < whole.size(); ++i) {
-    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x20}, uint8_t{0x80}}) {
-      Bytes b = whole;
-      b[i] ^= mask;
-      const std::string err = parse_error(b);
-      ASSERT_EQ(err.find("NOT an ipa::Error"), std::string::npos) << "byte " << i << ": " << err;
-      if (err != "no error") ++errors;
-    }
-  }
+  const size_t errors =
+      test::flipped_byte_errors(parse_safetensors, whole, {0x01, 0x20, 0x80}, "test.safetensors");
   EXPECT_GT(errors, whole.size());  // most header bytes matter; data bytes do not
 }
 

@@ -6,27 +6,14 @@
 
 #include "models/clip_vision.h"
 #include "models/vae/vae_config.h"
+#include "test_support.h"
 
 namespace ipa {
 namespace {
 
 using nlohmann::json;
-
-// The message of the ipa::Error `f` throws ("" and a test failure when it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected ipa::Error";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
+using test::contains;
+using test::error_of;
 
 json vit_h() {
   return json::parse(R"({"architectures": ["CLIPVisionModelWithProjection"],
@@ -46,7 +33,7 @@ TEST(ClipVisionConfig, ReadsViTH) {
   EXPECT_EQ(c.head_dim(), 80);
   EXPECT_EQ(c.grid(), 16);
   EXPECT_EQ(c.num_tokens(), 257);
-  EXPECT_EQ(c.activation, ops::Activation::GELU);
+  EXPECT_EQ(c.activation(), ops::Activation::GELU);
   EXPECT_FLOAT_EQ(c.layer_norm_eps, 1e-5f);
 }
 
@@ -56,7 +43,7 @@ TEST(ClipVisionConfig, MissingKeysTakeTransformersDefaults) {
   EXPECT_EQ(c.patch_size, 32);
   EXPECT_EQ(c.num_tokens(), 50);
   EXPECT_EQ(c.hidden_act, "quick_gelu");
-  EXPECT_EQ(c.activation, ops::Activation::QuickGELU);
+  EXPECT_EQ(c.activation(), ops::Activation::QuickGELU);
 }
 
 TEST(ClipVisionConfig, ReadsVisionConfigOfAFullClipConfig) {
@@ -74,7 +61,7 @@ TEST(ClipVisionConfig, Activations) {
            {"gelu_pytorch_tanh", ops::Activation::GELUTanh}}) {
     json j = vit_h();
     j["hidden_act"] = name;
-    EXPECT_EQ(ClipVisionConfig::from_json(j, "c.json").activation, act) << name;
+    EXPECT_EQ(ClipVisionConfig::from_json(j, "c.json").activation(), act) << name;
   }
   json j = vit_h();
   j["hidden_act"] = "relu6";

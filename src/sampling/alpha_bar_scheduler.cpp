@@ -1,0 +1,29 @@
+#include "sampling/alpha_bar_scheduler.h"
+
+#include <cmath>
+
+#include "sampling/noise_schedule.h"
+#include "sampling/tensor_loops.h"
+
+namespace ipa::sampling {
+
+AlphaBarScheduler::AlphaBarScheduler(SchedulerKind kind, SchedulerConfig config)
+    : Scheduler(kind, std::move(config)),
+      alphas_cumprod_(make_alphas_cumprod(config_)),
+      final_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
+
+Tensor AlphaBarScheduler::add_noise(const Tensor& original_in, const Tensor& noise_in,
+                                    size_t step_index) const {
+  check_step_index(step_index);
+  const auto [original, noise] =
+      detail::as_f32_pair(original_in, "original sample", noise_in, "noise");
+  const float a = alphas_cumprod_[static_cast<size_t>(timesteps_[step_index])];
+  const float sqrt_a = std::sqrt(a);
+  const float sqrt_one_minus_a = std::sqrt(1.0f - a);
+  const float* x = detail::cdata(original);
+  const float* z = detail::cdata(noise);
+  return detail::generate(original.shape(),
+                          [&](int64_t i) { return sqrt_a * x[i] + sqrt_one_minus_a * z[i]; });
+}
+
+}  // namespace ipa::sampling
