@@ -6,6 +6,7 @@
 
 #include "adapter/adapter_info.h"
 #include "formats/json_file.h"
+#include "models/clip_vision.h"
 #include "weights/model_folder.h"
 
 namespace fs = std::filesystem;
@@ -114,9 +115,8 @@ ojson describe_model_folder(const std::string& dir) {
           "intermediate_size", "image_size", "patch_size", "hidden_act"}) {
       if (config.contains(k)) j[k] = config[k];
     }
-    const int64_t image = json_value<int64_t>(config, "image_size", 224, config_path);
-    const int64_t patch = json_value<int64_t>(config, "patch_size", 14, config_path);
-    if (patch > 0) j["num_tokens"] = (image / patch) * (image / patch) + 1;
+    // The model's own config reader, so defaults (e.g. patch_size) agree with what loads.
+    j["num_tokens"] = ClipVisionConfig::from_json(config, config_path).num_tokens();
   } else {
     j["kind"] = "model";
     if (config.contains("_class_name")) {
