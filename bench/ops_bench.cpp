@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/peak_fma.h"
 #include "ops/layers.h"
 #include "ops/ops.h"
 
@@ -55,42 +56,16 @@ void set_bytes(benchmark::State& state, double bytes_per_iter) {
 
 // ---- machine ceilings -------------------------------------------------------------------
 
-typedef float v8f __attribute__((vector_size(32)));
-
-// FP32 FMA peak: 12 independent 8-wide accumulators per thread (Zen 3: 2 FMA pipes x 4 cycles
-// latency needs >= 8 in flight), no memory traffic. Explicit FMA so it does not depend on
-// -ffp-contract.
-__attribute__((noinline)) float fma_loop(int64_t iters, float seed) {
-  v8f acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = v8f{} + seed * static_cast<float>(i + 1);
-  const v8f a = v8f{} + 0.999999f, b = v8f{} + 1e-7f;
-  for (int64_t it = 0; it < iters; ++it) {
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) {
-#ifdef __FMA__
-      acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-#else
-      acc[i] = acc[i] * a + b;
-#endif
-    }
-  }
-  v8f s = {};
-  for (int i = 0; i < 12; ++i) s += acc[i];
-  float r = 0;
-  for (int j = 0; j < 8; ++j) r += s[j];
-  return r;
-}
-
 void BM_peak_fma(benchmark::State& state) {
   const int64_t iters = 1 << 22;  // per thread per benchmark iteration
   const int threads = ops::num_threads();
   float sink = 0;
   for (auto _ : state) {
 #pragma omp parallel reduction(+ : sink)
-    sink += fma_loop(iters, 1.f + omp_get_thread_num());
+    sink += ipa::bench::fma_chains(iters, 1.f + omp_get_thread_num());
     benchmark::DoNotOptimize(sink);
   }
-  set_flops(state, 2.0 * 8 * 12 * static_cast<double>(iters) * threads);
+  set_flops(state, ipa::bench::fma_chains_flops(iters) * threads);
   state.counters["threads"] = threads;
 }
 BENCHMARK(BM_peak_fma)->Apply(timing);

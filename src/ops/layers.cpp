@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "ops/cpu/conv2d_plan.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -28,8 +29,11 @@ std::mutex g_packed_mu;  // guards the lazy creation of the `packed` members
 }  // namespace
 
 Tensor Conv2d::operator()(const Tensor& x_in) const {
+  profile::OpScope prof("conv2d");
   const Shape out = cpu::conv2d_out_shape(x_in, weight, bias, params);
   if (numel_of(out) == 0) return Tensor::empty(out);
+  prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
+                 static_cast<double>(weight.numel() / weight.size(0)));
   Tensor x = x_in.contiguous();
   ConvPacked* cache;
   {

@@ -127,6 +127,9 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   return p;
 }
 
+unet::UNet2DConditionModel& Pipeline::unet() { return *impl_->unet; }
+const IpAdapter* Pipeline::ip_adapter() const { return impl_->adapter.get(); }
+
 GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& progress) {
   Impl& m = *impl_;
   if (!m.text_encoder) {

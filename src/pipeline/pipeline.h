@@ -76,6 +76,10 @@ class Pipeline {
 
   GenerateResult generate(const GenerateRequest& request, const ProgressFn& progress = {});
 
+  // The loaded models, for benchmarks and tools that run them directly.
+  unet::UNet2DConditionModel& unet();
+  const IpAdapter* ip_adapter() const;  // null without one
+
  private:
   Pipeline();
   struct Impl;

@@ -72,6 +72,12 @@ PoolStats pool_stats() {
   return pool().stats;
 }
 
+void pool_reset_peak() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  p.stats.peak_in_use = p.stats.bytes_in_use;
+}
+
 void pool_trim() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);

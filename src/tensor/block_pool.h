@@ -19,5 +19,7 @@ struct PoolStats {
 PoolStats pool_stats();
 // Returns every cached (free) block to the system, e.g. after releasing the encoders.
 void pool_trim();
+// Restarts peak_in_use from the current use (benchmarks measuring one phase).
+void pool_reset_peak();
 
 }  // namespace ipa

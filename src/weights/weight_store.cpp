@@ -30,6 +30,11 @@ const WeightStore::Entry& WeightStore::entry(const std::string& name) const {
 Tensor WeightStore::get(const std::string& name) const { return entry(name).tensor; }
 
 Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
+  if (synth_ && !has(name)) {
+    Tensor t = synth_(name, expected);
+    if (t.shape() != expected) throw Error::shape_mismatch("synthesizer", name, expected, t.shape());
+    return t;
+  }
   const Entry& e = entry(name);
   if (e.tensor.shape() != expected) throw Error::shape_mismatch(e.source, name, expected, e.tensor.shape());
   return e.tensor;

@@ -1,6 +1,7 @@
 // WeightStore: one name → tensor view over any number of checkpoint files, with scoped
 // look-ups, shape checks that name file/key/expected/actual, and a report of unused keys.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -45,6 +46,13 @@ class WeightStore {
   void set_label(const std::string& label) { label_ = label; }
   const std::string& label() const { return label_; }
 
+  // Synthesis mode (benchmarks and tests on random weights): get(name, shape) and
+  // get_f32(name, shape) of a name the store lacks return `synth(name, shape)` instead of
+  // throwing, so a model's loader itself says which tensors it needs. has(), keys() and
+  // get(name) without a shape still see only the stored tensors.
+  using Synthesizer = std::function<Tensor(const std::string& name, const Shape& shape)>;
+  void set_synthesizer(Synthesizer synth) { synth_ = std::move(synth); }
+
  private:
   struct Entry {
     Tensor tensor;
@@ -54,6 +62,7 @@ class WeightStore {
   std::map<std::string, Entry> entries_;
   mutable std::set<std::string> used_;
   std::string label_;
+  Synthesizer synth_;
 };
 
 // A view of a store under "prefix." — models ask for weights by their own relative names.

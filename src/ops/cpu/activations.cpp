@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/cpu/cpu_util.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -40,6 +41,7 @@ inline v8f quick_gelu8(v8f x) {
 // y = f(x) with an 8-wide functor, in chunks so every thread runs whole vectors.
 template <typename F8>
 Tensor map_v8(const Tensor& x_in, const char* op, F8 f) {
+  profile::OpScope prof(op);
   Tensor x = f32_input(x_in, op, "x");
   Tensor y = Tensor::empty(x.shape());
   const float* s = x.data<float>();
@@ -84,6 +86,7 @@ Tensor activation(const Tensor& x, Activation act) {
 }
 
 Tensor geglu(const Tensor& x_in) {
+  profile::OpScope prof("geglu");
   const char* op = "geglu";
   Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1 || x.size(-1) % 2 != 0) fail(op, "last dim must be even ([..., 2N])", x);

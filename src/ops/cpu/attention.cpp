@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -130,6 +131,7 @@ MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t
 
 Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int heads, float scale,
                  const Tensor& mask_in) {
+  profile::OpScope prof("attention");
   const char* op = "attention";
   Tensor q = f32_input(q_in, op, "q"), k = f32_input(k_in, op, "k"), v = f32_input(v_in, op, "v");
   check_rank(q, 3, op, "q [B, Lq, H*D]");
@@ -148,6 +150,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   const MaskView mv = mask_view(mask, B, H, Lq, Lk);
   Tensor out = Tensor::empty({B, Lq, HD});
   if (out.numel() == 0) return out;
+  prof.set_flops(4.0 * static_cast<double>(B) * static_cast<double>(Lq) *
+                 static_cast<double>(Lk) * static_cast<double>(HD));
   if (Lk == 0) {
     fail(op, "k and v have no tokens", k);
   }

@@ -5,6 +5,7 @@
 #include "ops/cpu/conv2d_plan.h"
 #include "ops/cpu/cpu_util.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -126,10 +127,13 @@ Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weight
 }  // namespace cpu
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p) {
+  profile::OpScope prof("conv2d");
   const Shape out = conv2d_out_shape(x_in, w_in, b_in, p);
   Tensor x = x_in.contiguous(), w = w_in.contiguous();
   Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
   if (numel_of(out) == 0) return Tensor::empty(out);
+  prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
+                 static_cast<double>(w.numel() / w.size(0)));
   const ConvPlan plan = make_conv_plan(x.shape(), w.shape(), b.defined(), p);
   return run_conv_plan(plan, x, pack_conv_weights(plan, w), b);
 }

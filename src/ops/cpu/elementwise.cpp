@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "ops/cpu/cpu_util.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -72,6 +73,7 @@ void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shap
 
 template <typename F>
 Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
+  profile::OpScope prof(op);
   Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   Tensor y = Tensor::empty(out);
@@ -96,6 +98,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& a_in, float s) {
+  profile::OpScope prof("scale");
   Tensor a = f32_input(a_in, "scale", "a");
   Tensor y = Tensor::empty(a.shape());
   const float* p = a.data<float>();
@@ -107,6 +110,7 @@ Tensor scale(const Tensor& a_in, float s) {
 }
 
 Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
+  profile::OpScope prof("add_scaled");
   const char* op = "add_scaled";
   Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
   if (a.shape() != b.shape()) {
@@ -123,6 +127,7 @@ Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
 }
 
 void add_(Tensor& a, const Tensor& b_in) {
+  profile::OpScope prof("add_");
   const char* op = "add_";
   if (!a.defined() || a.dtype() != DType::F32 || !a.is_contiguous() || a.read_only()) {
     fail(op, "a must be a writable, contiguous F32 tensor", a);

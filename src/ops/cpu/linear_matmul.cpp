@@ -6,6 +6,7 @@
 
 #include "ops/cpu/cpu_util.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -73,6 +74,7 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
 }  // namespace
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act) {
+  profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
   Tensor w = f32_input(w_in, op, "weight");
@@ -98,6 +100,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activa
   const int64_t M = K > 0 ? x.numel() / K : 0;
   if (M == 0 || N == 0) return y;
   if (K == 0) fail(op, "in_features must be positive", w);
+  prof.set_flops(2.0 * static_cast<double>(M) * static_cast<double>(K) * static_cast<double>(N));
 
   const memory::desc src_md({M, K}, dt::f32, tag::ab);
   const memory::desc wei_md({K, N}, dt::f32, tag::ba);  // w [N, K] row-major is Kx(N) "ba"
@@ -122,6 +125,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activa
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha) {
+  profile::OpScope prof("matmul");
   const char* op = "matmul";
   Tensor a = f32_input(a_in, op, "a");
   Tensor b = f32_input(b_in, op, "b");
@@ -153,6 +157,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha)
   out[rank - 1] = N;
   Tensor y = Tensor::empty(out);
   if (y.numel() == 0) return y;
+  prof.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(K));
   if (K == 0) {
     std::memset(y.raw_mutable(), 0, y.nbytes());
     return y;

@@ -8,12 +8,14 @@
 
 #include "ops/cpu/cpu_util.h"
 #include "tensor/half.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
 using namespace cpu;
 
 Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
+  profile::OpScope prof("embedding");
   const char* op = "embedding";
   if (!table_in.defined() || !ids_in.defined()) fail(op, "table and ids must be defined");
   const DType tt = table_in.dtype();
@@ -198,6 +200,7 @@ Taps make_taps(int64_t in, int64_t out, Interp mode, bool align_corners) {
 
 Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode,
                    bool align_corners) {
+  profile::OpScope prof("interpolate");
   const char* op = "interpolate";
   Tensor x = f32_input(x_in, op, "x");
   check_rank(x, 4, op, "x [N, C, H, W]");
@@ -235,6 +238,7 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
 }
 
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
+  profile::OpScope prof("upsample_nearest");
   return interpolate(x, out_h, out_w, Interp::Nearest);
 }
 

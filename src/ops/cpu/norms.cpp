@@ -4,6 +4,7 @@
 
 #include "ops/cpu/cpu_util.h"
 #include "ops/cpu/reduce.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -22,6 +23,7 @@ Tensor optional_vector(const Tensor& t, int64_t n, const char* op, const char* a
 
 Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const Tensor& beta_in,
                   float eps, bool fuse_silu) {
+  profile::OpScope prof("group_norm");
   const char* op = "group_norm";
   Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 2) fail(op, "x must be [N, C, ...]", x);
@@ -70,6 +72,7 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
 }
 
 Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, float eps) {
+  profile::OpScope prof("layer_norm");
   const char* op = "layer_norm";
   Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
@@ -102,6 +105,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
 }
 
 Tensor softmax(const Tensor& x_in) {
+  profile::OpScope prof("softmax");
   const char* op = "softmax";
   Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "ops/cpu/cpu_util.h"
+#include "ops/profile.h"
 
 namespace ipa::ops {
 
@@ -60,6 +61,7 @@ Tensor copy_of(const Tensor& view) {
 }  // namespace
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  profile::OpScope prof("concat");
   const char* op = "concat";
   if (xs.empty()) fail(op, "needs at least one tensor");
   for (const Tensor& t : xs) {
@@ -102,6 +104,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  profile::OpScope prof("slice");
   const char* op = "slice";
   if (!x.defined()) fail(op, "x must be defined");
   const int64_t d = wrap(dim, x.dim(), op, x);
@@ -118,6 +121,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  profile::OpScope prof("permute");
   if (!x.defined()) fail("permute", "x must be defined");
   if (static_cast<int64_t>(dims.size()) != x.dim()) {
     fail("permute",

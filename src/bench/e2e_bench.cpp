@@ -1,0 +1,358 @@
+#include "bench/e2e_bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "adapter/ip_adapter.h"
+#include "base/error.h"
+#include "bench/peak_fma.h"
+#include "bench/process_memory.h"
+#include "bench/synthetic_models.h"
+#include "models/unet/unet.h"
+#include "ops/ops.h"
+#include "ops/profile.h"
+#include "pipeline/pipeline.h"
+#include "sampling/torch_rng.h"
+#include "tensor/block_pool.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa::bench {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+namespace prof = ops::profile;
+
+double since(clock::time_point t0) {
+  return std::chrono::duration<double>(clock::now() - t0).count();
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a.empty() ? "unknown" : a + " " + b + " " + c;
+}
+
+nlohmann::json profile_json(const std::vector<prof::OpStats>& ops, double wall_s, size_t top = 12) {
+  nlohmann::json arr = nlohmann::json::array();
+  double listed = 0;
+  for (size_t i = 0; i < ops.size() && i < top; ++i) {
+    const auto& s = ops[i];
+    listed += s.seconds;
+    arr.push_back({{"kind", s.kind},
+                   {"calls", s.calls},
+                   {"seconds", s.seconds},
+                   {"share_pct", wall_s > 0 ? 100.0 * s.seconds / wall_s : 0.0},
+                   {"gflop", s.flops * 1e-9},
+                   {"gflops", s.seconds > 0 ? s.flops * 1e-9 / s.seconds : 0.0}});
+  }
+  double all = 0;
+  for (const auto& s : ops) all += s.seconds;
+  if (ops.size() > top) {
+    arr.push_back({{"kind", "(other ops)"},
+                   {"calls", 0},
+                   {"seconds", all - listed},
+                   {"share_pct", wall_s > 0 ? 100.0 * (all - listed) / wall_s : 0.0},
+                   {"gflop", 0.0},
+                   {"gflops", 0.0}});
+  }
+  arr.push_back({{"kind", "(outside ops)"},
+                 {"calls", 0},
+                 {"seconds", std::max(0.0, wall_s - all)},
+                 {"share_pct", wall_s > 0 ? 100.0 * std::max(0.0, wall_s - all) / wall_s : 0.0},
+                 {"gflop", 0.0},
+                 {"gflops", 0.0}});
+  return arr;
+}
+
+double flops_of(const std::vector<prof::OpStats>& ops) {
+  double f = 0;
+  for (const auto& s : ops) f += s.flops;
+  return f;
+}
+
+
+}  // namespace
+
+nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
+  auto say = [&](const std::string& s) {
+    if (o.log) o.log(s);
+  };
+  if (o.threads > 0) ops::set_num_threads(o.threads);
+  if (o.steps < 1) throw Error("bench: steps must be at least 1");
+  if (o.overhead_reps < 1) throw Error("bench: overhead-reps must be at least 1");
+  nlohmann::json r;
+  r["load_avg_start"] = load_average();
+  r["threads"] = ops::num_threads();
+  r["compute_dtype"] = ops::precision() == ops::Precision::F32 ? "f32" : "bf16";
+  r["width"] = o.width;
+  r["height"] = o.height;
+  r["steps"] = o.steps;
+
+  // ---- models ----
+  PipelineOptions po;
+  po.keep_encoders = o.keep_encoders;
+  std::string image = o.image;
+  const bool synthetic = o.base.empty();
+  r["synthetic_weights"] = synthetic;
+  bool generated = false;
+  if (synthetic) {
+    if (!o.ip_adapter.empty() || !o.image_encoder.empty()) {
+      throw Error("bench: --ip-adapter / --image-encoder need --base (real models)");
+    }
+    SyntheticModelsSpec spec;
+    spec.configs_dir = o.configs_dir;
+    spec.cache_dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+    spec.adapter_variant = o.adapter_variant;
+    spec.seed = o.seed;
+    const SyntheticModels m = ensure_synthetic_models(spec, o.log);
+    generated = m.generated;
+    po.base = m.base;
+    po.ip_adapter = m.ip_adapter;
+    po.image_encoder = m.image_encoder;
+    if (image.empty()) image = m.reference_image;
+    r["adapter_variant"] = o.adapter_variant;
+  } else {
+    po.base = o.base;
+    po.ip_adapter = o.ip_adapter;
+    po.image_encoder = o.image_encoder;
+    if (image.empty() && !po.ip_adapter.empty()) {
+      const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+      image = ensure_reference_image(dir);
+    }
+  }
+  r["base"] = po.base;
+  r["ip_adapter"] = po.ip_adapter;
+
+  // Memory figures cover the benchmark only, not the one-time file generation above.
+  pool_trim();
+  pool_reset_peak();
+  const bool rss_reset = reset_peak_rss();
+  r["peak_rss_reset"] = rss_reset;
+  r["weights_generated_this_run"] = generated;
+  r["rss_start_mb"] = current_rss_mb();
+
+  say("bench: measuring the FMA peak");
+  const double peak_before = measure_peak_fma_gflops(ops::num_threads());
+
+  prof::reset();
+  prof::set_enabled(true);
+  struct Disable {
+    ~Disable() { prof::set_enabled(false); }
+  } disable;
+
+  // ---- load ----
+  say("bench: loading " + po.base);
+  auto t0 = clock::now();
+  auto pipeline = Pipeline::load(po, [&](const std::string& s) { say("bench:   " + s); });
+  r["load_s"] = since(t0);
+  r["rss_after_load_mb"] = current_rss_mb();
+  const IpAdapter* adapter = pipeline->ip_adapter();
+  if (adapter) r["adapter_variant"] = variant_name(adapter->info().variant);
+
+  // ---- one generation ----
+  GenerateRequest req;
+  req.prompt = "a photograph of a red fox in the snow, detailed fur";
+  req.negative_prompt = "blurry";
+  if (adapter) req.images = {image};
+  req.steps = o.steps;
+  req.width = o.width;
+  req.height = o.height;
+  req.seed = o.seed;
+  req.sampler = o.sampler;
+  std::vector<double> step_end_s;
+  std::vector<std::vector<prof::OpStats>> step_ops;
+  prof::reset();
+  const auto gen_t0 = clock::now();
+  const GenerateResult res = pipeline->generate(req, [&](int done, int total, double) {
+    step_end_s.push_back(since(gen_t0));
+    step_ops.push_back(prof::snapshot());
+    char buf[96];
+    const double dt = step_end_s.size() > 1 ? step_end_s.back() - step_end_s[step_end_s.size() - 2]
+                                            : step_end_s.back();
+    std::snprintf(buf, sizeof buf, "bench: step %d/%d  %.2f s (since start %.1f s)", done, total,
+                  dt, step_end_s.back());
+    say(buf);
+  });
+  const double gen_s = since(gen_t0);
+  const auto after_gen = prof::snapshot();
+  r["text_encode_s"] = res.text_encode_s;
+  r["image_encode_s"] = res.image_encode_s;
+  r["denoise_s"] = res.denoise_s;
+  r["vae_decode_s"] = res.vae_decode_s;
+  r["generate_s"] = gen_s;
+  {
+    bool finite = true;
+    for (float v : res.final_latents.to_floats()) finite = finite && std::isfinite(v);
+    r["output_finite"] = finite;
+  }
+
+  // Per UNet call: [i] = end(i) - end(i-1); the first call also holds the encoders, so its
+  // time comes from denoise_s minus the later steps.
+  const int calls = static_cast<int>(step_end_s.size());
+  std::vector<double> step_s(calls);
+  for (int i = 1; i < calls; ++i) step_s[i] = step_end_s[i] - step_end_s[i - 1];
+  double later = 0;
+  for (int i = 1; i < calls; ++i) later += step_s[i];
+  if (calls > 0) step_s[0] = std::max(0.0, res.denoise_s - later);
+  r["unet_calls"] = calls;
+  r["unet_steps_s"] = step_s;
+  r["unet_first_step_s"] = calls > 0 ? step_s[0] : 0.0;
+  // Steady state: the calls after the first (which creates oneDNN primitives and packs the
+  // conv weights), else the first.
+  const double steady = calls > 1 ? later / (calls - 1) : (calls ? step_s[0] : 0.0);
+  r["unet_step_s"] = steady;
+  nlohmann::json step_profile;
+  if (calls > 1) {
+    const auto d = prof::difference(step_ops.back(), step_ops.front());
+    step_profile = profile_json(d, later);
+  }
+  const auto vae_ops = prof::difference(after_gen, step_ops.empty() ? std::vector<prof::OpStats>{}
+                                                                    : step_ops.back());
+  r["vae_gflop"] = flops_of(vae_ops) * 1e-9;
+  r["vae_gflops"] = res.vae_decode_s > 0 ? flops_of(vae_ops) * 1e-9 / res.vae_decode_s : 0.0;
+  r["vae_profile"] = profile_json(vae_ops, res.vae_decode_s);
+  r["rss_after_generate_mb"] = current_rss_mb();
+
+  // ---- UNet with and without image tokens (same inputs, alternating) ----
+  unet::UNet2DConditionModel& unet = pipeline->unet();
+  const auto& uc = unet.config();
+  const Shape latent = res.final_latents.shape();  // [1, C, H/f, W/f]
+  sampling::TorchGenerator g(o.seed + 1);
+  unet::UNetInputs in;
+  in.sample = g.randn({2, uc.in_channels, latent[2], latent[3]});
+  in.timestep = Tensor::from_vector({1}, {500.f});
+  in.text = g.randn({2, 77, uc.cross_attention_dim});
+  Tensor ip_tokens;
+  if (adapter && adapter->info().num_tokens) {
+    ip_tokens = g.randn({2, *adapter->info().num_tokens, uc.cross_attention_dim});
+  }
+  double best_ip = 1e300, best_plain = 1e300, flops_ip = 0, flops_plain = 0;
+  std::vector<prof::OpStats> ip_ops;
+  for (int rep = 0; rep < o.overhead_reps; ++rep) {
+    for (bool with_ip : {true, false}) {
+      if (with_ip && !ip_tokens.defined()) continue;
+      in.ip_tokens = with_ip ? ip_tokens : Tensor();
+      const auto before = prof::snapshot();
+      const auto t = clock::now();
+      const Tensor out = unet.forward(in);
+      const double s = since(t);
+      const auto d = prof::difference(prof::snapshot(), before);
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "bench: UNet forward %s image tokens: %.2f s",
+                    with_ip ? "with" : "without", s);
+      say(buf);
+      if (with_ip) {
+        best_ip = std::min(best_ip, s);
+        flops_ip = flops_of(d);
+        ip_ops = d;
+      } else {
+        best_plain = std::min(best_plain, s);
+        flops_plain = flops_of(d);
+        if (!ip_tokens.defined()) ip_ops = d;
+      }
+    }
+  }
+  const double flops_step = ip_tokens.defined() ? flops_ip : flops_plain;
+  r["unet_gflop_per_step"] = flops_step * 1e-9;
+  r["unet_plain_step_s"] = best_plain;
+  if (ip_tokens.defined()) {
+    r["unet_ip_step_s"] = best_ip;
+    r["ip_overhead_pct"] = 100.0 * (best_ip - best_plain) / best_plain;
+    r["ip_overhead_flop_pct"] = 100.0 * (flops_ip - flops_plain) / flops_plain;
+  } else {
+    r["unet_ip_step_s"] = nullptr;
+    r["ip_overhead_pct"] = 0.0;
+    r["ip_overhead_flop_pct"] = 0.0;
+  }
+  if (step_profile.is_null()) step_profile = profile_json(ip_ops, best_ip < 1e300 ? best_ip : best_plain);
+  r["unet_step_profile"] = step_profile;
+
+  const double peak_after = measure_peak_fma_gflops(ops::num_threads());
+  const double peak = std::max(peak_before, peak_after);
+  r["peak_gflops_before"] = peak_before;
+  r["peak_gflops_after"] = peak_after;
+  r["peak_gflops"] = peak;
+  r["unet_gflops"] = steady > 0 ? flops_step * 1e-9 / steady : 0.0;
+  r["unet_peak_fraction"] = steady > 0 && peak > 0 ? flops_step * 1e-9 / steady / peak : 0.0;
+
+  const PoolStats ps = pool_stats();
+  r["pool_peak_mb"] = static_cast<double>(ps.peak_in_use) / (1024.0 * 1024.0);
+  r["peak_rss_mb"] = peak_rss_mb();
+  r["maxrss_mb"] = maxrss_mb();
+  r["load_avg_end"] = load_average();
+  return r;
+}
+
+std::string format_e2e_report(const nlohmann::json& r) {
+  std::ostringstream s;
+  char buf[256];
+  auto num = [&](const char* key) { return r.contains(key) && r[key].is_number() ? r[key].get<double>() : 0.0; };
+  auto line = [&](const char* label, const std::string& value) {
+    std::snprintf(buf, sizeof buf, "%-34s %s\n", label, value.c_str());
+    s << buf;
+  };
+  auto fmt = [&](const char* f, double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, f, v);
+    return std::string(b);
+  };
+  line("size / steps (UNet calls)", std::to_string(r.value("width", 0)) + "x" +
+                                        std::to_string(r.value("height", 0)) + ", " +
+                                        std::to_string(r.value("steps", 0)) + " (" +
+                                        std::to_string(r.value("unet_calls", 0)) + ")");
+  line("threads / compute dtype",
+       std::to_string(r.value("threads", 0)) + " / " + r.value("compute_dtype", std::string()));
+  line("weights", r.value("synthetic_weights", false)
+                      ? "random F16 (" + r.value("adapter_variant", std::string()) + " adapter)"
+                      : r.value("base", std::string()));
+  line("load average (start / end)",
+       r.value("load_avg_start", std::string()) + " / " + r.value("load_avg_end", std::string()));
+  line("load", fmt("%.2f s", num("load_s")));
+  line("image encoder", fmt("%.2f s", num("image_encode_s")));
+  line("text encoder", fmt("%.2f s", num("text_encode_s")));
+  line("UNet CFG step (batch 2), first", fmt("%.2f s", num("unet_first_step_s")));
+  line("UNet CFG step (batch 2), steady", fmt("%.2f s", num("unet_step_s")));
+  line("UNet GFLOP per step", fmt("%.1f", num("unet_gflop_per_step")));
+  line("UNet achieved", fmt("%.1f GFLOP/s", num("unet_gflops")) +
+                            fmt(" = %.0f %% of peak", 100 * num("unet_peak_fraction")));
+  line("FMA peak (before / after)", fmt("%.1f", num("peak_gflops_before")) + " / " +
+                                        fmt("%.1f GFLOP/s", num("peak_gflops_after")));
+  line("VAE decode", fmt("%.2f s", num("vae_decode_s")) + fmt(" (%.1f GFLOP", num("vae_gflop")) +
+                         fmt(", %.1f GFLOP/s)", num("vae_gflops")));
+  line("UNet step with / without IP", fmt("%.2f", num("unet_ip_step_s")) + " / " +
+                                          fmt("%.2f s", num("unet_plain_step_s")));
+  line("IP-Adapter overhead (time / FLOPs)", fmt("%.1f %%", num("ip_overhead_pct")) + " / " +
+                                                 fmt("%.2f %%", num("ip_overhead_flop_pct")));
+  line("peak RSS / pool peak", fmt("%.0f MB", num("peak_rss_mb")) + " / " +
+                                   fmt("%.0f MB", num("pool_peak_mb")));
+  line("RSS after load / after generate", fmt("%.0f MB", num("rss_after_load_mb")) + " / " +
+                                              fmt("%.0f MB", num("rss_after_generate_mb")));
+  line("output finite", r.value("output_finite", false) ? "yes" : "NO");
+  auto table = [&](const char* title, const char* key) {
+    if (!r.contains(key) || !r[key].is_array()) return;
+    s << "\n" << title << "\n";
+    std::snprintf(buf, sizeof buf, "  %-18s %7s %9s %7s %9s\n", "op", "calls", "seconds", "share",
+                  "GFLOP/s");
+    s << buf;
+    for (const auto& e : r[key]) {
+      std::snprintf(buf, sizeof buf, "  %-18s %7lld %9.3f %6.1f%% %9.1f\n",
+                    e.value("kind", std::string()).c_str(),
+                    static_cast<long long>(e.value("calls", int64_t{0})), e.value("seconds", 0.0),
+                    e.value("share_pct", 0.0), e.value("gflops", 0.0));
+      s << buf;
+    }
+  };
+  table("UNet step profile (steady steps, all calls summed):", "unet_step_profile");
+  table("VAE decode profile:", "vae_profile");
+  return s.str();
+}
+
+}  // namespace ipa::bench

@@ -1,0 +1,35 @@
+// `ipadapter bench`: one SD1.5 IP-Adapter generation through the normal Pipeline, with load,
+// encoder, per-step UNet, VAE decode times, the UNet's FLOPs and achieved GFLOP/s against the
+// FMA peak measured in the same run, the IP-Adapter's share of a UNet step, per-op-kind
+// profiles and resident memory. Without model paths it benchmarks full-size random-weight
+// models built from real configs (bench/synthetic_models.h).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ipa::bench {
+
+struct E2EBenchOptions {
+  // Real models; with `base` empty, synthetic ones from `configs_dir` cached in `cache_dir`.
+  std::string base, ip_adapter, image_encoder;
+  std::string configs_dir, cache_dir;
+  std::string adapter_variant = "basic";  // synthetic adapter: basic or plus
+  std::string image;                      // reference image (default: a generated pattern)
+  std::string sampler;                    // "" = the base model's scheduler
+  int width = 512, height = 512, steps = 2;
+  int threads = 0;          // 0 = ops default
+  int overhead_reps = 1;    // UNet forwards with / without image tokens, each
+  uint64_t seed = 0;        // random weights and initial noise
+  bool keep_encoders = false;
+  std::function<void(const std::string&)> log;  // progress lines
+};
+
+// One JSON object; keys documented in docs/performance.md ("End-to-end").
+nlohmann::json run_e2e_bench(const E2EBenchOptions& options);
+
+// The human-readable table of a report.
+std::string format_e2e_report(const nlohmann::json& report);
+
+}  // namespace ipa::bench

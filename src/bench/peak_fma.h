@@ -1,0 +1,19 @@
+// The machine's FP32 FMA ceiling: independent 8-wide FMA chains, no memory traffic. Used by
+// ops_bench (BM_peak_fma) and `ipadapter bench` so both compare against the same kernel.
+#pragma once
+#include <cstdint>
+
+namespace ipa::bench {
+
+// One thread: `iters` rounds of kFmaChains independent 8-wide FMAs. Returns a value that
+// depends on every chain (so the work cannot be optimised away).
+float fma_chains(int64_t iters, float seed);
+inline constexpr int kFmaChains = 12;
+// FLOPs of one fma_chains(iters) call: 2 · 8 lanes · chains · iters.
+inline double fma_chains_flops(int64_t iters) { return 2.0 * 8 * kFmaChains * static_cast<double>(iters); }
+
+// GFLOP/s of fma_chains on `threads` OpenMP threads (0 = ops::num_threads()), best of
+// `repeats` wall-clock runs of about `seconds_per_run` each.
+double measure_peak_fma_gflops(int threads = 0, double seconds_per_run = 0.2, int repeats = 3);
+
+}  // namespace ipa::bench

@@ -1,0 +1,173 @@
+// `ipadapter bench` and its random-weight models, on the tiny pipeline_sd15 models:
+// - the CLI on the real tiny files reports every key with sane values (no timing bounds);
+// - synthesis from the tiny configs writes files with exactly the names and shapes of the real
+//   tiny checkpoints (the diffusers / transformers / h94 layouts), which load through the
+//   normal Pipeline and generate finite latents, for both adapter variants.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "adapter/ip_adapter.h"
+#include "bench/synthetic_models.h"
+#include "formats/safetensors.h"
+#include "formats/tensor_file.h"
+#include "pipeline/pipeline.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa {
+namespace {
+
+nlohmann::json json_from_output(const std::string& out) {
+  // Progress lines go to stderr (merged here); the JSON object starts on its own line.
+  const size_t at = out.rfind("\n{\n");
+  const size_t start = out.compare(0, 2, "{\n") == 0 ? 0 : (at == std::string::npos ? at : at + 1);
+  if (start == std::string::npos) return nullptr;
+  return nlohmann::json::parse(out.substr(start), nullptr, false);
+}
+
+void expect_sane_report(const nlohmann::json& j, bool ip) {
+  for (const char* key : {"unet_step_s", "unet_gflop_per_step", "peak_gflops", "vae_decode_s",
+                          "peak_rss_mb", "load_s", "text_encode_s", "unet_gflops",
+                          "pool_peak_mb", "vae_gflop", "unet_plain_step_s"}) {
+    ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key << "\n" << j.dump(2);
+    EXPECT_GT(j[key].get<double>(), 0.0) << key;
+  }
+  ASSERT_TRUE(j.contains("ip_overhead_pct") && j["ip_overhead_pct"].is_number());
+  EXPECT_TRUE(std::isfinite(j["ip_overhead_pct"].get<double>()));
+  EXPECT_EQ(j["compute_dtype"], "f32");
+  EXPECT_EQ(j["output_finite"], true);
+  EXPECT_GE(j["unet_calls"].get<int>(), 1);
+  ASSERT_TRUE(j["unet_step_profile"].is_array());
+  EXPECT_FALSE(j["unet_step_profile"].empty());
+  if (ip) {
+    EXPECT_GT(j["image_encode_s"].get<double>(), 0.0);
+    // Image tokens add attention work: strictly more FLOPs than the plain UNet.
+    EXPECT_GT(j["ip_overhead_flop_pct"].get<double>(), 0.0);
+  }
+}
+
+TEST(GoldenBench, CliOnTinyRealModels) {
+  const std::string models = test::golden_path("pipeline_sd15/IP-Adapter/models");
+  std::string out;
+  const int rc = test::run_cli({"bench", "--base", test::golden_path("pipeline_sd15/sd15"),
+                                "--ip-adapter", models + "/ip-adapter_sd15.bin", "--width", "64",
+                                "--height", "64", "--steps", "2", "--threads", "1", "--cache",
+                                test::temp_dir("bench_cli"), "--json"},
+                               &out);
+  ASSERT_EQ(rc, 0) << out;
+  const nlohmann::json j = json_from_output(out);
+  ASSERT_TRUE(j.is_object()) << out;
+  expect_sane_report(j, true);
+  EXPECT_EQ(j["synthetic_weights"], false);
+  EXPECT_EQ(j["adapter_variant"], "basic");
+  EXPECT_EQ(j["unet_calls"].get<int>(), static_cast<int>(j["unet_steps_s"].size()));
+}
+
+// A configs/ folder (the repository's layout) holding the tiny models' configs.
+std::string tiny_configs(const std::string& dir) {
+  const fs::path src = test::golden_path("pipeline_sd15");
+  const fs::path dst = fs::path(dir) / "configs";
+  for (const char* part : {"unet", "vae", "text_encoder"}) {
+    fs::create_directories(dst / "sd15" / part);
+    fs::copy_file(src / "sd15" / part / "config.json", dst / "sd15" / part / "config.json");
+  }
+  fs::create_directories(dst / "sd15" / "scheduler");
+  fs::copy_file(src / "sd15" / "scheduler" / "scheduler_config.json",
+                dst / "sd15" / "scheduler" / "scheduler_config.json");
+  fs::create_directories(dst / "image_encoder_vit-h");
+  fs::copy_file(src / "IP-Adapter" / "models" / "image_encoder" / "config.json",
+                dst / "image_encoder_vit-h" / "config.json");
+  return dst.string();
+}
+
+std::map<std::string, Shape> shapes_of(const std::string& path) {
+  std::map<std::string, Shape> m;
+  for (const auto& t : load_tensor_file(path).tensors) m[t.name] = t.tensor.shape();
+  return m;
+}
+
+TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
+  const std::string dir = test::temp_dir("bench_synth");
+  bench::SyntheticModelsSpec spec;
+  spec.configs_dir = tiny_configs(dir);
+  spec.cache_dir = dir + "/cache";
+  spec.seed = 3;
+  const bench::SyntheticModels m = bench::ensure_synthetic_models(spec);
+  EXPECT_TRUE(m.generated);
+
+  // Same names and shapes as the real tiny checkpoints (F16 where they are stored as such).
+  const fs::path real = test::golden_path("pipeline_sd15");
+  const std::vector<std::pair<fs::path, fs::path>> pairs = {
+      {real / "sd15/unet/diffusion_pytorch_model.safetensors",
+       fs::path(m.base) / "unet/diffusion_pytorch_model.safetensors"},
+      {real / "sd15/vae/diffusion_pytorch_model.safetensors",
+       fs::path(m.base) / "vae/diffusion_pytorch_model.safetensors"},
+      {real / "sd15/text_encoder/model.safetensors", fs::path(m.base) / "text_encoder/model.safetensors"},
+      {real / "IP-Adapter/models/image_encoder/model.safetensors",
+       fs::path(m.image_encoder) / "model.safetensors"}};
+  for (const auto& [r, s] : pairs) {
+    SCOPED_TRACE(s.string());
+    auto want = shapes_of(r.string());
+    want.erase("text_model.embeddings.position_ids");  // a buffer, not a weight
+    want.erase("vision_model.embeddings.position_ids");
+    EXPECT_EQ(shapes_of(s.string()), want);
+  }
+  {
+    // The adapter: the released key set (the tiny golden adapter has the sd15 structure).
+    auto want = shapes_of((real / "IP-Adapter/models/ip-adapter_sd15.safetensors").string());
+    auto got = shapes_of(m.ip_adapter);
+    ASSERT_EQ(got.size(), want.size());
+    for (const auto& [k, s] : want) EXPECT_TRUE(got.count(k)) << k;
+    EXPECT_EQ(got["image_proj.proj.weight"][0], 4 * got["image_proj.norm.weight"][0]);
+  }
+
+  // A second call finds everything in the cache.
+  EXPECT_FALSE(bench::ensure_synthetic_models(spec).generated);
+
+  for (const std::string variant : {"basic", "plus"}) {
+    SCOPED_TRACE(variant);
+    spec.adapter_variant = variant;
+    const bench::SyntheticModels v = bench::ensure_synthetic_models(spec);
+    PipelineOptions po;
+    po.base = v.base;
+    po.ip_adapter = v.ip_adapter;  // the encoder is found beside it (h94 layout)
+    auto p = Pipeline::load(po);
+    ASSERT_NE(p->ip_adapter(), nullptr);
+    EXPECT_EQ(variant_name(p->ip_adapter()->info().variant), variant);
+    EXPECT_EQ(*p->ip_adapter()->info().num_tokens, variant == "plus" ? 16 : 4);
+    GenerateRequest r;
+    r.prompt = "a cat";
+    r.images = {v.reference_image};
+    r.steps = 2;
+    r.width = r.height = 64;
+    const GenerateResult res = p->generate(r);
+    ASSERT_EQ(res.images.size(), 1u);
+    float max_abs = 0;
+    for (float x : res.final_latents.to_floats()) {
+      ASSERT_TRUE(std::isfinite(x));
+      max_abs = std::max(max_abs, std::fabs(x));
+    }
+    EXPECT_GT(max_abs, 0.f);
+  }
+
+  // The CLI in synthetic mode (plus adapter) on the same cache.
+  std::string out;
+  const int rc = test::run_cli({"bench", "--configs", spec.configs_dir, "--cache", spec.cache_dir,
+                                "--seed", "3", "--adapter-variant", "plus", "--width", "64",
+                                "--height", "64", "--steps", "1", "--threads", "1", "--json"},
+                               &out);
+  ASSERT_EQ(rc, 0) << out;
+  const nlohmann::json j = json_from_output(out);
+  ASSERT_TRUE(j.is_object()) << out;
+  expect_sane_report(j, true);
+  EXPECT_EQ(j["synthetic_weights"], true);
+  EXPECT_EQ(j["adapter_variant"], "plus");
+  EXPECT_EQ(j["weights_generated_this_run"], false);
+}
+
+}  // namespace
+}  // namespace ipa
