@@ -255,6 +255,9 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
   out.final_latents = latents;
 
   // ---- decode ----
+  // Lean mode: the UNet's cached activation blocks do not fit the VAE's sizes; give them back
+  // before the decoder allocates its own.
+  if (!m.options.keep_encoders) pool_trim();
   t0 = clock::now();
   const Tensor decoded = m.vae->decode(m.vae->to_vae_latents(latents));
   out.vae_decode_s = seconds_since(t0);
