@@ -22,6 +22,7 @@ struct E2EBenchOptions {
   int threads = 0;          // 0 = ops default
   int overhead_reps = 1;    // UNet forwards with / without image tokens, each
   uint64_t seed = 0;        // random weights and initial noise
+  double peak_run_s = 0.2;  // length of each FMA peak run
   bool keep_encoders = false;
   std::function<void(const std::string&)> log;  // progress lines
 };

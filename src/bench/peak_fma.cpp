@@ -55,8 +55,8 @@ double measure_peak_fma_gflops(int threads, double seconds_per_run, int repeats)
     iters *= 4;
     s = run(iters);
   }
-  iters = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(iters) * seconds_per_run /
-                                                    std::max(s, 1e-9)));
+  iters = std::max<int64_t>(
+      1, static_cast<int64_t>(static_cast<double>(iters) * seconds_per_run / std::max(s, 1e-9)));
   double best = 0;
   for (int r = 0; r < std::max(repeats, 1); ++r) {
     const double t = run(iters);

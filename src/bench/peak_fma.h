@@ -10,7 +10,9 @@ namespace ipa::bench {
 float fma_chains(int64_t iters, float seed);
 inline constexpr int kFmaChains = 12;
 // FLOPs of one fma_chains(iters) call: 2 · 8 lanes · chains · iters.
-inline double fma_chains_flops(int64_t iters) { return 2.0 * 8 * kFmaChains * static_cast<double>(iters); }
+inline double fma_chains_flops(int64_t iters) {
+  return 2.0 * 8 * kFmaChains * static_cast<double>(iters);
+}
 
 // GFLOP/s of fma_chains on `threads` OpenMP threads (0 = ops::num_threads()), best of
 // `repeats` wall-clock runs of about `seconds_per_run` each.

@@ -23,7 +23,9 @@ double status_kb_field(const std::string& field) {
 
 }  // namespace
 
-double current_rss_mb() { return status_kb_field("VmRSS"); }
+double current_rss_mb() {
+  return status_kb_field("VmRSS");
+}
 
 double peak_rss_mb() {
   const double hwm = status_kb_field("VmHWM");

@@ -18,8 +18,10 @@ namespace {
 Tensor zero_placeholder(const Shape& shape) {
   const size_t bytes = std::max<size_t>(static_cast<size_t>(numel_of(shape)) * sizeof(float), 1);
   void* p = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw Error("cannot reserve " + std::to_string(bytes) + " bytes of address space");
-  std::shared_ptr<const void> owner(p, [bytes](const void* q) { munmap(const_cast<void*>(q), bytes); });
+  if (p == MAP_FAILED)
+    throw Error("cannot reserve " + std::to_string(bytes) + " bytes of address space");
+  std::shared_ptr<const void> owner(
+      p, [bytes](const void* q) { munmap(const_cast<void*>(q), bytes); });
   return Tensor::view_of(owner, p, shape, DType::F32);
 }
 
@@ -37,7 +39,8 @@ uint64_t fnv1a(const std::string& s) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -94,9 +97,8 @@ Tensor random_f16_tensor(const std::string& name, const Shape& shape, uint64_t s
         // Two uniforms in [-1, 1) from 24 bits each.
         buf[j] = static_cast<float>(static_cast<int32_t>(r >> 40) - (1 << 23)) * (1.f / (1 << 23));
         if (j + 1 < m) {
-          buf[j + 1] =
-              static_cast<float>(static_cast<int32_t>((r >> 8) & 0xFFFFFF) - (1 << 23)) *
-              (1.f / (1 << 23));
+          buf[j + 1] = static_cast<float>(static_cast<int32_t>((r >> 8) & 0xFFFFFF) - (1 << 23)) *
+                       (1.f / (1 << 23));
         }
       }
       for (int64_t j = 0; j < m; ++j) buf[j] = center + bound * buf[j];
@@ -107,7 +109,8 @@ Tensor random_f16_tensor(const std::string& name, const Shape& shape, uint64_t s
 }
 
 void write_random_safetensors(const std::string& path, const std::vector<TensorSpec>& specs,
-                              uint64_t seed, const std::function<void(int64_t, int64_t)>& progress) {
+                              uint64_t seed,
+                              const std::function<void(int64_t, int64_t)>& progress) {
   int64_t total = 0, done = 0;
   for (const auto& s : specs) total += numel_of(s.shape);
   std::vector<NamedTensor> tensors;
@@ -116,7 +119,7 @@ void write_random_safetensors(const std::string& path, const std::vector<TensorS
   for (const auto& s : specs) {
     tensors.push_back({s.name, random_f16_tensor(s.name, s.shape, seed)});
     done += numel_of(s.shape);
-    if (progress && (done - last_report > total / 20 || done == total)) {
+    if (progress && (done - last_report >= total / 4 || done == total)) {
       progress(done, total);
       last_report = done;
     }

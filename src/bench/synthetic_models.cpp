@@ -95,15 +95,17 @@ UNetRecord record_unet(const fs::path& config) {
   WeightStore store;
   store.set_label("synthesized UNet");
   WeightRecorder rec(store);
-  const auto unet =
-      unet::UNet2DConditionModel::load(unet::parse_unet_config(j, config.string()), store.scope(""));
+  const auto unet = unet::UNet2DConditionModel::load(unet::parse_unet_config(j, config.string()),
+                                                     store.scope(""));
   UNetRecord r;
   r.weights = rec.requested();
   for (int i = 0; i < unet.num_ip_layers(); ++i) {
     const auto& l = unet.ip_layer(i);
     const Shape shape = {l.inner_dim, l.cross_attention_dim};
-    r.ip_layers.push_back(TensorSpec{"ip_adapter." + ip_key_weight_name(l.checkpoint_index), shape});
-    r.ip_layers.push_back(TensorSpec{"ip_adapter." + ip_value_weight_name(l.checkpoint_index), shape});
+    r.ip_layers.push_back(
+        TensorSpec{"ip_adapter." + ip_key_weight_name(l.checkpoint_index), shape});
+    r.ip_layers.push_back(
+        TensorSpec{"ip_adapter." + ip_value_weight_name(l.checkpoint_index), shape});
   }
   return r;
 }
@@ -199,20 +201,20 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
   const fs::path enc = models / "image_encoder";
   out.base = base.string();
   out.image_encoder = enc.string();
-  out.ip_adapter =
-      (models / (spec.adapter_variant == "plus" ? "ip-adapter-plus_sd15.safetensors"
-                                                : "ip-adapter_sd15.safetensors"))
-          .string();
+  out.ip_adapter = (models / (spec.adapter_variant == "plus" ? "ip-adapter-plus_sd15.safetensors"
+                                                             : "ip-adapter_sd15.safetensors"))
+                       .string();
   out.reference_image = (root / "reference.png").string();
   const ClipVisionConfig vision = ClipVisionConfig::from_file(vision_cfg.string());
   const AdapterInfo info =
-      adapter_info(spec.adapter_variant, unet::parse_unet_config(read_json_file(unet_cfg.string()),
-                                                           unet_cfg.string())
-                                             .cross_attention_dim,
+      adapter_info(spec.adapter_variant,
+                   unet::parse_unet_config(read_json_file(unet_cfg.string()), unet_cfg.string())
+                       .cross_attention_dim,
                    vision);
 
   fs::create_directories(root);
-  if (fs::exists(sd / "model_index.json")) copy_file_if_missing(sd / "model_index.json", base / "model_index.json");
+  if (fs::exists(sd / "model_index.json"))
+    copy_file_if_missing(sd / "model_index.json", base / "model_index.json");
   copy_file_if_missing(sched_cfg, base / "scheduler" / "scheduler_config.json");
   write_reference_image(out.reference_image);
 
@@ -233,8 +235,8 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
       load_image_projection(store, info);
       std::vector<TensorSpec> specs = rec.requested();
       specs.insert(specs.end(), unet.ip_layers.begin(), unet.ip_layers.end());
-      write_model(adapter_file, specs, seed, std::string("IP-Adapter (") + spec.adapter_variant + ")",
-                  log);
+      write_model(adapter_file, specs, seed,
+                  std::string("IP-Adapter (") + spec.adapter_variant + ")", log);
       out.generated = true;
     }
   }

@@ -14,7 +14,8 @@ struct SyntheticModelsSpec {
   // image_encoder_vit-h/config.json (the layout of the repository's configs/).
   std::string configs_dir;
   std::string cache_dir;
-  std::string adapter_variant = "basic";  // "basic" (ip-adapter_sd15) or "plus" (ip-adapter-plus_sd15)
+  std::string adapter_variant =
+      "basic";  // "basic" (ip-adapter_sd15) or "plus" (ip-adapter-plus_sd15)
   uint64_t seed = 0;
 };
 
@@ -24,7 +25,7 @@ struct SyntheticModels {
   std::string ip_adapter;     // .safetensors in the h94 layout
   std::string image_encoder;  // beside the adapter
   std::string reference_image;
-  bool generated = false;     // some file was written in this call
+  bool generated = false;  // some file was written in this call
 };
 
 // Writes what is missing (each file atomically), returns the paths. `log` gets progress lines.

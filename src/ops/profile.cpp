@@ -17,6 +17,7 @@ std::map<std::string, OpStats>& table() {
   return t;
 }
 thread_local int t_depth = 0;
+thread_local double t_nested_flops = 0;  // FLOPs of nested ops, credited to the outermost
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -31,8 +32,12 @@ void sort_by_time(std::vector<OpStats>& v) {
 
 }  // namespace
 
-void set_enabled(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
-bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
+void set_enabled(bool on) {
+  g_enabled.store(on, std::memory_order_relaxed);
+}
+bool enabled() {
+  return g_enabled.load(std::memory_order_relaxed);
+}
 
 std::vector<OpStats> snapshot() {
   std::vector<OpStats> out;
@@ -83,20 +88,26 @@ OpScope::OpScope(const char* kind) : kind_(kind) {
   counted_ = true;
   if (t_depth++ > 0) return;  // nested: the outer op owns the time
   active_ = true;
+  t_nested_flops = 0;
   start_ns_ = now_ns();
 }
 
 OpScope::~OpScope() {
   if (!counted_) return;
   --t_depth;
-  if (!active_) return;
+  if (!active_) {
+    t_nested_flops += flops_;
+    return;
+  }
+  const double flops = flops_ + t_nested_flops;
+  t_nested_flops = 0;
   const double s = static_cast<double>(now_ns() - start_ns_) * 1e-9;
   std::lock_guard<std::mutex> lock(g_mu);
   OpStats& e = table()[kind_];
   e.kind = kind_;
   e.calls += 1;
   e.seconds += s;
-  e.flops += flops_;
+  e.flops += flops;
 }
 
 }  // namespace ipa::ops::profile

@@ -2,7 +2,8 @@
 // and nominal FLOPs (multiply-add = 2; linear 2·M·K·N, matmul 2·batch·M·K·N, conv
 // 2·N·O·H'·W'·(C/groups)·kh·kw, attention 4·B·Lq·Lk·H·D). Off by default; when off an
 // OpScope costs one relaxed atomic load. Only the outermost op on a thread is recorded, so an
-// op that calls other ops is counted once, under its own kind.
+// op that calls other ops is counted once, under its own kind, with the nested ops' FLOPs
+// added to its own (a model can wrap a group of ops in a scope of its own kind).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -256,6 +256,9 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
   out.final_latents = latents;
 
   // ---- decode ----
+  // Lean mode: the UNet's cached activation blocks do not fit the VAE's sizes; give them back
+  // before the decoder allocates its own.
+  if (!m.options.keep_encoders) pool_trim();
   t0 = clock::now();
   vae::TilingOptions tiling;
   tiling.mode = vae::parse_tiling(r.vae_tiling);

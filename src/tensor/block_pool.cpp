@@ -1,5 +1,7 @@
 #include "tensor/block_pool.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -86,6 +88,9 @@ void pool_trim() {
     p.stats.bytes_cached -= size * blocks.size();
     blocks.clear();
   }
+  // Blocks under glibc's mmap threshold were freed into its heap; hand those pages back too,
+  // or released models (the encoders) would stay resident.
+  malloc_trim(0);
 }
 
 }  // namespace ipa

@@ -31,13 +31,15 @@ nlohmann::json json_from_output(const std::string& out) {
 
 void expect_sane_report(const nlohmann::json& j, bool ip) {
   for (const char* key : {"unet_step_s", "unet_gflop_per_step", "peak_gflops", "vae_decode_s",
-                          "peak_rss_mb", "load_s", "text_encode_s", "unet_gflops",
-                          "pool_peak_mb", "vae_gflop", "unet_plain_step_s"}) {
+                          "peak_rss_mb", "load_s", "text_encode_s", "unet_gflops", "pool_peak_mb",
+                          "vae_gflop", "unet_plain_step_s"}) {
     ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key << "\n" << j.dump(2);
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }
-  ASSERT_TRUE(j.contains("ip_overhead_pct") && j["ip_overhead_pct"].is_number());
-  EXPECT_TRUE(std::isfinite(j["ip_overhead_pct"].get<double>()));
+  for (const char* key : {"ip_overhead_pct", "ip_overhead_ab_pct", "unet_core_efficiency"}) {
+    ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key;
+    EXPECT_TRUE(std::isfinite(j[key].get<double>())) << key;
+  }
   EXPECT_EQ(j["compute_dtype"], "f32");
   EXPECT_EQ(j["output_finite"], true);
   EXPECT_GE(j["unet_calls"].get<int>(), 1);
@@ -45,19 +47,22 @@ void expect_sane_report(const nlohmann::json& j, bool ip) {
   EXPECT_FALSE(j["unet_step_profile"].empty());
   if (ip) {
     EXPECT_GT(j["image_encode_s"].get<double>(), 0.0);
-    // Image tokens add attention work: strictly more FLOPs than the plain UNet.
+    // Image tokens add attention work: strictly more FLOPs than the plain UNet, and the
+    // profiled IP branch took some time.
     EXPECT_GT(j["ip_overhead_flop_pct"].get<double>(), 0.0);
+    EXPECT_GT(j["ip_branch_s_per_step"].get<double>(), 0.0);
   }
 }
 
 TEST(GoldenBench, CliOnTinyRealModels) {
   const std::string models = test::golden_path("pipeline_sd15/IP-Adapter/models");
   std::string out;
-  const int rc = test::run_cli({"bench", "--base", test::golden_path("pipeline_sd15/sd15"),
-                                "--ip-adapter", models + "/ip-adapter_sd15.bin", "--width", "64",
-                                "--height", "64", "--steps", "2", "--threads", "1", "--cache",
-                                test::temp_dir("bench_cli"), "--json"},
-                               &out);
+  const int rc =
+      test::run_cli({"bench", "--base", test::golden_path("pipeline_sd15/sd15"), "--ip-adapter",
+                     models + "/ip-adapter_sd15.bin", "--width", "64", "--height", "64", "--steps",
+                     "2", "--threads", "1", "--peak-seconds", "0.02", "--cache",
+                     test::temp_dir("bench_cli"), "--json"},
+                    &out);
   ASSERT_EQ(rc, 0) << out;
   const nlohmann::json j = json_from_output(out);
   ASSERT_TRUE(j.is_object()) << out;
@@ -106,7 +111,8 @@ TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
        fs::path(m.base) / "unet/diffusion_pytorch_model.safetensors"},
       {real / "sd15/vae/diffusion_pytorch_model.safetensors",
        fs::path(m.base) / "vae/diffusion_pytorch_model.safetensors"},
-      {real / "sd15/text_encoder/model.safetensors", fs::path(m.base) / "text_encoder/model.safetensors"},
+      {real / "sd15/text_encoder/model.safetensors",
+       fs::path(m.base) / "text_encoder/model.safetensors"},
       {real / "IP-Adapter/models/image_encoder/model.safetensors",
        fs::path(m.image_encoder) / "model.safetensors"}};
   for (const auto& [r, s] : pairs) {
@@ -156,9 +162,26 @@ TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
 
   // The CLI in synthetic mode (plus adapter) on the same cache.
   std::string out;
-  const int rc = test::run_cli({"bench", "--configs", spec.configs_dir, "--cache", spec.cache_dir,
-                                "--seed", "3", "--adapter-variant", "plus", "--width", "64",
-                                "--height", "64", "--steps", "1", "--threads", "1", "--json"},
+  const int rc = test::run_cli({"bench",
+                                "--configs",
+                                spec.configs_dir,
+                                "--cache",
+                                spec.cache_dir,
+                                "--seed",
+                                "3",
+                                "--adapter-variant",
+                                "plus",
+                                "--width",
+                                "64",
+                                "--height",
+                                "64",
+                                "--steps",
+                                "1",
+                                "--threads",
+                                "1",
+                                "--peak-seconds",
+                                "0.02",
+                                "--json"},
                                &out);
   ASSERT_EQ(rc, 0) << out;
   const nlohmann::json j = json_from_output(out);

@@ -25,9 +25,9 @@ TEST(WeightStoreSynthesis, MissingNamesWithAShapeAreSynthesized) {
   });
   EXPECT_EQ(store.get_f32("lin.weight", {3, 2}).shape(), (Shape{3, 2}));
   EXPECT_EQ(calls, 1);
-  EXPECT_FALSE(store.has("lin.weight"));                // has() sees stored tensors only
+  EXPECT_FALSE(store.has("lin.weight"));                         // has() sees stored tensors only
   EXPECT_EQ(store.get_f32("present", {2}).to_floats()[0], 3.f);  // stored ones win
-  EXPECT_THROW(store.get("other"), Error);              // no shape: cannot synthesize
+  EXPECT_THROW(store.get("other"), Error);                       // no shape: cannot synthesize
 }
 
 TEST(WeightStoreSynthesis, WrongShapeFromTheSynthesizerThrows) {

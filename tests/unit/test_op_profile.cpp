@@ -32,7 +32,7 @@ struct ProfileOn {
 TEST(OpProfile, CountsNominalFlops) {
   ProfileOn on;
   const Tensor x = Tensor::full({3, 5, 8}, 0.5f), w = Tensor::full({6, 8}, 0.1f);
-  ops::linear(x, w);                                          // 2·15·8·6
+  ops::linear(x, w);                                                        // 2·15·8·6
   ops::matmul(Tensor::full({2, 4, 8}, 1.f), Tensor::full({2, 8, 3}, 1.f));  // 2·2·4·3·8
   const Tensor img = Tensor::full({2, 3, 6, 5}, 1.f), k = Tensor::full({4, 3, 3, 3}, 0.1f);
   ops::conv2d(img, k, {}, ops::Conv2dParams::same(1, 1));  // 2·(2·4·6·5)·27
@@ -68,6 +68,20 @@ TEST(OpProfile, LayerConvCountedOnceAndNestedOpsBelongToTheOuter) {
   EXPECT_DOUBLE_EQ(find(s, "conv2d")->flops, 2.0 * (4 * 16) * 3);
   EXPECT_EQ(find(s, "linear")->calls, 1);
   EXPECT_EQ(find(s, "gelu"), nullptr);  // a fused post-op, not a separate op
+}
+
+TEST(OpProfile, AnOuterScopeTakesTheNestedOpsFlops) {
+  ProfileOn on;
+  {
+    prof::OpScope group("my_group");
+    ops::linear(Tensor::full({3, 4}, 1.f), Tensor::full({5, 4}, 1.f));  // 2·3·4·5
+    ops::linear(Tensor::full({1, 4}, 1.f), Tensor::full({2, 4}, 1.f));  // 2·1·4·2
+  }
+  const auto s = prof::snapshot();
+  ASSERT_NE(find(s, "my_group"), nullptr);
+  EXPECT_EQ(find(s, "my_group")->calls, 1);
+  EXPECT_DOUBLE_EQ(find(s, "my_group")->flops, 2.0 * 3 * 4 * 5 + 2.0 * 1 * 4 * 2);
+  EXPECT_EQ(find(s, "linear"), nullptr);
 }
 
 TEST(OpProfile, DifferenceAndDisabled) {

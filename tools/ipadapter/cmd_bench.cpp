@@ -41,8 +41,9 @@ std::string find_configs(const std::string& given) {
       if (p == p.parent_path()) break;
     }
   }
-  throw Error("cannot find the model configs (configs/sd15/unet/config.json); pass --configs DIR "
-              "or set IPADAPTER_CONFIGS");
+  throw Error(
+      "cannot find the model configs (configs/sd15/unet/config.json); pass --configs DIR "
+      "or set IPADAPTER_CONFIGS");
 }
 
 int run_bench(BenchCliOptions& o) {
@@ -59,7 +60,8 @@ int run_bench(BenchCliOptions& o) {
 }
 
 const bool registered = register_command(
-    "bench", "Time and measure one SD1.5 IP-Adapter generation (random full-size models by default)",
+    "bench",
+    "Time and measure one SD1.5 IP-Adapter generation (random full-size models by default)",
     [](CLI::App& sub) {
       auto o = std::make_shared<BenchCliOptions>();
       bench::E2EBenchOptions& b = o->bench;
@@ -89,6 +91,8 @@ const bool registered = register_command(
       sub.add_option("--seed", b.seed, "Seed of the random weights and the noise")
           ->capture_default_str();
       sub.add_option("--threads", b.threads, "CPU threads (default: all cores)");
+      sub.add_option("--peak-seconds", b.peak_run_s, "Length of each FMA peak run")
+          ->capture_default_str();
       sub.add_flag("--keep-encoders", b.keep_encoders,
                    "Keep the text and image encoders loaded while sampling");
       sub.add_flag("--json", o->json, "Print one JSON object instead of the table");

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/common/load_layers.h"
+#include "ops/profile.h"
 
 namespace ipa::unet {
 
@@ -27,6 +28,7 @@ Tensor Attention::forward(const Tensor& x, const Tensor& context, const Tensor& 
   const Tensor q = to_q(x);
   Tensor out = ops::attention(q, to_k(ctx), to_v(ctx), heads, sdpa_scale);
   if (ip && ip->active() && ip_tokens.defined()) {
+    ops::profile::OpScope prof("ip_adapter_branch");  // the IP-Adapter's whole cost, for bench
     const Tensor ip_out =
         ops::attention(q, ip->to_k_ip(ip_tokens), ip->to_v_ip(ip_tokens), heads, sdpa_scale);
     out = ops::add_scaled(out, ip_out, ip->scale);
