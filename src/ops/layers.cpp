@@ -1,5 +1,6 @@
 #include "ops/layers.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -14,49 +15,105 @@ Tensor Linear::operator()(const Tensor& x, Activation act) const {
   return linear(x, weight, bias, act);
 }
 
+// ---- Conv2d -----------------------------------------------------------------------------
+
 namespace {
-// Per-layer cache: one plan + reordered weights per input shape seen.
 struct ConvEntry {
   cpu::ConvPlan plan;
-  dnnl::memory weights;
-  Tensor source;  // keeps the weights alive when oneDNN uses them in place
+  dnnl::memory weights;  // in plan.wei_md
 };
-struct ConvPacked {
-  std::mutex mu;
-  std::map<Shape, std::shared_ptr<const ConvEntry>> by_shape;
-};
-std::mutex g_packed_mu;  // guards the lazy creation of the `packed` members
 }  // namespace
 
+struct Conv2d::State {
+  Shape weight_shape;
+  Tensor bias;
+  Conv2dParams params;
+  std::mutex mu;
+  Tensor plain;           // the constructor's weights, until `packed` replaces them
+  dnnl::memory packed;    // the first packed copy: the source of every later layout
+  Tensor packed_storage;  // set when `packed` points into `plain` (layouts agreed)
+  std::map<std::pair<Shape, Precision>, std::shared_ptr<const ConvEntry>> plans;
+};
+
+Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
+    : state_(std::make_shared<State>()) {
+  if (!weight.defined() || weight.dtype() != DType::F32 || weight.dim() != 4) {
+    throw Error("Conv2d: weight must be F32 [out, in/groups, kh, kw], got " +
+                (weight.defined() ? weight.describe() : std::string("undefined")));
+  }
+  state_->weight_shape = weight.shape();
+  state_->plain = weight.contiguous();
+  state_->bias = bias.defined() ? bias.contiguous() : Tensor();
+  state_->params = params;
+}
+
+const Shape& Conv2d::weight_shape() const {
+  if (!state_) throw Error("Conv2d: the layer is not defined");
+  return state_->weight_shape;
+}
+
+const Conv2dParams& Conv2d::params() const {
+  if (!state_) throw Error("Conv2d: the layer is not defined");
+  return state_->params;
+}
+
+size_t Conv2d::weight_bytes() const {
+  if (!state_) return 0;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  size_t bytes = 0;
+  std::vector<const void*> seen;  // plans may share one memory, or point into a tensor
+  for (const Tensor* t : {&state_->plain, &state_->packed_storage}) {
+    if (t->defined()) {
+      bytes += t->nbytes();
+      seen.push_back(t->raw());
+    }
+  }
+  auto count = [&](const dnnl::memory& m) {
+    if (!m) return;
+    const void* h = m.get_data_handle();
+    if (std::find(seen.begin(), seen.end(), h) != seen.end()) return;
+    seen.push_back(h);
+    bytes += m.get_desc().get_size();
+  };
+  count(state_->packed);
+  for (const auto& [key, e] : state_->plans) count(e->weights);
+  return bytes;
+}
+
 Tensor Conv2d::operator()(const Tensor& x_in) const {
+  if (!state_) throw Error("Conv2d: the layer is not defined (no weights were loaded)");
+  State& st = *state_;
   profile::OpScope prof("conv2d");
-  const Shape out = cpu::conv2d_out_shape(x_in, weight, bias, params);
+  const Shape out = cpu::conv2d_out_shape(x_in, st.weight_shape, st.bias, st.params);
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
-                 static_cast<double>(weight.numel() / weight.size(0)));
+                 static_cast<double>(numel_of(st.weight_shape) / st.weight_shape[0]));
   Tensor x = x_in.contiguous();
-  ConvPacked* cache;
-  {
-    std::lock_guard<std::mutex> lock(g_packed_mu);
-    if (!packed) packed = std::make_shared<ConvPacked>();
-    cache = static_cast<ConvPacked*>(packed.get());
-  }
+  const Precision prec = precision();
   std::shared_ptr<const ConvEntry> entry;
   {
-    std::lock_guard<std::mutex> lock(cache->mu);
-    auto it = cache->by_shape.find(x.shape());
-    if (it == cache->by_shape.end()) {
+    std::lock_guard<std::mutex> lock(st.mu);
+    const auto key = std::make_pair(x.shape(), prec);
+    auto it = st.plans.find(key);
+    if (it == st.plans.end()) {
       auto e = std::make_shared<ConvEntry>();
-      e->source = weight.contiguous();
-      e->plan = cpu::make_conv_plan(x.shape(), weight.shape(), bias.defined(), params);
-      e->weights = cpu::pack_conv_weights(e->plan, e->source);
-      if (cache->by_shape.size() > 64) cache->by_shape.clear();  // bound odd callers
-      it = cache->by_shape.emplace(x.shape(), std::move(e)).first;
+      e->plan = cpu::make_conv_plan(x.shape(), st.weight_shape, st.bias.defined(), st.params, prec);
+      if (!st.packed) {
+        // First use: pack from the plain weights, then let them go (unless the primitive reads
+        // the plain layout itself, in which case the packed memory points into them).
+        e->weights = cpu::pack_conv_weights(e->plan, st.plain);
+        st.packed = e->weights;
+        if (e->weights.get_data_handle() == st.plain.raw()) st.packed_storage = st.plain;
+        st.plain = Tensor();
+      } else {
+        e->weights = cpu::repack_conv_weights(e->plan, st.packed);
+      }
+      if (st.plans.size() > 64) st.plans.clear();  // bound odd callers; `packed` stays
+      it = st.plans.emplace(key, std::move(e)).first;
     }
     entry = it->second;
   }
-  return cpu::run_conv_plan(entry->plan, x, entry->weights,
-                            bias.defined() ? bias.contiguous() : Tensor());
+  return cpu::run_conv_plan(entry->plan, x, entry->weights, st.bias);
 }
 
 }  // namespace ipa::ops

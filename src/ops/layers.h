@@ -1,4 +1,4 @@
-// Weight-holding layers. Each keeps its weights in the compute format and may cache a
+// Weight-holding layers. Each keeps its weights in the compute format and caches a
 // backend-specific packed copy (e.g. oneDNN's blocked layout) on first use, so models never
 // repack weights per call.
 #pragma once
@@ -17,12 +17,26 @@ struct Linear {
   mutable std::shared_ptr<void> packed;  // backend cache, filled lazily
 };
 
-struct Conv2d {
-  Tensor weight;  // [out, in/groups, kh, kw]
-  Tensor bias;    // [out] or undefined
-  Conv2dParams params;
+// A 2-D convolution whose weights live once, in the layout oneDNN computes with. The plain
+// [out, in/groups, kh, kw] F32 tensor given to the constructor is reordered into the
+// primitive's (blocked, and in BF16 precision bf16) layout on the first call and then
+// released; later input shapes or precisions that need another layout are reordered from
+// that packed copy. Copies share the weights and the caches. Default-constructed: an absent
+// layer (defined() is false), e.g. a block without a downsampler.
+class Conv2d {
+ public:
+  Conv2d() = default;
+  Conv2d(Tensor weight, Tensor bias, Conv2dParams params);
+  bool defined() const { return state_ != nullptr; }
+  const Shape& weight_shape() const;
+  const Conv2dParams& params() const;
   Tensor operator()(const Tensor& x) const;
-  mutable std::shared_ptr<void> packed;
+  // Bytes held for the weights now (plain and packed copies), for memory accounting.
+  size_t weight_bytes() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 struct GroupNorm {

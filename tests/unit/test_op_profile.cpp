@@ -54,9 +54,7 @@ TEST(OpProfile, CountsNominalFlops) {
 
 TEST(OpProfile, LayerConvCountedOnceAndNestedOpsBelongToTheOuter) {
   ProfileOn on;
-  ops::Conv2d c;
-  c.weight = Tensor::full({4, 3, 1, 1}, 0.1f);
-  c.bias = Tensor::full({4}, 0.f);
+  const ops::Conv2d c(Tensor::full({4, 3, 1, 1}, 0.1f), Tensor::full({4}, 0.f), {});
   c(Tensor::full({1, 3, 4, 4}, 1.f));
   ops::Linear l;
   l.weight = Tensor::full({2, 3}, 1.f);

@@ -214,25 +214,47 @@ TEST(OpsConv2d, MatchesReferenceAcrossConfigurations) {
     Tensor b = c.bias ? random_tensor({c.w[0]}, seed++) : Tensor();
     Tensor ref = conv_ref(x, w, b, c.p);
     expect_close(ops::conv2d(x, w, b, c.p), ref, 1e-5, std::string("conv_") + c.name);
-    ops::Conv2d layer;
-    layer.weight = w;
-    layer.bias = b;
-    layer.params = c.p;
+    const ops::Conv2d layer(w, b, c.p);
     expect_close(layer(x), ref, 1e-5, std::string("conv_layer_") + c.name);
     expect_close(layer(x), ref, 1e-5, std::string("conv_layer_cached_") + c.name);
   }
 }
 
 TEST(OpsConv2d, LayerHandlesSeveralInputShapes) {
-  ops::Conv2d layer;
-  layer.weight = random_tensor({4, 3, 3, 3}, 1);
-  layer.bias = random_tensor({4}, 2);
-  layer.params = ops::Conv2dParams::same(1, 1);
+  const Tensor w = random_tensor({4, 3, 3, 3}, 1), b = random_tensor({4}, 2);
+  const auto p = ops::Conv2dParams::same(1, 1);
+  const ops::Conv2d layer(w.clone(), b, p);
   for (int64_t s : {5, 8, 5}) {
     Tensor x = random_tensor({1, 3, s, s + 1}, 10 + s);
-    expect_close(layer(x), conv_ref(x, layer.weight, layer.bias, layer.params), 1e-5,
-                 "conv_layer_shape" + std::to_string(s));
+    expect_close(layer(x), conv_ref(x, w, b, p), 1e-5, "conv_layer_shape" + std::to_string(s));
   }
+}
+
+// The plain weights are released once packed: later shapes repack from the packed copy, and
+// the layer then holds one copy (the packed one) rather than two.
+TEST(OpsConv2d, LayerKeepsOneCopyOfItsWeights) {
+  const Tensor w = random_tensor({16, 8, 3, 3}, 3), b = random_tensor({16}, 4);
+  const auto p = ops::Conv2dParams::same(1, 1);
+  const ops::Conv2d layer(w.clone(), b, p);
+  EXPECT_EQ(layer.weight_bytes(), static_cast<size_t>(w.nbytes()));
+  const Tensor x = random_tensor({1, 8, 12, 12}, 5);
+  expect_close(layer(x), conv_ref(x, w, b, p), 1e-5, "first");
+  // Packed layouts pad channels to the vector width at most: well under twice the plain size.
+  EXPECT_LT(layer.weight_bytes(), static_cast<size_t>(2 * w.nbytes()));
+  EXPECT_GE(layer.weight_bytes(), static_cast<size_t>(w.nbytes()));
+  const Tensor x2 = random_tensor({2, 8, 7, 9}, 6);
+  expect_close(layer(x2), conv_ref(x2, w, b, p), 1e-5, "second shape");
+  const ops::Conv2d copy = layer;  // copies share weights and plans
+  expect_close(copy(x), conv_ref(x, w, b, p), 1e-5, "copy");
+}
+
+TEST(OpsConv2d, UndefinedLayerAndBadWeightsAreErrors) {
+  const ops::Conv2d absent;
+  EXPECT_FALSE(absent.defined());
+  EXPECT_THROW(absent(random_tensor({1, 3, 4, 4}, 1)), Error);
+  EXPECT_THROW(ops::Conv2d(random_tensor({4, 3, 3}, 1), {}, {}), Error);
+  const ops::Conv2d layer(random_tensor({4, 3, 3, 3}, 1), {}, ops::Conv2dParams::same(1, 1));
+  EXPECT_THROW(layer(random_tensor({1, 5, 4, 4}, 2)), Error);  // 5 channels, weight wants 3
 }
 
 TEST(OpsConv2d, RejectsBadShapes) {

@@ -12,11 +12,9 @@ ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t 
 
 ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         int kernel, const ops::Conv2dParams& params, bool bias) {
-  ops::Conv2d c;
-  c.weight = ws.get_f32(name + ".weight", {out, in / params.groups, kernel, kernel});
-  if (bias) c.bias = ws.get_f32(name + ".bias", {out});
-  c.params = params;
-  return c;
+  Tensor w = ws.get_f32(name + ".weight", {out, in / params.groups, kernel, kernel});
+  Tensor b = bias ? ws.get_f32(name + ".bias", {out}) : Tensor();
+  return ops::Conv2d(std::move(w), std::move(b), params);
 }
 
 ops::GroupNorm load_group_norm(const WeightScope& ws, const std::string& name, int64_t channels,

@@ -58,7 +58,7 @@ Tensor DownBlock::forward(const Tensor& x_in, const Tensor& temb_act, const Cros
     if (!attentions.empty()) x = attentions[i].forward(x, ctx);
     skips->push_back(x);
   }
-  if (downsampler.weight.defined()) {
+  if (downsampler.defined()) {
     x = downsampler(x);
     skips->push_back(x);
   }
@@ -120,7 +120,7 @@ Tensor UpBlock::forward(const Tensor& x_in, const Tensor& temb_act, const CrossC
     x = resnets[i].forward(ops::concat({x, skip}, 1), temb_act);
     if (!attentions.empty()) x = attentions[i].forward(x, ctx);
   }
-  if (upsampler.weight.defined()) {
+  if (upsampler.defined()) {
     x = upsampler(ops::upsample_nearest(x, upsample_hw.first, upsample_hw.second));
   }
   return x;

@@ -27,7 +27,7 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
   const Tensor t = time_emb_proj(temb_act);  // [B, out]
   ops::add_(h, t.reshape({t.size(0), t.size(1), 1, 1}));
   h = conv2(norm2(h, /*fuse_silu=*/true));
-  const Tensor shortcut = conv_shortcut.weight.defined() ? conv_shortcut(x) : x;
+  const Tensor shortcut = conv_shortcut.defined() ? conv_shortcut(x) : x;
   Tensor out = ops::add(shortcut, h);
   if (output_scale_factor != 1.f) out = ops::scale(out, 1.f / output_scale_factor);
   return out;

@@ -14,10 +14,9 @@ constexpr int64_t kFeedForwardMult = 4;
 ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                            bool as_linear) {
   if (as_linear) return load_linear(ws, name, in, out);
-  ops::Conv2d c = load_conv2d(ws, name, in, out, 1, ops::Conv2dParams{});
   ops::Linear l;
-  l.weight = c.weight.reshape({out, in});
-  l.bias = c.bias;
+  l.weight = ws.get_f32(name + ".weight", {out, in, 1, 1}).reshape({out, in});
+  l.bias = ws.get_f32(name + ".bias", {out});
   return l;
 }
 

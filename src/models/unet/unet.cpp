@@ -237,7 +237,7 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
     // upsample_size when the latent size is not a multiple of 2^num_upsamplers; otherwise it
     // is exactly twice the size).
     std::pair<int64_t, int64_t> hw{0, 0};
-    if (u.upsampler.weight.defined()) {
+    if (u.upsampler.defined()) {
       const Tensor& next = skips[skips.size() - u.num_skips() - 1];
       hw = {next.size(2), next.size(3)};
     }

@@ -16,20 +16,19 @@ using dt = dnnl::memory::data_type;
 
 namespace cpu {
 
-Shape conv2d_out_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+Shape conv2d_out_shape(const Tensor& x, const Shape& ws, const Tensor& b, const Conv2dParams& p) {
   const char* op = "conv2d";
-  if (!x.defined() || !w.defined()) fail(op, "x and weight must be defined");
+  if (!x.defined()) fail(op, "x must be defined");
   if (x.dtype() != DType::F32) fail(op, "x must be F32", x);
-  if (w.dtype() != DType::F32) fail(op, "weight must be F32", w);
   check_rank(x, 4, op, "x [N, C, H, W]");
-  check_rank(w, 4, op, "weight [O, C/groups, kh, kw]");
+  if (ws.size() != 4) fail(op, "weight must be [O, C/groups, kh, kw], got " + shape_str(ws));
   if (p.groups < 1 || p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 ||
       p.pad_top < 0 || p.pad_bottom < 0 || p.pad_left < 0 || p.pad_right < 0) {
     fail(op, "groups, strides and dilations must be >= 1 and paddings >= 0");
   }
-  const int64_t C = x.size(1), O = w.size(0);
-  if (C != w.size(1) * p.groups || O % p.groups != 0) {
-    fail(op, "weight " + w.describe() + " does not fit x " + x.describe() + " with " +
+  const int64_t C = x.size(1), O = ws[0];
+  if (C != ws[1] * p.groups || O % p.groups != 0) {
+    fail(op, "weight " + shape_str(ws) + " does not fit x " + x.describe() + " with " +
                  std::to_string(p.groups) + " groups");
   }
   if (b.defined()) {
@@ -37,18 +36,20 @@ Shape conv2d_out_shape(const Tensor& x, const Tensor& w, const Tensor& b, const 
       fail(op, "bias must be F32 [" + std::to_string(O) + "]", b);
     }
   }
-  const int64_t kh_eff = (w.size(2) - 1) * p.dilation_h + 1;
-  const int64_t kw_eff = (w.size(3) - 1) * p.dilation_w + 1;
+  const int64_t kh_eff = (ws[2] - 1) * p.dilation_h + 1;
+  const int64_t kw_eff = (ws[3] - 1) * p.dilation_w + 1;
   const int64_t hp = x.size(2) + p.pad_top + p.pad_bottom;
   const int64_t wp = x.size(3) + p.pad_left + p.pad_right;
-  if (hp < kh_eff || wp < kw_eff || w.size(2) < 1 || w.size(3) < 1) {
-    fail(op, "kernel " + w.describe() + " is larger than the padded input " + x.describe());
+  if (hp < kh_eff || wp < kw_eff || ws[2] < 1 || ws[3] < 1) {
+    fail(op, "kernel " + shape_str(ws) + " is larger than the padded input " + x.describe());
   }
   return {x.size(0), O, (hp - kh_eff) / p.stride_h + 1, (wp - kw_eff) / p.stride_w + 1};
 }
 
-ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const Conv2dParams& p) {
+ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const Conv2dParams& p,
+                        Precision precision) {
   ConvPlan plan;
+  const dt compute = precision == Precision::BF16 ? dt::bf16 : dt::f32;
   const int64_t O = ws[0], G = p.groups;
   const int64_t kh_eff = (ws[2] - 1) * p.dilation_h + 1, kw_eff = (ws[3] - 1) * p.dilation_w + 1;
   plan.out_shape = {xs[0], O, (xs[2] + p.pad_top + p.pad_bottom - kh_eff) / p.stride_h + 1,
@@ -58,9 +59,9 @@ ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const C
   memory::dims wdims = G == 1 ? to_dims(ws) : memory::dims{G, O / G, ws[1], ws[2], ws[3]};
   plan.user_wei_md = memory::desc(wdims, dt::f32, G == 1 ? tag::oihw : tag::goihw);
   plan.bias_md = memory::desc({O}, dt::f32, tag::a);
-  const memory::desc src_any(to_dims(xs), dt::f32, tag::any);
+  const memory::desc src_any(to_dims(xs), compute, tag::any);
   const memory::desc dst_any(to_dims(plan.out_shape), dt::f32, tag::any);
-  const memory::desc wei_any(wdims, dt::f32, tag::any);
+  const memory::desc wei_any(wdims, compute, tag::any);
   const memory::dims strides = {p.stride_h, p.stride_w};
   const memory::dims dil = {p.dilation_h - 1, p.dilation_w - 1};  // oneDNN counts the gaps
   const memory::dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
@@ -96,10 +97,14 @@ void reorder(const memory& from, const memory& to) {
 }  // namespace
 
 memory pack_conv_weights(const ConvPlan& plan, const Tensor& w) {
-  memory user(plan.user_wei_md, dnnl_engine(), const_cast<void*>(w.raw()));
-  if (plan.wei_md == plan.user_wei_md) return user;
+  return repack_conv_weights(plan,
+                             memory(plan.user_wei_md, dnnl_engine(), const_cast<void*>(w.raw())));
+}
+
+memory repack_conv_weights(const ConvPlan& plan, const memory& from) {
+  if (plan.wei_md == from.get_desc()) return from;
   memory packed(plan.wei_md, dnnl_engine());  // owned by oneDNN, lives with the plan user
-  reorder(user, packed);
+  reorder(from, packed);
   return packed;
 }
 
@@ -128,13 +133,15 @@ Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weight
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p) {
   profile::OpScope prof("conv2d");
-  const Shape out = conv2d_out_shape(x_in, w_in, b_in, p);
+  if (!w_in.defined()) fail("conv2d", "weight must be defined");
+  if (w_in.dtype() != DType::F32) fail("conv2d", "weight must be F32", w_in);
+  const Shape out = conv2d_out_shape(x_in, w_in.shape(), b_in, p);
   Tensor x = x_in.contiguous(), w = w_in.contiguous();
   Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
                  static_cast<double>(w.numel() / w.size(0)));
-  const ConvPlan plan = make_conv_plan(x.shape(), w.shape(), b.defined(), p);
+  const ConvPlan plan = make_conv_plan(x.shape(), w.shape(), b.defined(), p, precision());
   return run_conv_plan(plan, x, pack_conv_weights(plan, w), b);
 }
 

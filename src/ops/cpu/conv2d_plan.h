@@ -15,12 +15,17 @@ struct ConvPlan {
 };
 
 // Validates the arguments (ipa::Error with shapes) and returns the output shape.
-Shape conv2d_out_shape(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+Shape conv2d_out_shape(const Tensor& x, const Shape& w_shape, const Tensor& b,
+                       const Conv2dParams& p);
+// F32 at the interface either way; in BF16 precision the primitive reads bf16 src and weights
+// (the src reorder converts) and accumulates and writes F32.
 ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bias,
-                        const Conv2dParams& p);
+                        const Conv2dParams& p, Precision precision);
 // w in the user's OIHW layout → memory in plan.wei_md (no copy when they agree; then it
 // points into w, which must outlive the result).
 dnnl::memory pack_conv_weights(const ConvPlan& plan, const Tensor& w);
+// Weights already in some oneDNN layout → plan.wei_md (returns `from` when they agree).
+dnnl::memory repack_conv_weights(const ConvPlan& plan, const dnnl::memory& from);
 Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const dnnl::memory& weights,
                      const Tensor& b);
 
