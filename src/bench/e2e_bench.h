@@ -19,11 +19,11 @@ struct E2EBenchOptions {
   std::string image;                      // reference image (default: a generated pattern)
   std::string sampler;                    // "" = the base model's scheduler
   int width = 512, height = 512, steps = 2;
-  int threads = 0;          // 0 = ops default
-  int overhead_reps = 1;    // UNet forwards with / without image tokens, each
-  uint64_t seed = 0;        // random weights and initial noise
-  double peak_run_s = 0.2;  // length of each FMA peak run
-  bool keep_encoders = false;
+  int threads = 0;           // 0 = ops default
+  int overhead_reps = 1;     // UNet forwards with / without image tokens, each
+  uint64_t seed = 0;         // random weights and initial noise
+  double peak_run_s = 0.2;   // length of each FMA peak run
+  bool keep_models = false;  // false: PipelineOptions::one_shot, as `ipadapter generate`
   std::function<void(const std::string&)> log;  // progress lines
 };
 

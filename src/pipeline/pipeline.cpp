@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "adapter/image_prompt.h"
@@ -28,17 +29,28 @@ struct Pipeline::Impl {
   LogFn log;
   std::unique_ptr<ClipTokenizer> tokenizer;
   std::unique_ptr<ClipTextEncoder> text_encoder;
-  std::unique_ptr<unet::UNet2DConditionModel> unet;
+  std::unique_ptr<unet::UNet2DConditionModel> unet;  // null until needed in one-shot mode
   std::unique_ptr<vae::AutoencoderKL> vae;
   std::string scheduler_config_path;
   std::shared_ptr<IpAdapter> adapter;
   std::string image_encoder_dir;
   std::unique_ptr<ImagePromptEncoder> image_prompt;
 
+  bool generated = false;
+
   void say(const std::string& s) const {
     if (log) log(s);
   }
+  void load_unet();
 };
+
+void Pipeline::Impl::load_unet() {
+  if (unet) return;
+  const std::string dir = (fs::path(options.base) / "unet").string();
+  unet = std::make_unique<unet::UNet2DConditionModel>(unet::UNet2DConditionModel::load_dir(dir));
+  if (adapter) unet->load_ip_adapter(adapter->weights().scope("ip_adapter"));
+  say("unet: " + dir);
+}
 
 Pipeline::Pipeline() : impl_(std::make_unique<Impl>()) {}
 Pipeline::~Pipeline() = default;
@@ -91,9 +103,15 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   m.text_encoder = std::make_unique<ClipTextEncoder>(
       ClipTextEncoder::from_folder(require_dir(options.base, "text_encoder")));
   m.say("text encoder: " + require_dir(options.base, "text_encoder"));
-  m.unet = std::make_unique<unet::UNet2DConditionModel>(
-      unet::UNet2DConditionModel::load_dir(require_dir(options.base, "unet")));
-  m.say("unet: " + require_dir(options.base, "unet"));
+  // One-shot: the UNet comes after the encoders; its config is checked now, and the adapter's
+  // token width against it below, so a mismatch is not found only after the encoders ran.
+  const std::string unet_dir = require_dir(options.base, "unet");
+  std::optional<unet::UNetConfig> unet_config;
+  if (options.one_shot) {
+    unet_config = unet::load_unet_config((fs::path(unet_dir) / "config.json").string());
+  } else {
+    m.load_unet();
+  }
   m.vae = std::make_unique<vae::AutoencoderKL>(
       vae::AutoencoderKL::load(require_dir(options.base, "vae")));
   m.say("vae: " + require_dir(options.base, "vae"));
@@ -105,14 +123,20 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
 
   if (!options.ip_adapter.empty()) {
     m.adapter = IpAdapter::load(options.ip_adapter);
+    const AdapterInfo& info = m.adapter->info();
+    if (unet_config && unet_config->cross_attention_dim != info.cross_attention_dim) {
+      throw Error("the IP-Adapter's image tokens are " + std::to_string(info.cross_attention_dim) +
+                      " wide but this UNet's cross-attention takes " +
+                      std::to_string(unet_config->cross_attention_dim) +
+                      " (an adapter for another base model?)",
+                  options.ip_adapter);
+    }
     m.image_encoder_dir =
         options.image_encoder.empty() ? find_image_encoder_for(*m.adapter) : options.image_encoder;
     auto encoder =
         std::make_shared<const ClipVisionModel>(ClipVisionModel::load(m.image_encoder_dir));
-    m.image_prompt =
-        std::make_unique<ImagePromptEncoder>(encoder, m.adapter, m.image_encoder_dir);
-    m.unet->load_ip_adapter(m.adapter->weights().scope("ip_adapter"));
-    const AdapterInfo& info = m.adapter->info();
+    m.image_prompt = std::make_unique<ImagePromptEncoder>(encoder, m.adapter, m.image_encoder_dir);
+    if (m.unet) m.unet->load_ip_adapter(m.adapter->weights().scope("ip_adapter"));
     m.say("ip-adapter: " + options.ip_adapter + " (" + variant_name(info.variant) + ", " +
           std::to_string(*info.num_tokens) + " tokens, " + std::to_string(info.ip_layers) +
           " IP layers)");
@@ -127,13 +151,18 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   return p;
 }
 
-unet::UNet2DConditionModel& Pipeline::unet() { return *impl_->unet; }
-const IpAdapter* Pipeline::ip_adapter() const { return impl_->adapter.get(); }
+unet::UNet2DConditionModel& Pipeline::unet() {
+  impl_->load_unet();
+  return *impl_->unet;
+}
+const IpAdapter* Pipeline::ip_adapter() const {
+  return impl_->adapter.get();
+}
 
 GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& progress) {
   Impl& m = *impl_;
-  if (!m.text_encoder) {
-    throw Error("the encoders were released after the first generation (keep_encoders = false)");
+  if (m.options.one_shot && m.generated) {
+    throw Error("this pipeline was loaded for one generation (one_shot) and has made it");
   }
   if (r.width <= 0 || r.height <= 0 || r.width % 8 != 0 || r.height % 8 != 0) {
     throw Error("width and height must be positive multiples of 8, got " + std::to_string(r.width) +
@@ -207,15 +236,20 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     }
     const ImagePromptEmbeds e = m.image_prompt->encode(refs, mode);
     ip_tokens = repeat_rows(concat_image_tokens(e.cond), batch);
-    if (cfg) ip_tokens = ops::concat({repeat_rows(concat_image_tokens(e.uncond), batch), ip_tokens}, 0);
-    m.unet->set_ip_scale(r.ip_scale);
+    if (cfg)
+      ip_tokens = ops::concat({repeat_rows(concat_image_tokens(e.uncond), batch), ip_tokens}, 0);
     out.image_encode_s = seconds_since(t0);
   }
-  if (!m.options.keep_encoders) {
+  if (m.options.one_shot) {
+    m.generated = true;
     m.text_encoder.reset();
     m.image_prompt.reset();
-    pool_trim();
+    pool_trim();  // give the encoders' memory back before the UNet takes its own
+    t0 = clock::now();
+    m.load_unet();
+    out.unet_load_s = seconds_since(t0);
   }
+  if (m.adapter) m.unet->set_ip_scale(r.ip_scale);
 
   // ---- latents ----
   const auto& ucfg = m.unet->config();
@@ -250,15 +284,19 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     if (cfg) noise = sampling::classifier_free_guidance(noise, r.cfg);
     latents = scheduler->step(noise, i, latents, &generator).prev_sample;
     if (r.keep_step_latents) out.step_latents.push_back(latents.clone());
-    if (progress) progress(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), seconds_since(t0));
+    if (progress)
+      progress(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), seconds_since(t0));
   }
   out.denoise_s = seconds_since(t0);
   out.final_latents = latents;
 
   // ---- decode ----
-  // Lean mode: the UNet's cached activation blocks do not fit the VAE's sizes; give them back
-  // before the decoder allocates its own.
-  if (!m.options.keep_encoders) pool_trim();
+  // One-shot: the UNet (and its cached activation blocks, which do not fit the VAE's sizes)
+  // go before the decoder allocates its own.
+  if (m.options.one_shot) {
+    m.unet.reset();
+    pool_trim();
+  }
   t0 = clock::now();
   vae::TilingOptions tiling;
   tiling.mode = vae::parse_tiling(r.vae_tiling);
@@ -291,8 +329,8 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
   if (r.clip_skip > 0) params << ", Clip skip: " << r.clip_skip;
   if (m.adapter) {
     params << ", IP-Adapter: " << fs::path(m.options.ip_adapter).filename().string()
-           << ", IP-Adapter scale: " << format_float(r.ip_scale) << ", IP-Adapter images: "
-           << r.images.size();
+           << ", IP-Adapter scale: " << format_float(r.ip_scale)
+           << ", IP-Adapter images: " << r.images.size();
   }
   params << ", Generator: ipadapter.cpp";
   out.parameters = params.str();

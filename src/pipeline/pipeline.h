@@ -30,8 +30,12 @@ struct PipelineOptions {
   std::string base;
   std::string ip_adapter;     // optional: without it, plain text-to-image
   std::string image_encoder;  // optional: found beside the adapter in the h94 layout
-  // Keep the text and image encoders loaded after the first generation (for further ones).
-  bool keep_encoders = true;
+  // One generation per process (the CLI's `generate`): each model is held only while this
+  // generation needs it. The UNet is loaded after the encoders have run and been released,
+  // and released itself before the VAE decodes, so the peak memory is that of the largest
+  // phase rather than of all models together. A second generate() is then an error.
+  // Otherwise (a library caller or server making many generations) everything stays loaded.
+  bool one_shot = false;
 };
 
 // Everything about one generation.
@@ -62,6 +66,7 @@ struct GenerateResult {
   std::vector<Tensor> step_latents;  // when keep_step_latents
   std::string parameters;            // A1111-style description for the PNG text chunk
   double text_encode_s = 0, image_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
+  double unet_load_s = 0;  // one-shot pipelines load the UNet inside generate()
 };
 
 // Called after each denoising step: (steps done, total, seconds since sampling began).
@@ -76,7 +81,8 @@ class Pipeline {
 
   GenerateResult generate(const GenerateRequest& request, const ProgressFn& progress = {});
 
-  // The loaded models, for benchmarks and tools that run them directly.
+  // The models, for benchmarks and tools that run them directly. unet() loads the UNet (with
+  // the adapter's layers) if it is not loaded, e.g. in a one-shot pipeline after generate().
   unet::UNet2DConditionModel& unet();
   const IpAdapter* ip_adapter() const;  // null without one
 

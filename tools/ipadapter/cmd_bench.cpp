@@ -93,8 +93,9 @@ const bool registered = register_command(
       sub.add_option("--threads", b.threads, "CPU threads (default: all cores)");
       sub.add_option("--peak-seconds", b.peak_run_s, "Length of each FMA peak run")
           ->capture_default_str();
-      sub.add_flag("--keep-encoders", b.keep_encoders,
-                   "Keep the text and image encoders loaded while sampling");
+      sub.add_flag("--keep-models", b.keep_models,
+                   "Keep every model loaded throughout (a server's memory) instead of the "
+                   "one-shot `generate` flow");
       sub.add_flag("--json", o->json, "Print one JSON object instead of the table");
       return [o] { return run_bench(*o); };
     });

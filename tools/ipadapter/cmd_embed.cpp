@@ -73,8 +73,7 @@ const bool registered = register_command(
       sub.add_option("--image-encoder", o->image_encoder,
                      "CLIP vision encoder folder (default: found beside the adapter in the "
                      "h94/IP-Adapter layout)");
-      sub.add_option("--ip-adapter", o->ip_adapter, "IP-Adapter .bin or .safetensors")
-          ->required();
+      sub.add_option("--ip-adapter", o->ip_adapter, "IP-Adapter .bin or .safetensors")->required();
       sub.add_option("--image", o->images, "Reference image (PNG/JPEG/WebP); repeat for several")
           ->required();
       sub.add_option("--out", o->out, "Output .safetensors")->required();

@@ -23,16 +23,17 @@ struct GenerateOptions {
 std::string output_name(const std::string& out, int index) {
   if (index == 0) return out;
   const std::filesystem::path p(out);
-  return (p.parent_path() / (p.stem().string() + "_" + std::to_string(index) + p.extension().string()))
+  return (p.parent_path() /
+          (p.stem().string() + "_" + std::to_string(index) + p.extension().string()))
       .string();
 }
 
 int run_generate(GenerateOptions& o) {
   if (o.threads > 0) ops::set_num_threads(o.threads);
   Stopwatch t;
-  auto pipeline = Pipeline::load(o.pipeline, [](const std::string& s) {
-    std::fprintf(stderr, "%s\n", s.c_str());
-  });
+  o.pipeline.one_shot = true;  // one generation per process: hold each model only while needed
+  auto pipeline = Pipeline::load(
+      o.pipeline, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });
   log_timing("load", t.seconds());
   if (!o.init_latents.empty()) {
     const TensorFile f = load_tensor_file(o.init_latents);
@@ -42,6 +43,7 @@ int run_generate(GenerateOptions& o) {
   }
   o.request.keep_step_latents = !o.dump_latents.empty();
   const GenerateResult res = pipeline->generate(o.request, draw_progress);
+  log_timing("unet load", res.unet_load_s);
   log_timing("text encoder", res.text_encode_s);
   if (!o.request.images.empty()) log_timing("image prompt", res.image_encode_s);
   log_timing("denoising", res.denoise_s);
@@ -77,7 +79,9 @@ const bool registered = register_command(
       sub.add_option("--negative-prompt", r.negative_prompt, "Negative prompt");
       sub.add_option("--scale", r.ip_scale, "IP-Adapter scale (0 = text only, 1 = image only)")
           ->capture_default_str();
-      sub.add_option("--steps", r.steps, "Sampling steps")->capture_default_str()->check(CLI::Range(1, 1000));
+      sub.add_option("--steps", r.steps, "Sampling steps")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 1000));
       sub.add_option("--cfg", r.cfg, "Classifier-free guidance scale")->capture_default_str();
       sub.add_option("--sampler", r.sampler,
                      "ddim, pndm, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lms, ... (default: "
@@ -86,7 +90,8 @@ const bool registered = register_command(
       sub.add_option("--seed", r.seed, "Seed (PyTorch CPU generator compatible)")
           ->capture_default_str();
       sub.add_option("--width", r.width, "Width in pixels (multiple of 8)")->capture_default_str();
-      sub.add_option("--height", r.height, "Height in pixels (multiple of 8)")->capture_default_str();
+      sub.add_option("--height", r.height, "Height in pixels (multiple of 8)")
+          ->capture_default_str();
       sub.add_option("--num-images", r.num_images, "Images to generate")->capture_default_str();
       sub.add_option("--vae-tiling", r.vae_tiling,
                      "Decode in overlapping tiles (diffusers' enable_tiling): auto (images of "

@@ -13,8 +13,8 @@ struct InspectOptions {
   bool no_tensors = false;
 };
 
-const bool registered = register_command(
-    "inspect", "Describe a checkpoint file or model folder", [](CLI::App& sub) {
+const bool registered =
+    register_command("inspect", "Describe a checkpoint file or model folder", [](CLI::App& sub) {
       auto opts = std::make_shared<InspectOptions>();
       sub.add_option("path", opts->path, "File (.safetensors, .bin, .ckpt, .pt) or folder")
           ->required();
