@@ -19,6 +19,12 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Drops the whole pages of [p, p + n) from this process's resident memory when the range
+  // lies in a live mapping (no-op otherwise). The data stays valid: a later read faults it
+  // back in from the page cache. For weights converted into another dtype once, whose file
+  // pages would otherwise count towards the peak until the file is closed.
+  static void release_pages(const void* p, size_t n);
+
  private:
   MappedFile() = default;
   std::string path_;

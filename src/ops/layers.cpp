@@ -5,14 +5,25 @@
 #include <mutex>
 
 #include "ops/cpu/conv2d_plan.h"
+#include "ops/cpu/linear_impl.h"
 #include "ops/profile.h"
 
 namespace ipa::ops {
 
+namespace {
+std::mutex g_packed_mu;  // guards the lazy creation of Linear::packed
+}  // namespace
+
 Tensor Linear::operator()(const Tensor& x, Activation act) const {
-  // oneDNN's matmul reads the plain [out, in] weights directly (its GEMM packs internally);
-  // linear() caches the primitive per shape, so nothing needs to live in `packed` yet.
-  return linear(x, weight, bias, act);
+  // F32: oneDNN's matmul reads the plain [out, in] weights directly (its GEMM packs
+  // internally). BF16: `packed` keeps the bf16 copy in oneDNN's layout.
+  LinearBf16Weights* cache = nullptr;
+  if (precision() == Precision::BF16) {
+    std::lock_guard<std::mutex> lock(g_packed_mu);
+    if (!packed) packed = std::make_shared<LinearBf16Weights>();
+    cache = static_cast<LinearBf16Weights*>(packed.get());
+  }
+  return linear_impl(x, weight, bias, act, cache);
 }
 
 // ---- Conv2d -----------------------------------------------------------------------------

@@ -42,14 +42,24 @@ struct Pipeline::Impl {
     if (log) log(s);
   }
   void load_unet();
+  void attach_adapter();
 };
 
 void Pipeline::Impl::load_unet() {
   if (unet) return;
   const std::string dir = (fs::path(options.base) / "unet").string();
   unet = std::make_unique<unet::UNet2DConditionModel>(unet::UNet2DConditionModel::load_dir(dir));
-  if (adapter) unet->load_ip_adapter(adapter->weights().scope("ip_adapter"));
   say("unet: " + dir);
+  if (adapter) attach_adapter();
+}
+
+void Pipeline::Impl::attach_adapter() {
+  unet->load_ip_adapter(adapter->weights().scope("ip_adapter"));
+  // Reported once the UNet has taken its layers, so only what nobody reads is listed.
+  const auto unused = adapter->weights().unused_keys();
+  if (!unused.empty()) {
+    say("ip-adapter: " + std::to_string(unused.size()) + " tensors ignored, e.g. " + unused[0]);
+  }
 }
 
 Pipeline::Pipeline() : impl_(std::make_unique<Impl>()) {}
@@ -136,15 +146,11 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
     auto encoder =
         std::make_shared<const ClipVisionModel>(ClipVisionModel::load(m.image_encoder_dir));
     m.image_prompt = std::make_unique<ImagePromptEncoder>(encoder, m.adapter, m.image_encoder_dir);
-    if (m.unet) m.unet->load_ip_adapter(m.adapter->weights().scope("ip_adapter"));
     m.say("ip-adapter: " + options.ip_adapter + " (" + variant_name(info.variant) + ", " +
           std::to_string(*info.num_tokens) + " tokens, " + std::to_string(info.ip_layers) +
           " IP layers)");
     m.say("image encoder: " + m.image_encoder_dir);
-    const auto unused = m.adapter->weights().unused_keys();
-    if (!unused.empty()) {
-      m.say("ip-adapter: " + std::to_string(unused.size()) + " tensors ignored, e.g. " + unused[0]);
-    }
+    if (m.unet) m.attach_adapter();
   } else if (!options.image_encoder.empty()) {
     throw Error("--image-encoder was given without --ip-adapter");
   }
@@ -284,6 +290,9 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     if (cfg) noise = sampling::classifier_free_guidance(noise, r.cfg);
     latents = scheduler->step(noise, i, latents, &generator).prev_sample;
     if (r.keep_step_latents) out.step_latents.push_back(latents.clone());
+    // The first call packed the conv weights into oneDNN's layout and freed the plain copies
+    // into the block pool, which would keep them: give them back to the system.
+    if (i == 0) pool_trim();
     if (progress)
       progress(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), seconds_since(t0));
   }

@@ -1,5 +1,7 @@
 #include "weights/weight_store.h"
 
+#include "base/mapped_file.h"
+
 namespace ipa {
 
 void WeightStore::add_file(const std::string& path, const std::string& prefix) {
@@ -18,7 +20,9 @@ void WeightStore::add(const std::string& name, const Tensor& tensor, const std::
   }
 }
 
-bool WeightStore::has(const std::string& name) const { return entries_.count(name) != 0; }
+bool WeightStore::has(const std::string& name) const {
+  return entries_.count(name) != 0;
+}
 
 const WeightStore::Entry& WeightStore::entry(const std::string& name) const {
   auto it = entries_.find(name);
@@ -27,16 +31,20 @@ const WeightStore::Entry& WeightStore::entry(const std::string& name) const {
   return it->second;
 }
 
-Tensor WeightStore::get(const std::string& name) const { return entry(name).tensor; }
+Tensor WeightStore::get(const std::string& name) const {
+  return entry(name).tensor;
+}
 
 Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
   if (synth_ && !has(name)) {
     Tensor t = synth_(name, expected);
-    if (t.shape() != expected) throw Error::shape_mismatch("synthesizer", name, expected, t.shape());
+    if (t.shape() != expected)
+      throw Error::shape_mismatch("synthesizer", name, expected, t.shape());
     return t;
   }
   const Entry& e = entry(name);
-  if (e.tensor.shape() != expected) throw Error::shape_mismatch(e.source, name, expected, e.tensor.shape());
+  if (e.tensor.shape() != expected)
+    throw Error::shape_mismatch(e.source, name, expected, e.tensor.shape());
   return e.tensor;
 }
 
@@ -47,7 +55,12 @@ Tensor WeightStore::get_f32(const std::string& name, const Shape& expected) cons
     throw Error(std::string("expected a floating-point tensor, got ") + dtype_name(dt),
                 source_of(name), name);
   }
-  return t.to(DType::F32);
+  if (dt == DType::F32) return t.contiguous();
+  Tensor converted = t.to(DType::F32);
+  // The file's F16/BF16 pages are not needed again: let them go now rather than when the
+  // whole file closes, so loading a model holds ~1 copy of it instead of 1.5.
+  if (t.is_contiguous()) MappedFile::release_pages(t.raw(), t.nbytes());
+  return converted;
 }
 
 Shape WeightStore::shape_of(const std::string& name) const {
@@ -62,7 +75,9 @@ const std::string& WeightStore::source_of(const std::string& name) const {
   return it->second.source;
 }
 
-WeightScope WeightStore::scope(const std::string& prefix) const { return {this, prefix}; }
+WeightScope WeightStore::scope(const std::string& prefix) const {
+  return {this, prefix};
+}
 
 std::vector<std::string> WeightStore::keys() const {
   std::vector<std::string> out;

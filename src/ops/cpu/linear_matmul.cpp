@@ -6,6 +6,7 @@
 
 #include "ops/cpu/cpu_util.h"
 #include "ops/cpu/dnnl_context.h"
+#include "ops/cpu/linear_impl.h"
 #include "ops/profile.h"
 
 namespace ipa::ops {
@@ -73,7 +74,31 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
 
 }  // namespace
 
-Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act) {
+namespace {
+
+// The weights w [N, K] (F32, row-major) in `md`, from `cache` when it holds them.
+memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* cache) {
+  auto& eng = dnnl_engine();
+  auto pack = [&] {
+    const memory::desc user_md({w.size(1), w.size(0)}, dt::f32, tag::ba);
+    memory user(user_md, eng, const_cast<void*>(w.raw())), packed(md, eng);
+    dnnl_run("linear weight reorder", dnnl::reorder(user, packed),
+             {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, packed}});
+    return packed;
+  };
+  if (!cache) return pack();
+  std::lock_guard<std::mutex> lock(cache->mu);
+  for (const auto& [d, m] : cache->packed) {
+    if (d == md) return m;
+  }
+  cache->packed.emplace_back(md, pack());
+  return cache->packed.back().second;
+}
+
+}  // namespace
+
+Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act,
+                   LinearBf16Weights* bf16_cache) {
   profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
@@ -102,11 +127,15 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activa
   if (K == 0) fail(op, "in_features must be positive", w);
   prof.set_flops(2.0 * static_cast<double>(M) * static_cast<double>(K) * static_cast<double>(N));
 
-  const memory::desc src_md({M, K}, dt::f32, tag::ab);
-  const memory::desc wei_md({K, N}, dt::f32, tag::ba);  // w [N, K] row-major is Kx(N) "ba"
+  // F32: oneDNN reads the plain [N, K] weights (its sgemm packs internally). BF16: src and
+  // weights in bf16 (weights packed once per layout), F32 accumulation, bias and output.
+  const bool bf16 = precision() == Precision::BF16;
+  const dt compute = bf16 ? dt::bf16 : dt::f32;
+  const memory::desc src_md({M, K}, compute, tag::ab);
+  const memory::desc wei_md({K, N}, compute, bf16 ? tag::any : tag::ba);  // w [N, K] is "ba"
   const memory::desc bias_md({1, N}, dt::f32, tag::ab);
   const memory::desc dst_md({M, N}, dt::f32, tag::ab);
-  const std::vector<int64_t> key = {0, M, K, N, b.defined(), static_cast<int64_t>(act)};
+  const std::vector<int64_t> key = {0, M, K, N, b.defined(), static_cast<int64_t>(act), bf16};
   dnnl::matmul prim = cache().get(key, [&] {
     dnnl::primitive_attr attr;
     dnnl::post_ops po;
@@ -115,13 +144,28 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activa
     return make_matmul(op, src_md, wei_md, b.defined() ? &bias_md : nullptr, dst_md, attr);
   });
   auto& eng = dnnl_engine();
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, memory(src_md, eng, const_cast<void*>(x.raw()))},
-      {DNNL_ARG_WEIGHTS, memory(wei_md, eng, const_cast<void*>(w.raw()))},
-      {DNNL_ARG_DST, memory(dst_md, eng, y.raw_mutable())}};
+  Tensor x_bf16;
+  memory src, wei;
+  if (bf16) {
+    x_bf16 = x.to(DType::BF16);
+    src = memory(src_md, eng, x_bf16.raw_mutable());
+    const dnnl_memory_desc_t* packed_md =
+        dnnl_primitive_desc_query_md(prim.get_primitive_desc(), dnnl_query_weights_md, 0);
+    wei = bf16_weights(w, memory::desc(*packed_md), bf16_cache);
+  } else {
+    src = memory(src_md, eng, const_cast<void*>(x.raw()));
+    wei = memory(wei_md, eng, const_cast<void*>(w.raw()));
+  }
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                          {DNNL_ARG_WEIGHTS, wei},
+                                          {DNNL_ARG_DST, memory(dst_md, eng, y.raw_mutable())}};
   if (b.defined()) args[DNNL_ARG_BIAS] = memory(bias_md, eng, const_cast<void*>(b.raw()));
   dnnl_run(op, prim, args);
   return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
+  return linear_impl(x, w, b, act, nullptr);
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha) {
