@@ -290,9 +290,6 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     if (cfg) noise = sampling::classifier_free_guidance(noise, r.cfg);
     latents = scheduler->step(noise, i, latents, &generator).prev_sample;
     if (r.keep_step_latents) out.step_latents.push_back(latents.clone());
-    // The first call packed the conv weights into oneDNN's layout and freed the plain copies
-    // into the block pool, which would keep them: give them back to the system.
-    if (i == 0) pool_trim();
     if (progress)
       progress(static_cast<int>(i + 1), static_cast<int>(timesteps.size()), seconds_since(t0));
   }

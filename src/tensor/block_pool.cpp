@@ -1,5 +1,7 @@
 #include "tensor/block_pool.h"
 
+#include <sys/mman.h>
+
 #include <malloc.h>
 
 #include <cstdlib>
@@ -67,6 +69,20 @@ std::shared_ptr<void> pool_allocate(size_t bytes, void** data) {
   void* p = pool().take(size);
   *data = p;
   return std::shared_ptr<void>(p, [size](void* q) { pool().give(q, size); });
+}
+
+std::shared_ptr<void> system_allocate(size_t bytes, void** data) {
+  constexpr size_t kMapAbove = 256 * 1024;
+  if (bytes < kMapAbove) {
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    *data = p;
+    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  }
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  *data = p;
+  return std::shared_ptr<void>(p, [bytes](void* q) { ::munmap(q, bytes); });
 }
 
 PoolStats pool_stats() {

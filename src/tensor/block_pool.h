@@ -11,9 +11,13 @@ namespace ipa {
 // Returns an owner whose destructor gives the block back to the pool.
 std::shared_ptr<void> pool_allocate(size_t bytes, void** data);
 
+// Outside the pool: 64-byte aligned memory that goes straight back to the system when the owner
+// is destroyed (large blocks are their own mappings, so no heap fragment stays resident).
+std::shared_ptr<void> system_allocate(size_t bytes, void** data);
+
 struct PoolStats {
-  size_t bytes_in_use = 0;   // held by live tensors
-  size_t bytes_cached = 0;   // free, kept for reuse
+  size_t bytes_in_use = 0;  // held by live tensors
+  size_t bytes_cached = 0;  // free, kept for reuse
   size_t peak_in_use = 0;
 };
 PoolStats pool_stats();

@@ -37,13 +37,20 @@ int64_t wrap_dim(int64_t d, int64_t rank, const char* what) {
 
 float load_as_float(const void* base, int64_t offset, DType t) {
   switch (t) {
-    case DType::F32: return static_cast<const float*>(base)[offset];
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(base)[offset]);
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[offset]);
-    case DType::I64: return static_cast<float>(static_cast<const int64_t*>(base)[offset]);
-    case DType::I32: return static_cast<float>(static_cast<const int32_t*>(base)[offset]);
-    case DType::U8: return static_cast<float>(static_cast<const uint8_t*>(base)[offset]);
-    case DType::Bool: return static_cast<const uint8_t*>(base)[offset] ? 1.f : 0.f;
+    case DType::F32:
+      return static_cast<const float*>(base)[offset];
+    case DType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(base)[offset]);
+    case DType::BF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(base)[offset]);
+    case DType::I64:
+      return static_cast<float>(static_cast<const int64_t*>(base)[offset]);
+    case DType::I32:
+      return static_cast<float>(static_cast<const int32_t*>(base)[offset]);
+    case DType::U8:
+      return static_cast<float>(static_cast<const uint8_t*>(base)[offset]);
+    case DType::Bool:
+      return static_cast<const uint8_t*>(base)[offset] ? 1.f : 0.f;
   }
   return 0.f;
 }
@@ -55,13 +62,27 @@ double load_as_double(const void* base, size_t i, DType t) {
 
 void store_from_double(void* base, size_t i, DType t, double v) {
   switch (t) {
-    case DType::F32: static_cast<float*>(base)[i] = static_cast<float>(v); break;
-    case DType::F16: static_cast<uint16_t*>(base)[i] = f32_to_f16(static_cast<float>(v)); break;
-    case DType::BF16: static_cast<uint16_t*>(base)[i] = f32_to_bf16(static_cast<float>(v)); break;
-    case DType::I64: static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v); break;
-    case DType::I32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
-    case DType::U8: static_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v); break;
-    case DType::Bool: static_cast<uint8_t*>(base)[i] = v != 0.0; break;
+    case DType::F32:
+      static_cast<float*>(base)[i] = static_cast<float>(v);
+      break;
+    case DType::F16:
+      static_cast<uint16_t*>(base)[i] = f32_to_f16(static_cast<float>(v));
+      break;
+    case DType::BF16:
+      static_cast<uint16_t*>(base)[i] = f32_to_bf16(static_cast<float>(v));
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(base)[i] = static_cast<int64_t>(v);
+      break;
+    case DType::I32:
+      static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(base)[i] = static_cast<uint8_t>(v);
+      break;
+    case DType::Bool:
+      static_cast<uint8_t*>(base)[i] = v != 0.0;
+      break;
   }
 }
 
@@ -88,7 +109,7 @@ void for_each_offset(const Shape& shape, const Shape& strides, Fn fn) {
 
 }  // namespace
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Alloc alloc) {
   for (int64_t s : shape) {
     if (s < 0) throw Error("negative dimension in shape " + shape_str(shape));
   }
@@ -96,7 +117,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
-  t.storage_ = pool_allocate(t.nbytes(), &t.ptr_);
+  t.storage_ = alloc == Alloc::kPool ? pool_allocate(t.nbytes(), &t.ptr_)
+                                     : system_allocate(t.nbytes(), &t.ptr_);
   return t;
 }
 
@@ -139,9 +161,13 @@ Tensor Tensor::view_of(std::shared_ptr<const void> owner, const void* data, cons
   return t;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape_[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  return shape_[wrap_dim(d, dim(), "size")];
+}
 
-int64_t Tensor::numel() const { return numel_of(shape_); }
+int64_t Tensor::numel() const {
+  return numel_of(shape_);
+}
 
 bool Tensor::is_contiguous() const {
   int64_t acc = 1;
@@ -260,16 +286,15 @@ Tensor Tensor::clone() const {
   }
   const uint8_t* src = static_cast<const uint8_t*>(ptr_);
   uint8_t* dst = static_cast<uint8_t*>(out.ptr_);
-  for_each_offset(shape_, strides_, [&](int64_t off, int64_t i) {
-    std::memcpy(dst + i * es, src + off * es, es);
-  });
+  for_each_offset(shape_, strides_,
+                  [&](int64_t off, int64_t i) { std::memcpy(dst + i * es, src + off * es, es); });
   return out;
 }
 
-Tensor Tensor::to(DType target) const {
+Tensor Tensor::to(DType target, Alloc alloc) const {
   if (target == dtype_) return contiguous();
   Tensor src = contiguous();
-  Tensor out = empty(shape_, target);
+  Tensor out = empty(shape_, target, alloc);
   const size_t n = static_cast<size_t>(numel());
   if (target == DType::F32 && dtype_ == DType::F16) {
     f16_to_f32(static_cast<const uint16_t*>(src.ptr_), static_cast<float*>(out.ptr_), n);
@@ -281,7 +306,8 @@ Tensor Tensor::to(DType target) const {
     f32_to_bf16(static_cast<const float*>(src.ptr_), static_cast<uint16_t*>(out.ptr_), n);
   } else {
     // Remaining pairs involve integers or bool; int64 values travel exactly through double.
-    for (size_t i = 0; i < n; ++i) store_from_double(out.ptr_, i, target, load_as_double(src.ptr_, i, dtype_));
+    for (size_t i = 0; i < n; ++i)
+      store_from_double(out.ptr_, i, target, load_as_double(src.ptr_, i, dtype_));
   }
   return out;
 }
@@ -303,6 +329,8 @@ std::vector<float> Tensor::to_floats() const {
   return out;
 }
 
-std::string Tensor::describe() const { return std::string(dtype_name(dtype_)) + shape_str(shape_); }
+std::string Tensor::describe() const {
+  return std::string(dtype_name(dtype_)) + shape_str(shape_);
+}
 
 }  // namespace ipa

@@ -20,8 +20,12 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Uninitialised, contiguous, 64-byte aligned memory from the block pool.
-  static Tensor empty(const Shape& shape, DType dtype = DType::F32);
+  // Where new memory comes from: the block pool (activations: reused between calls) or the
+  // system (long-lived weights: given back to the system when released, where the pool would
+  // keep the block cached for a reuse that never comes).
+  enum class Alloc { kPool, kSystem };
+  // Uninitialised, contiguous, 64-byte aligned memory.
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Alloc alloc = Alloc::kPool);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
   static Tensor full(const Shape& shape, float value);
   // Copies `data` (numel(shape) floats).
@@ -64,7 +68,8 @@ class Tensor {
   // Copies.
   Tensor contiguous() const;  // returns *this when already contiguous
   Tensor clone() const;       // always a fresh, writable, contiguous copy
-  Tensor to(DType dtype) const;  // contiguous copy in another dtype (returns *this if same & contiguous)
+  // Contiguous copy in another dtype (returns contiguous() when the dtype is the same).
+  Tensor to(DType dtype, Alloc alloc = Alloc::kPool) const;
 
   // Element access for tests and small glue code (any dtype, honours strides).
   float item_f32(const std::vector<int64_t>& index) const;
@@ -89,11 +94,26 @@ Shape contiguous_strides(const Shape& shape);
 
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
-template <> constexpr DType dtype_of<uint16_t>() { return DType::F16; }  // also BF16, see data()
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::U8;
+}
+template <>
+constexpr DType dtype_of<uint16_t>() {
+  return DType::F16;
+}  // also BF16, see data()
 
 template <typename T>
 T* Tensor::data() {

@@ -56,7 +56,7 @@ Tensor WeightStore::get_f32(const std::string& name, const Shape& expected) cons
                 source_of(name), name);
   }
   if (dt == DType::F32) return t.contiguous();
-  Tensor converted = t.to(DType::F32);
+  Tensor converted = t.to(DType::F32, Tensor::Alloc::kSystem);  // model lifetime, not the pool's
   // The file's F16/BF16 pages are not needed again: let them go now rather than when the
   // whole file closes, so loading a model holds ~1 copy of it instead of 1.5.
   if (t.is_contiguous()) MappedFile::release_pages(t.raw(), t.nbytes());

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "tensor/block_pool.h"
 #include "tensor/half.h"
 #include "tensor/tensor.h"
 #include "test_support.h"
@@ -43,9 +44,10 @@ TEST(Half, F16RoundTripAllBitPatterns) {
 }
 
 TEST(Half, F16RoundingMatchesNearestEvenSearch) {
-  const float samples[] = {0.1f,       1.0f / 3,  65504.f,   65519.f,  65520.f,     1e-8f,
-                           2.98e-8f,   5.96e-8f,  6.1e-5f,   6.0e-5f,  -3.14159f,   1.00048828125f,
-                           1.000732421875f, 2049.f, 2051.f,  -0.f,      1e-3f,       3.0517578125e-05f};
+  const float samples[] = {0.1f,      1.0f / 3,       65504.f,          65519.f, 65520.f,
+                           1e-8f,     2.98e-8f,       5.96e-8f,         6.1e-5f, 6.0e-5f,
+                           -3.14159f, 1.00048828125f, 1.000732421875f,  2049.f,  2051.f,
+                           -0.f,      1e-3f,          3.0517578125e-05f};
   for (float f : samples) EXPECT_EQ(f32_to_f16(f), f16_by_search(f)) << f;
   EXPECT_EQ(f32_to_f16(INFINITY), 0x7c00);
   EXPECT_EQ(f32_to_f16(-INFINITY), 0xfc00);
@@ -93,7 +95,8 @@ TEST(Tensor, DTypeConversions) {
   Tensor t = Tensor::from_vector({4}, {1.5f, -2.f, 65504.f, 0.1f});
   Tensor h = t.to(DType::F16);
   EXPECT_EQ(h.dtype(), DType::F16);
-  EXPECT_EQ(h.to(DType::F32).to_floats(), (std::vector<float>{1.5f, -2.f, 65504.f, f16_to_f32(f32_to_f16(0.1f))}));
+  EXPECT_EQ(h.to(DType::F32).to_floats(),
+            (std::vector<float>{1.5f, -2.f, 65504.f, f16_to_f32(f32_to_f16(0.1f))}));
   Tensor i = t.to(DType::I64);
   EXPECT_EQ(i.data<int64_t>()[1], -2);
   EXPECT_EQ(i.to(DType::F32).to_floats()[0], 1.f);
@@ -108,6 +111,31 @@ TEST(Tensor, ReadOnlyViewRefusesWrites) {
   Tensor c = v.clone();
   c.data<float>()[0] = 5;
   EXPECT_EQ(c.to_floats()[0], 5.f);
+}
+
+}  // namespace
+}  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// Long-lived weights bypass the block pool: the pool neither counts them nor caches their
+// blocks when they are released. Small and large (own mapping) sizes, 64-byte aligned.
+TEST(Tensor, SystemAllocationBypassesThePool) {
+  const PoolStats before = pool_stats();
+  for (int64_t n : {int64_t{3}, int64_t{1} << 20}) {
+    {
+      Tensor t = Tensor::empty({n}, DType::F32, Tensor::Alloc::kSystem);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw()) % 64, 0u);
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(i % 1000);  // exact in F16
+      EXPECT_EQ(p[n - 1], static_cast<float>((n - 1) % 1000));
+      EXPECT_EQ(pool_stats().bytes_in_use, before.bytes_in_use);
+      const Tensor half = t.to(DType::F16, Tensor::Alloc::kSystem);
+      EXPECT_EQ(half.item_f32({n - 1}), static_cast<float>((n - 1) % 1000));
+    }
+    EXPECT_EQ(pool_stats().bytes_cached, before.bytes_cached);
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "bench/e2e_bench.h"
 #include "bench/synthetic_models.h"
 #include "commands.h"
+#include "compute_options.h"
 
 namespace fs = std::filesystem;
 
@@ -18,6 +19,7 @@ namespace {
 
 struct BenchCliOptions {
   bench::E2EBenchOptions bench;
+  ComputeOptions compute;
   bool json = false;
 };
 
@@ -48,6 +50,7 @@ std::string find_configs(const std::string& given) {
 
 int run_bench(BenchCliOptions& o) {
   bench::E2EBenchOptions& b = o.bench;
+  apply_compute_options(o.compute);
   if (b.base.empty()) b.configs_dir = find_configs(b.configs_dir);
   b.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   const nlohmann::json report = bench::run_e2e_bench(b);
@@ -90,7 +93,7 @@ const bool registered = register_command(
           ->check(CLI::Range(1, 100));
       sub.add_option("--seed", b.seed, "Seed of the random weights and the noise")
           ->capture_default_str();
-      sub.add_option("--threads", b.threads, "CPU threads (default: all cores)");
+      add_compute_options(sub, o->compute);
       sub.add_option("--peak-seconds", b.peak_run_s, "Length of each FMA peak run")
           ->capture_default_str();
       sub.add_flag("--keep-models", b.keep_models,

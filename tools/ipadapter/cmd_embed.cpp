@@ -3,6 +3,7 @@
 
 #include "adapter/image_prompt.h"
 #include "commands.h"
+#include "compute_options.h"
 #include "formats/safetensors.h"
 #include "image/decode.h"
 #include "ops/ops.h"
@@ -15,7 +16,7 @@ struct EmbedOptions {
   std::string image_encoder, ip_adapter, out, image_prep = "crop";
   std::vector<std::string> images;
   bool save_clip = false;
-  int threads = 0;
+  ComputeOptions compute;
 };
 
 image::ClipResizeMode parse_prep(const std::string& s) {
@@ -25,7 +26,7 @@ image::ClipResizeMode parse_prep(const std::string& s) {
 }
 
 int run_embed(const EmbedOptions& o) {
-  if (o.threads > 0) ops::set_num_threads(o.threads);
+  apply_compute_options(o.compute);
   const image::ClipResizeMode mode = parse_prep(o.image_prep);
   Stopwatch total;
   Stopwatch t;
@@ -82,7 +83,7 @@ const bool registered = register_command(
                      "to a square first; recommended for non-square references)");
       sub.add_flag("--save-clip", o->save_clip,
                    "Also store the encoder feature as clip_feature / uncond_clip_feature");
-      sub.add_option("--threads", o->threads, "CPU threads (default: all cores)");
+      add_compute_options(sub, o->compute);
       return [o] { return run_embed(*o); };
     });
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "compute_options.h"
 #include "formats/safetensors.h"
 #include "image/encode_png.h"
 #include "ops/ops.h"
@@ -17,7 +18,7 @@ struct GenerateOptions {
   GenerateRequest request;
   std::string out = "out.png";
   std::string init_latents, dump_latents;
-  int threads = 0;
+  ComputeOptions compute;
 };
 
 std::string output_name(const std::string& out, int index) {
@@ -29,7 +30,7 @@ std::string output_name(const std::string& out, int index) {
 }
 
 int run_generate(GenerateOptions& o) {
-  if (o.threads > 0) ops::set_num_threads(o.threads);
+  apply_compute_options(o.compute);
   Stopwatch t;
   o.pipeline.one_shot = true;  // one generation per process: hold each model only while needed
   auto pipeline = Pipeline::load(
@@ -104,7 +105,7 @@ const bool registered = register_command(
                      "safetensors with tensor 'latents' [N,4,H/8,W/8] (diffusers' latents=)");
       sub.add_option("--dump-latents", o->dump_latents,
                      "write final_latents and step_<i> (after step i) to this safetensors file");
-      sub.add_option("--threads", o->threads, "CPU threads (default: all cores)");
+      add_compute_options(sub, o->compute);
       sub.add_option("--out", o->out, "Output PNG (more images: NAME_1.png, ...)")
           ->capture_default_str();
       return [o] { return run_generate(*o); };
