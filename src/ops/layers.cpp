@@ -48,8 +48,10 @@ struct Conv2d::State {
 
 Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
     : state_(std::make_shared<State>()) {
-  if (!weight.defined() || weight.dtype() != DType::F32 || weight.dim() != 4) {
-    throw Error("Conv2d: weight must be F32 [out, in/groups, kh, kw], got " +
+  const bool float_weight =
+      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16);
+  if (!float_weight || weight.dim() != 4) {
+    throw Error("Conv2d: weight must be F32 or BF16 [out, in/groups, kh, kw], got " +
                 (weight.defined() ? weight.describe() : std::string("undefined")));
   }
   state_->weight_shape = weight.shape();

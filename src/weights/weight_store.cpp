@@ -49,16 +49,28 @@ Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
 }
 
 Tensor WeightStore::get_f32(const std::string& name, const Shape& expected) const {
+  return get_float(name, expected, DType::F32);
+}
+
+Tensor WeightStore::get_float(const std::string& name, const Shape& expected, DType target) const {
+  if (target != DType::F32 && target != DType::BF16) {
+    throw Error(std::string("weights can be read as F32 or BF16, not ") + dtype_name(target),
+                label_, name);
+  }
   Tensor t = expected.empty() ? get(name) : get(name, expected);
   const DType dt = t.dtype();
   if (dt != DType::F32 && dt != DType::F16 && dt != DType::BF16) {
     throw Error(std::string("expected a floating-point tensor, got ") + dtype_name(dt),
                 source_of(name), name);
   }
-  if (dt == DType::F32) return t.contiguous();
-  Tensor converted = t.to(DType::F32, Tensor::Alloc::kSystem);  // model lifetime, not the pool's
-  // The file's F16/BF16 pages are not needed again: let them go now rather than when the
-  // whole file closes, so loading a model holds ~1 copy of it instead of 1.5.
+  if (dt == target) return t.contiguous();
+  // Model lifetime, so outside the block pool; F16 → BF16 goes through F32 (exact).
+  constexpr auto kSystem = Tensor::Alloc::kSystem;
+  Tensor converted = target == DType::F32 || dt == DType::F32
+                         ? t.to(target, kSystem)
+                         : t.to(DType::F32, kSystem).to(target, kSystem);
+  // The file's pages are not needed again: let them go now rather than when the whole file
+  // closes, so loading a model holds ~1 copy of it instead of 1.5.
   if (t.is_contiguous()) MappedFile::release_pages(t.raw(), t.nbytes());
   return converted;
 }

@@ -29,6 +29,8 @@ class WeightStore {
   Tensor get(const std::string& name, const Shape& expected) const;
   // Converted to contiguous F32 (a copy unless it already is F32), shape-checked when given.
   Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
+  // Converted to contiguous `target`, F32 or BF16 (a model's compute format), likewise.
+  Tensor get_float(const std::string& name, const Shape& expected, DType target) const;
   // Shape of a stored tensor (throws when missing).
   Shape shape_of(const std::string& name) const;
   const std::string& source_of(const std::string& name) const;
@@ -76,6 +78,9 @@ class WeightScope {
   Tensor get(const std::string& name, const Shape& s) const { return store_->get(join(name), s); }
   Tensor get_f32(const std::string& name, const Shape& s = {}) const {
     return store_->get_f32(join(name), s);
+  }
+  Tensor get_float(const std::string& name, const Shape& s, DType target) const {
+    return store_->get_float(join(name), s, target);
   }
   Shape shape_of(const std::string& name) const { return store_->shape_of(join(name)); }
   std::string join(const std::string& name) const {

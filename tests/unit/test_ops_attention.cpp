@@ -140,3 +140,43 @@ TEST(OpsAttention, RejectsBadShapes) {
 
 }  // namespace
 }  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// BF16 precision (oneDNN bf16 matmuls for Q·Kᵀ and P·V, F32 softmax): against the double
+// reference within 2e-2 · max|ref| (bf16 keeps 8 significant bits: ~4e-3 per rounded factor
+// of Q, K, P and V; the outputs are weighted means of V, so the errors do not grow with Lk).
+// Sizes cover a partial query block (Lq not a multiple of 64), several heads and every mask
+// form. Runs only where the CPU has bf16 compute.
+TEST(OpsAttentionBf16, MatchesReferenceWithinBf16Rounding) {
+  if (!ops::cpu_has_bf16()) GTEST_SKIP() << "no bf16 compute on this CPU";
+  ops::set_precision(ops::Precision::BF16);
+  struct Reset {
+    ~Reset() { ops::set_precision(ops::Precision::F32); }
+  } reset;
+  const struct {
+    int64_t B, Lq, Lk;
+    int H;
+    int64_t D;
+    int mask;
+  } cases[] = {
+      {2, 70, 77, 2, 40, 0}, {1, 64, 130, 3, 16, 1}, {2, 33, 50, 1, 64, 2}, {1, 129, 65, 2, 8, 3}};
+  uint64_t seed = 5000;
+  for (const auto& c : cases) {
+    Tensor q = random_tensor({c.B, c.Lq, c.H * c.D}, seed++, -2.f, 2.f);
+    Tensor k = random_tensor({c.B, c.Lk, c.H * c.D}, seed++, -2.f, 2.f);
+    Tensor v = random_tensor({c.B, c.Lk, c.H * c.D}, seed++);
+    Tensor mask;
+    if (c.mask == 1) mask = random_tensor({c.Lq, c.Lk}, seed++, -5.f, 0.f);
+    if (c.mask == 2) mask = random_tensor({c.B, 1, c.Lq, c.Lk}, seed++, -3.f, 0.f);
+    if (c.mask == 3) mask = random_tensor({c.B, c.H, c.Lq, c.Lk}, seed++, -3.f, 3.f);
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.D));
+    const Tensor ref = attention_ref(q, k, v, c.H, scale, mask);
+    expect_close(ops::attention(q, k, v, c.H, scale, mask), ref, 2e-2,
+                 "attention_bf16_Lq" + std::to_string(c.Lq) + "_mask" + std::to_string(c.mask));
+  }
+}
+
+}  // namespace
+}  // namespace ipa

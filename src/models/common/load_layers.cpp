@@ -2,17 +2,22 @@
 
 namespace ipa {
 
+DType weight_compute_dtype() {
+  return ops::precision() == ops::Precision::BF16 ? DType::BF16 : DType::F32;
+}
+
 ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         bool bias) {
   ops::Linear l;
-  l.weight = ws.get_f32(name + ".weight", {out, in});
+  l.weight = ws.get_float(name + ".weight", {out, in}, weight_compute_dtype());
   if (bias) l.bias = ws.get_f32(name + ".bias", {out});
   return l;
 }
 
 ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         int kernel, const ops::Conv2dParams& params, bool bias) {
-  Tensor w = ws.get_f32(name + ".weight", {out, in / params.groups, kernel, kernel});
+  Tensor w = ws.get_float(name + ".weight", {out, in / params.groups, kernel, kernel},
+                          weight_compute_dtype());
   Tensor b = bias ? ws.get_f32(name + ".bias", {out}) : Tensor();
   return ops::Conv2d(std::move(w), std::move(b), params);
 }

@@ -7,6 +7,10 @@
 
 namespace ipa {
 
+// The dtype the heavy layers keep their weights in: BF16 under ops::Precision::BF16, else F32
+// (converted once at load; biases and norms stay F32).
+DType weight_compute_dtype();
+
 // `<name>.weight` [out, in] and, when `bias`, `<name>.bias` [out].
 ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         bool bias = true);

@@ -15,7 +15,8 @@ ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64
                            bool as_linear) {
   if (as_linear) return load_linear(ws, name, in, out);
   ops::Linear l;
-  l.weight = ws.get_f32(name + ".weight", {out, in, 1, 1}).reshape({out, in});
+  l.weight =
+      ws.get_float(name + ".weight", {out, in, 1, 1}, weight_compute_dtype()).reshape({out, in});
   l.bias = ws.get_f32(name + ".bias", {out});
   return l;
 }

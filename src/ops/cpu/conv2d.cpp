@@ -97,8 +97,12 @@ void reorder(const memory& from, const memory& to) {
 }  // namespace
 
 memory pack_conv_weights(const ConvPlan& plan, const Tensor& w) {
-  return repack_conv_weights(plan,
-                             memory(plan.user_wei_md, dnnl_engine(), const_cast<void*>(w.raw())));
+  memory::desc user_md = plan.user_wei_md;
+  if (w.dtype() == DType::BF16) {  // weights loaded in the bf16 compute format
+    const memory::dims dims = user_md.dims();
+    user_md = memory::desc(dims, dt::bf16, dims.size() == 4 ? tag::oihw : tag::goihw);
+  }
+  return repack_conv_weights(plan, memory(user_md, dnnl_engine(), const_cast<void*>(w.raw())));
 }
 
 memory repack_conv_weights(const ConvPlan& plan, const memory& from) {

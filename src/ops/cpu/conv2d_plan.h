@@ -21,8 +21,8 @@ Shape conv2d_out_shape(const Tensor& x, const Shape& w_shape, const Tensor& b,
 // (the src reorder converts) and accumulates and writes F32.
 ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bias,
                         const Conv2dParams& p, Precision precision);
-// w in the user's OIHW layout → memory in plan.wei_md (no copy when they agree; then it
-// points into w, which must outlive the result).
+// w (F32, or BF16 as loaded for bf16 precision) in the user's OIHW layout → memory in
+// plan.wei_md (no copy when they agree; then it points into w, which must outlive the result).
 dnnl::memory pack_conv_weights(const ConvPlan& plan, const Tensor& w);
 // Weights already in some oneDNN layout → plan.wei_md (returns `from` when they agree).
 dnnl::memory repack_conv_weights(const ConvPlan& plan, const dnnl::memory& from);

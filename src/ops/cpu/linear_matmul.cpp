@@ -80,7 +80,8 @@ namespace {
 memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* cache) {
   auto& eng = dnnl_engine();
   auto pack = [&] {
-    const memory::desc user_md({w.size(1), w.size(0)}, dt::f32, tag::ba);
+    const memory::desc user_md({w.size(1), w.size(0)},
+                               w.dtype() == DType::BF16 ? dt::bf16 : dt::f32, tag::ba);
     memory user(user_md, eng, const_cast<void*>(w.raw())), packed(md, eng);
     dnnl_run("linear weight reorder", dnnl::reorder(user, packed),
              {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, packed}});
@@ -102,7 +103,9 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
   profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
-  Tensor w = f32_input(w_in, op, "weight");
+  // Weights may be BF16 where a model was loaded for bf16 precision.
+  Tensor w = w_in.defined() && w_in.dtype() == DType::BF16 ? w_in.contiguous()
+                                                           : f32_input(w_in, op, "weight");
   check_rank(w, 2, op, "weight");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
   const int64_t K = w.size(1), N = w.size(0);
@@ -130,6 +133,7 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
   // F32: oneDNN reads the plain [N, K] weights (its sgemm packs internally). BF16: src and
   // weights in bf16 (weights packed once per layout), F32 accumulation, bias and output.
   const bool bf16 = precision() == Precision::BF16;
+  if (!bf16 && w.dtype() == DType::BF16) w = w.to(DType::F32);  // bf16-loaded model run in F32
   const dt compute = bf16 ? dt::bf16 : dt::f32;
   const memory::desc src_md({M, K}, compute, tag::ab);
   const memory::desc wei_md({K, N}, compute, bf16 ? tag::any : tag::ba);  // w [N, K] is "ba"
