@@ -102,7 +102,14 @@ void bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
 }
 
 void f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+  // The scalar rule written branch-free, so the compiler vectorises it (integer ops only).
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (u >> 16) | 0x40u;
+    dst[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
 }
 
 }  // namespace ipa

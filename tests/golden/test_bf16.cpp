@@ -1,5 +1,6 @@
 // BF16 precision (ops::Precision::BF16: convolutions and linear layers read bf16 inputs and
-// weights and accumulate in F32; attention, norms and the rest stay F32) against the same
+// weights (loaded as bf16) and accumulate in F32; attention, norms and the rest stay F32)
+// against the same
 // fp32 goldens as the F32 tests, with bf16's own tolerances:
 // - one module (UNet forward, VAE decode): max|Δ| ≤ 2e-2 · max|expected|. bf16 keeps 8
 //   significant bits (unit roundoff 2^-9 ≈ 2e-3) on both factors of every product; over a

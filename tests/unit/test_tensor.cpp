@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "tensor/block_pool.h"
@@ -73,6 +74,29 @@ TEST(Half, BF16RoundsToNearestEven) {
   EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
   EXPECT_EQ(f32_to_bf16(INFINITY), 0x7f80);
   EXPECT_EQ(bf16_to_f32(0x0001), std::ldexp(1.0f, -133));  // subnormal
+}
+
+TEST(Half, BulkBF16MatchesScalar) {
+  // Random values, halfway cases, NaNs (quieted), infinities, subnormals, signed zeros.
+  Tensor t = test::random_tensor({1003}, 8, -3e38f, 3e38f);
+  float* v = t.data<float>();
+  const float specials[] = {NAN,
+                            -NAN,
+                            INFINITY,
+                            -INFINITY,
+                            1.00390625f,
+                            1.01171875f,
+                            0.f,
+                            -0.f,
+                            std::ldexp(1.0f, -140),
+                            -std::ldexp(3.0f, -130)};
+  for (size_t i = 0; i < std::size(specials); ++i) v[i * 97] = specials[i];
+  uint32_t snan = 0x7f800001u;  // signalling NaN: must come out quiet
+  std::memcpy(&v[5], &snan, sizeof snan);
+  std::vector<uint16_t> bulk(1003);
+  f32_to_bf16(v, bulk.data(), bulk.size());
+  for (size_t i = 0; i < bulk.size(); ++i) EXPECT_EQ(bulk[i], f32_to_bf16(v[i])) << i;
+  EXPECT_TRUE(std::isnan(bf16_to_f32(bulk[5])));
 }
 
 TEST(Tensor, ViewsAndCopies) {

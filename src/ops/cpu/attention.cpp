@@ -12,7 +12,6 @@
 #include <cmath>
 #include <vector>
 
-#include "ops/cpu/attention_bf16.h"
 #include "ops/cpu/cpu_util.h"
 #include "ops/profile.h"
 
@@ -99,6 +98,11 @@ void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
   }
 }
 
+struct MaskView {
+  const float* data = nullptr;
+  int64_t sb = 0, sh = 0, si = 0, sj = 0;  // element strides, 0 where broadcast
+};
+
 MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
   MaskView mv;
   if (!mask.defined()) return mv;
@@ -153,10 +157,6 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   }
   MaskView m = mv;
   if (mask.defined()) m.data = mask.data<float>();
-  if (precision() == Precision::BF16) {
-    attention_bf16(q, k, v, H, scale, m, out);
-    return out;
-  }
   const float* qp = q.data<float>();
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
