@@ -35,4 +35,11 @@ T json_require(const nlohmann::json& j, const std::string& key, const std::strin
   }
 }
 
+// A size read from a config must be positive: an error naming the file and key otherwise.
+inline void require_positive(const std::string& key, int64_t value, const std::string& path) {
+  if (value <= 0) {
+    throw Error("config key '" + key + "' must be positive, got " + std::to_string(value), path);
+  }
+}
+
 }  // namespace ipa

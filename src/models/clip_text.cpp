@@ -22,10 +22,6 @@ Tensor causal_mask(int64_t length) {
   return mask;
 }
 
-void require_positive(int64_t v, const char* key, const std::string& path) {
-  if (v <= 0) throw Error(std::string(key) + " must be positive, got " + std::to_string(v), path);
-}
-
 }  // namespace
 
 ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& root, const std::string& path) {
@@ -44,11 +40,11 @@ ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& root, const std::
   c.hidden_act = json_value<std::string>(j, "hidden_act", c.hidden_act, path);
   c.eos_token_id = json_value<int64_t>(j, "eos_token_id", c.eos_token_id, path);
 
-  require_positive(c.vocab_size, "vocab_size", path);
-  require_positive(c.hidden_size, "hidden_size", path);
-  require_positive(c.intermediate_size, "intermediate_size", path);
-  require_positive(c.num_attention_heads, "num_attention_heads", path);
-  require_positive(c.max_position_embeddings, "max_position_embeddings", path);
+  require_positive("vocab_size", c.vocab_size, path);
+  require_positive("hidden_size", c.hidden_size, path);
+  require_positive("intermediate_size", c.intermediate_size, path);
+  require_positive("num_attention_heads", c.num_attention_heads, path);
+  require_positive("max_position_embeddings", c.max_position_embeddings, path);
   if (c.num_hidden_layers < 0) throw Error("num_hidden_layers must not be negative", path);
   if (c.hidden_size % c.num_attention_heads != 0) {
     throw Error("hidden_size " + std::to_string(c.hidden_size) + " does not split into " +

@@ -31,19 +31,14 @@ ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& root, const s
   c.hidden_act = json_value<std::string>(j, "hidden_act", c.hidden_act, path);
   c.activation(path);  // validates hidden_act
 
-  auto positive = [&](const char* key, int64_t v) {
-    if (v <= 0)
-      throw Error(
-          "config key '" + std::string(key) + "' must be positive, got " + std::to_string(v), path);
-  };
-  positive("hidden_size", c.hidden_size);
-  positive("intermediate_size", c.intermediate_size);
-  positive("projection_dim", c.projection_dim);
-  positive("num_hidden_layers", c.num_hidden_layers);
-  positive("num_attention_heads", c.num_attention_heads);
-  positive("num_channels", c.num_channels);
-  positive("image_size", c.image_size);
-  positive("patch_size", c.patch_size);
+  require_positive("hidden_size", c.hidden_size, path);
+  require_positive("intermediate_size", c.intermediate_size, path);
+  require_positive("projection_dim", c.projection_dim, path);
+  require_positive("num_hidden_layers", c.num_hidden_layers, path);
+  require_positive("num_attention_heads", c.num_attention_heads, path);
+  require_positive("num_channels", c.num_channels, path);
+  require_positive("image_size", c.image_size, path);
+  require_positive("patch_size", c.patch_size, path);
   if (c.hidden_size % c.num_attention_heads != 0) {
     throw Error("config: hidden_size " + std::to_string(c.hidden_size) +
                     " is not divisible by num_attention_heads " +

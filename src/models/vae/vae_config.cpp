@@ -73,18 +73,14 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& j, const std::string& path)
                     " and up_block_types " + std::to_string(ups),
                 path);
   }
-  auto positive = [&](const std::string& key, int64_t v) {
-    if (v <= 0)
-      throw Error("config key '" + key + "' must be positive, got " + std::to_string(v), path);
-  };
-  positive("in_channels", c.in_channels);
-  positive("out_channels", c.out_channels);
-  positive("latent_channels", c.latent_channels);
-  positive("layers_per_block", c.layers_per_block);
-  positive("norm_num_groups", c.norm_num_groups);
-  positive("sample_size", c.sample_size);
+  require_positive("in_channels", c.in_channels, path);
+  require_positive("out_channels", c.out_channels, path);
+  require_positive("latent_channels", c.latent_channels, path);
+  require_positive("layers_per_block", c.layers_per_block, path);
+  require_positive("norm_num_groups", c.norm_num_groups, path);
+  require_positive("sample_size", c.sample_size, path);
   for (int64_t ch : c.block_out_channels) {
-    positive("block_out_channels", ch);
+    require_positive("block_out_channels", ch, path);
     if (ch % c.norm_num_groups != 0) {
       throw Error("config: block_out_channels entry " + std::to_string(ch) +
                       " is not divisible by norm_num_groups " + std::to_string(c.norm_num_groups),
