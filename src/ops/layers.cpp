@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "base/mapped_file.h"
 #include "ops/cpu/conv2d_plan.h"
 #include "ops/cpu/linear_impl.h"
 #include "ops/profile.h"
@@ -41,7 +42,7 @@ struct Conv2d::State {
   Conv2dParams params;
   std::mutex mu;
   Tensor plain;           // the constructor's weights, until `packed` replaces them
-  dnnl::memory packed;    // the first packed copy: the source of every later layout
+  dnnl::memory packed;    // the first copy packed in their dtype: the source of later layouts
   Tensor packed_storage;  // set when `packed` points into `plain` (layouts agreed)
   std::map<std::pair<Shape, Precision>, std::shared_ptr<const ConvEntry>> plans;
 };
@@ -111,15 +112,26 @@ Tensor Conv2d::operator()(const Tensor& x_in) const {
     if (it == st.plans.end()) {
       auto e = std::make_shared<ConvEntry>();
       e->plan = cpu::make_conv_plan(x.shape(), st.weight_shape, st.bias.defined(), st.params, prec);
-      if (!st.packed) {
-        // First use: pack from the plain weights, then let them go (unless the primitive reads
-        // the plain layout itself, in which case the packed memory points into them).
-        e->weights = cpu::pack_conv_weights(e->plan, st.plain);
-        st.packed = e->weights;
-        if (e->weights.get_data_handle() == st.plain.raw()) st.packed_storage = st.plain;
-        st.plain = Tensor();
-      } else {
+      if (st.packed) {
         e->weights = cpu::repack_conv_weights(e->plan, st.packed);
+      } else {
+        e->weights = cpu::pack_conv_weights(e->plan, st.plain);
+        // The first copy packed in the weights' own dtype becomes the only one: the plain
+        // weights go (their file pages too, when they are a view of an F32 checkpoint), unless
+        // the primitive reads the plain layout itself. A copy in another dtype (F32 weights
+        // run in bf16) does not replace them, so later F32 calls stay exact.
+        const bool same_dtype =
+            (st.plain.dtype() == DType::BF16) ==
+            (e->weights.get_desc().data_type() == dnnl::memory::data_type::bf16);
+        if (same_dtype) {
+          st.packed = e->weights;
+          if (e->weights.get_data_handle() == st.plain.raw()) {
+            st.packed_storage = st.plain;
+          } else {
+            MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
+          }
+          st.plain = Tensor();
+        }
       }
       if (st.plans.size() > 64) st.plans.clear();  // bound odd callers; `packed` stays
       it = st.plans.emplace(key, std::move(e)).first;

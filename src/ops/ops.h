@@ -12,8 +12,8 @@ namespace ipa::ops {
 // Threads used by oneDNN and our own kernels (one OpenMP runtime). Default: physical cores.
 void set_num_threads(int n);
 int num_threads();
-// Compute precision of the heavy ops (linear, matmul, conv, attention). BF16 keeps F32
-// activations at the interface and accumulates in F32; it needs avx512_bf16 (or AMX) to pay.
+// Compute precision of linear and conv2d (matmul, attention and the rest stay F32). BF16 keeps
+// F32 activations at the interface and accumulates in F32; it needs avx512_bf16 or AMX.
 enum class Precision { F32, BF16 };
 void set_precision(Precision p);
 Precision precision();

@@ -37,6 +37,7 @@ struct Pipeline::Impl {
   std::unique_ptr<ImagePromptEncoder> image_prompt;
 
   bool generated = false;
+  int64_t unet_in_channels = 0;  // known before a one-shot UNet is loaded
 
   void say(const std::string& s) const {
     if (log) log(s);
@@ -119,8 +120,10 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   std::optional<unet::UNetConfig> unet_config;
   if (options.one_shot) {
     unet_config = unet::load_unet_config((fs::path(unet_dir) / "config.json").string());
+    m.unet_in_channels = unet_config->in_channels;
   } else {
     m.load_unet();
+    m.unet_in_channels = m.unet->config().in_channels;
   }
   m.vae = std::make_unique<vae::AutoencoderKL>(
       vae::AutoencoderKL::load(require_dir(options.base, "vae")));
@@ -204,6 +207,16 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
     return std::chrono::duration<double>(clock::now() - t0).count();
   };
 
+  // Everything that can be refused is checked before the encoders run (a one-shot pipeline
+  // loads its UNet only after them).
+  const Shape latent_shape = {batch, m.unet_in_channels, r.height / factor, r.width / factor};
+  if (r.init_latents.defined() && r.init_latents.shape() != latent_shape) {
+    throw Error::shape_mismatch("init latents", "latents", latent_shape, r.init_latents.shape());
+  }
+  auto scheduler = sampling::make_scheduler_from_file(r.sampler, m.scheduler_config_path);
+  scheduler->set_eta(r.eta);
+  scheduler->set_timesteps(r.steps);
+
   // ---- text ----
   auto t0 = clock::now();
   TokenizeInfo info;
@@ -258,21 +271,9 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
   if (m.adapter) m.unet->set_ip_scale(r.ip_scale);
 
   // ---- latents ----
-  const auto& ucfg = m.unet->config();
-  const Shape latent_shape = {batch, ucfg.in_channels, r.height / factor, r.width / factor};
   sampling::TorchGenerator generator(r.seed);
-  Tensor latents;
-  if (r.init_latents.defined()) {
-    if (r.init_latents.shape() != latent_shape) {
-      throw Error::shape_mismatch("init latents", "latents", latent_shape, r.init_latents.shape());
-    }
-    latents = r.init_latents.to(DType::F32).clone();
-  } else {
-    latents = generator.randn(latent_shape);
-  }
-  auto scheduler = sampling::make_scheduler_from_file(r.sampler, m.scheduler_config_path);
-  scheduler->set_eta(r.eta);
-  scheduler->set_timesteps(r.steps);
+  Tensor latents = r.init_latents.defined() ? r.init_latents.to(DType::F32).clone()
+                                            : generator.randn(latent_shape);
   latents = ops::scale(latents, scheduler->init_noise_sigma());
 
   // ---- denoising ----

@@ -102,8 +102,11 @@ void bf16_to_f32(const uint16_t* src, float* dst, size_t n) {
 }
 
 void f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
-  // The scalar rule written branch-free, so the compiler vectorises it (integer ops only).
-  for (size_t i = 0; i < n; ++i) {
+  // The scalar rule written branch-free, so the compiler vectorises it (integer ops only);
+  // threads share large conversions (activations entering bf16 ops every call).
+  const auto count = static_cast<int64_t>(n);
+#pragma omp parallel for schedule(static) if (count >= (int64_t{1} << 18))
+  for (int64_t i = 0; i < count; ++i) {
     uint32_t u;
     std::memcpy(&u, src + i, sizeof u);
     const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;

@@ -56,6 +56,18 @@ TEST(PipelineModes, OneShotMatchesKeptModelsExactly) {
   EXPECT_TRUE(once->unet().has_ip_adapter());
 }
 
+// A bad request is refused before the encoders run, so a one-shot pipeline is still usable.
+TEST(PipelineModes, OneShotRefusesBadRequestsBeforeEncoding) {
+  auto once = Pipeline::load(sd15_options(true));
+  GenerateRequest bad = small_request();
+  bad.sampler = "no_such_sampler";
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "no_such_sampler"));
+  bad = small_request();
+  bad.init_latents = Tensor::zeros({1, 4, 5, 5});
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "[1, 4, 8, 8]"));
+  EXPECT_EQ(once->generate(small_request()).images.size(), 1u);
+}
+
 TEST(PipelineModes, OneShotChecksTheAdapterAgainstTheUNetAtLoad) {
   PipelineOptions po = sd15_options(true);
   po.ip_adapter = test::golden_path("pipeline_sdxl/IP-Adapter/sdxl_models/ip-adapter_sdxl.bin");

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "bench/process_memory.h"
 
 namespace ipa {
 namespace {
@@ -36,6 +37,19 @@ TEST(MappedFile, ReleasedPagesReadBackUnchanged) {
   MappedFile::release_pages(f->data() + 100, 4 * 4096);  // unaligned both ends
   MappedFile::release_pages(f->data(), f->size());       // everything
   EXPECT_EQ(std::vector<uint8_t>(f->data(), f->data() + f->size()), bytes);
+}
+
+// The pages really leave this process's resident set (VmRSS), which is the point of it.
+TEST(MappedFile, ReleasedPagesLeaveTheResidentSet) {
+  constexpr size_t kBytes = 48u << 20;
+  const auto f = MappedFile::open(write_file("rss", pattern(kBytes)));
+  unsigned sum = 0;
+  for (size_t i = 0; i < kBytes; i += 4096) sum += f->data()[i];  // fault every page in
+  const double touched = bench::current_rss_mb();
+  MappedFile::release_pages(f->data(), f->size());
+  const double released = bench::current_rss_mb();
+  EXPECT_GT(touched - released, 36.0) << "RSS " << touched << " MB -> " << released << " MB";
+  EXPECT_GT(sum, 0u);
 }
 
 TEST(MappedFile, ReleaseOutsideAMappingIsANoOp) {

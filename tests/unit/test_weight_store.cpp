@@ -30,11 +30,15 @@ TEST(WeightStoreGetFloat, ConvertsIntoTheComputeFormat) {
 TEST(WeightStoreGetFloat, BadTargetsAndSourcesNameTheKey) {
   WeightStore store;
   store.add("ids", Tensor::empty({2}, DType::I64), "mem");
-  store.add("w", Tensor::full({2}, 1.f), "mem");
-  EXPECT_TRUE(test::contains(test::error_of([&] { store.get_float("w", {2}, DType::I64); }), "w"));
-  EXPECT_TRUE(
-      test::contains(test::error_of([&] { store.get_float("ids", {2}, DType::BF16); }), "ids"));
-  EXPECT_TRUE(test::contains(test::error_of([&] { store.get_float("w", {3}, DType::BF16); }), "w"));
+  store.add("gain_q7", Tensor::full({2}, 1.f), "mem");
+  const std::string bad_target =
+      test::error_of([&] { store.get_float("gain_q7", {2}, DType::I64); });
+  EXPECT_TRUE(test::contains(bad_target, "gain_q7") && test::contains(bad_target, "I64"))
+      << bad_target;
+  const std::string ints = test::error_of([&] { store.get_float("ids", {2}, DType::BF16); });
+  EXPECT_TRUE(test::contains(ints, "ids") && test::contains(ints, "I64")) << ints;
+  const std::string shape = test::error_of([&] { store.get_float("gain_q7", {3}, DType::BF16); });
+  EXPECT_TRUE(test::contains(shape, "gain_q7") && test::contains(shape, "3")) << shape;
 }
 
 }  // namespace

@@ -78,8 +78,9 @@ ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const C
     plan.dst_md = pd.dst_desc();
     plan.prim = dnnl::convolution_forward(pd);
   } catch (const dnnl::error& e) {
-    throw Error("conv2d: oneDNN cannot build a convolution for x " + shape_str(xs) + ", weight " +
-                shape_str(ws) + ": " + e.what());
+    throw Error("conv2d: oneDNN cannot build a " +
+                std::string(precision == Precision::BF16 ? "bf16" : "f32") + " convolution for x " +
+                shape_str(xs) + ", weight " + shape_str(ws) + ": " + e.what());
   }
   return plan;
 }

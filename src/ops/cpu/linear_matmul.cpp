@@ -68,7 +68,10 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
     auto d = bias ? dnnl::matmul::desc(src, wei, *bias, dst) : dnnl::matmul::desc(src, wei, dst);
     return dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, dnnl_engine()));
   } catch (const dnnl::error& e) {
-    throw Error(std::string(op) + ": oneDNN cannot build a matmul for these shapes: " + e.what());
+    const bool bf16 = src.data_type() == dt::bf16;
+    throw Error(std::string(op) + ": oneDNN cannot build a" + (bf16 ? " bf16" : "n f32") +
+                " matmul for a " + shape_str(src.dims()) + " by " + shape_str(wei.dims()) + ": " +
+                e.what());
   }
 }
 
