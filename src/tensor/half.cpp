@@ -76,14 +76,18 @@ uint16_t f32_to_bf16(float f) {
 }
 
 void f16_to_f32(const uint16_t* src, float* dst, size_t n) {
-  size_t i = 0;
+  // Weights at load: threads share large conversions (and the first touches of dst's pages).
+  const auto blocks = static_cast<int64_t>(n / 8);
+#pragma omp parallel for schedule(static) if (blocks >= (int64_t{1} << 15))
+  for (int64_t b = 0; b < blocks; ++b) {
 #if defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
-  }
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8 * b));
+    _mm256_storeu_ps(dst + 8 * b, _mm256_cvtph_ps(h));
+#else
+    for (int64_t i = 8 * b; i < 8 * b + 8; ++i) dst[i] = f16_to_f32(src[i]);
 #endif
-  for (; i < n; ++i) dst[i] = f16_to_f32(src[i]);
+  }
+  for (size_t i = static_cast<size_t>(blocks) * 8; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
 void f32_to_f16(const float* src, uint16_t* dst, size_t n) {

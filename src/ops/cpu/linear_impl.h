@@ -13,6 +13,7 @@ namespace ipa::ops {
 // bf16 weights packed into the layouts oneDNN's bf16 matmuls asked for (one per layout).
 struct LinearBf16Weights {
   std::mutex mu;
+  const void* source = nullptr;  // the weights they were packed from (a new tensor repacks)
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed;
 };
 

@@ -92,6 +92,10 @@ memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* 
   };
   if (!cache) return pack();
   std::lock_guard<std::mutex> lock(cache->mu);
+  if (cache->source != w.raw()) {  // the layer's weight was replaced: drop the old copies
+    cache->packed.clear();
+    cache->source = w.raw();
+  }
   for (const auto& [d, m] : cache->packed) {
     if (d == md) return m;
   }
