@@ -19,6 +19,7 @@
 #include "sampling/torch_rng.h"
 #include "tensor/block_pool.h"
 #include "text/clip_tokenizer.h"
+#include "weights/model_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -114,12 +115,14 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   m.text_encoder = std::make_unique<ClipTextEncoder>(
       ClipTextEncoder::from_folder(require_dir(options.base, "text_encoder")));
   m.say("text encoder: " + require_dir(options.base, "text_encoder"));
-  // One-shot: the UNet comes after the encoders; its config is checked now, and the adapter's
-  // token width against it below, so a mismatch is not found only after the encoders ran.
+  // One-shot: the UNet comes after the encoders; its config and weights file are opened and
+  // checked now (header only: nothing is converted), and the adapter's token width against it
+  // below, so a bad file or a mismatch is not found only after the encoders ran.
   const std::string unet_dir = require_dir(options.base, "unet");
   std::optional<unet::UNetConfig> unet_config;
   if (options.one_shot) {
-    unet_config = unet::load_unet_config((fs::path(unet_dir) / "config.json").string());
+    const ModelFolder folder = open_model_folder(unet_dir);
+    unet_config = unet::parse_unet_config(folder.config, folder.config_path);
     m.unet_in_channels = unet_config->in_channels;
   } else {
     m.load_unet();

@@ -10,6 +10,7 @@
 
 #include "formats/safetensors.h"
 #include "image/decode.h"
+#include "ops/ops.h"
 #include "test_support.h"
 
 namespace ipa {
@@ -28,15 +29,34 @@ TEST(GoldenCliGenerate, PipelineSd15) {
   for (const std::string adapter : {"ip-adapter_sd15.bin", "ip-adapter_sd15.safetensors"}) {
     SCOPED_TRACE(adapter);
     std::string out;
-    const int rc = test::run_cli(
-        {"generate", "--base", base, "--ip-adapter", models + "/" + adapter, "--image",
-         test::golden_path("pipeline_sd15/reference.png"), "--prompt", kw["prompt"],
-         "--negative-prompt", kw["negative_prompt"], "--scale", std::to_string(kw["scale"].get<double>()),
-         "--steps", std::to_string(kw["num_inference_steps"].get<int>()), "--cfg",
-         std::to_string(kw["guidance_scale"].get<double>()), "--width",
-         std::to_string(kw["width"].get<int>()), "--height", std::to_string(kw["height"].get<int>()),
-         "--init-latents", init, "--dump-latents", dump, "--out", png},
-        &out);
+    const int rc = test::run_cli({"generate",
+                                  "--base",
+                                  base,
+                                  "--ip-adapter",
+                                  models + "/" + adapter,
+                                  "--image",
+                                  test::golden_path("pipeline_sd15/reference.png"),
+                                  "--prompt",
+                                  kw["prompt"],
+                                  "--negative-prompt",
+                                  kw["negative_prompt"],
+                                  "--scale",
+                                  std::to_string(kw["scale"].get<double>()),
+                                  "--steps",
+                                  std::to_string(kw["num_inference_steps"].get<int>()),
+                                  "--cfg",
+                                  std::to_string(kw["guidance_scale"].get<double>()),
+                                  "--width",
+                                  std::to_string(kw["width"].get<int>()),
+                                  "--height",
+                                  std::to_string(kw["height"].get<int>()),
+                                  "--init-latents",
+                                  init,
+                                  "--dump-latents",
+                                  dump,
+                                  "--out",
+                                  png},
+                                 &out);
     ASSERT_EQ(rc, 0) << out;
     // The image encoder was found beside the adapter (h94 layout), not passed.
     EXPECT_NE(out.find("image encoder:"), std::string::npos) << out;
@@ -66,7 +86,8 @@ TEST(GoldenCliGenerate, PipelineSd15) {
 
 TEST(CliGenerate, BadRequestsGiveClearErrors) {
   const std::string base = test::golden_path("pipeline_sd15/sd15");
-  const std::string adapter = test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin");
+  const std::string adapter =
+      test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin");
   const std::string image = test::golden_path("pipeline_sd15/reference.png");
   const std::string out = test::temp_dir("generate_bad") + "/x.png";
   struct Case {
@@ -79,11 +100,13 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
       {{"--image", "/nonexistent.png"}, "nonexistent.png"},
       {{"--sampler", "nope"}, "nope"},
       {{"--image-prep", "zoom"}, "crop"},
+      {{"--precision", "fp16"}, "fp16"},
   };
   for (const auto& c : cases) {
-    std::vector<std::string> args = {"generate", "--base", base, "--ip-adapter", adapter,
-                                     "--image", image, "--prompt", "x", "--steps", "1",
-                                     "--width", "64", "--height", "64", "--out", out};
+    std::vector<std::string> args = {
+        "generate", "--base",   base, "--ip-adapter", adapter, "--image",
+        image,      "--prompt", "x",  "--steps",      "1",     "--width",
+        "64",       "--height", "64", "--out",        out};
     for (size_t i = 0; i + 1 < c.extra.size(); i += 2) {
       auto it = std::find(args.begin(), args.end(), c.extra[i]);
       if (it != args.end() && c.extra[i] != "--image") {
@@ -98,6 +121,14 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
     std::string text;
     EXPECT_NE(test::run_cli(args, &text), 0) << text;
     EXPECT_NE(text.find(c.fragment), std::string::npos) << c.fragment << " not in: " << text;
+  }
+  if (!ops::cpu_has_bf16()) {  // refused up front, saying why
+    std::string msg;
+    EXPECT_NE(test::run_cli({"generate", "--base", base, "--ip-adapter", adapter, "--image", image,
+                             "--prompt", "x", "--precision", "bf16", "--out", out},
+                            &msg),
+              0);
+    EXPECT_NE(msg.find("bf16"), std::string::npos) << msg;
   }
   // An adapter without a reference image, and an SDXL adapter on the SD1.5 UNet.
   std::string text;

@@ -4,6 +4,8 @@
 // UNet afterwards. Exact equality: both run the same ops on the same weights and inputs.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "models/unet/unet.h"
 #include "pipeline/pipeline.h"
 #include "test_support.h"
@@ -66,6 +68,21 @@ TEST(PipelineModes, OneShotRefusesBadRequestsBeforeEncoding) {
   bad.init_latents = Tensor::zeros({1, 4, 5, 5});
   EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "[1, 4, 8, 8]"));
   EXPECT_EQ(once->generate(small_request()).images.size(), 1u);
+}
+
+// A one-shot pipeline still opens the UNet's weights file at load: a truncated one is an
+// error naming it there, not after the encoders ran.
+TEST(PipelineModes, OneShotFindsABrokenUNetFileAtLoad) {
+  namespace fs = std::filesystem;
+  const fs::path src = test::golden_path("pipeline_sd15/sd15");
+  const fs::path dir = fs::path(test::temp_dir("one_shot_broken")) / "sd15";
+  fs::copy(src, dir, fs::copy_options::recursive);
+  const fs::path weights = dir / "unet" / "diffusion_pytorch_model.safetensors";
+  fs::resize_file(weights, 100);
+  PipelineOptions po = sd15_options(true);
+  po.base = dir.string();
+  const std::string msg = test::error_of([&] { Pipeline::load(po); });
+  EXPECT_TRUE(test::contains(msg, "diffusion_pytorch_model.safetensors")) << msg;
 }
 
 TEST(PipelineModes, OneShotChecksTheAdapterAgainstTheUNetAtLoad) {
