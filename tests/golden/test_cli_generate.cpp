@@ -60,6 +60,7 @@ TEST(GoldenCliGenerate, PipelineSd15) {
     ASSERT_EQ(rc, 0) << out;
     // The image encoder was found beside the adapter (h94 layout), not passed.
     EXPECT_NE(out.find("image encoder:"), std::string::npos) << out;
+    EXPECT_NE(out.find("peak memory (RSS)"), std::string::npos) << out;
     const TensorFile dumped = read_safetensors(dump);
     const Tensor steps = test::golden_tensor(g, "step_latents");
     for (int64_t i = 0; i < steps.size(0); ++i) {

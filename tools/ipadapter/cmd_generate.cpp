@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "bench/process_memory.h"
 #include "commands.h"
 #include "compute_options.h"
 #include "formats/safetensors.h"
@@ -49,6 +50,7 @@ int run_generate(GenerateOptions& o) {
   if (!o.request.images.empty()) log_timing("image prompt", res.image_encode_s);
   log_timing("denoising", res.denoise_s);
   log_timing("vae decode", res.vae_decode_s);
+  std::fprintf(stderr, "%-28s %8.0f MB\n", "peak memory (RSS)", bench::peak_rss_mb());
   for (size_t i = 0; i < res.images.size(); ++i) {
     const std::string path = output_name(o.out, static_cast<int>(i));
     image::write_png(path, res.images[i], {{"parameters", res.parameters}});
