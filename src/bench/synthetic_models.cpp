@@ -84,29 +84,35 @@ void write_model(const fs::path& file, const std::vector<TensorSpec>& specs, uin
   }
 }
 
+// The names and shapes a model's loader asks for, with `load` run on placeholders.
+std::vector<TensorSpec> record_weights(const std::string& what,
+                                       const std::function<void(WeightStore&)>& load) {
+  WeightStore store;
+  store.set_label("synthesized " + what);
+  WeightRecorder rec(store);
+  load(store);
+  return rec.requested();
+}
+
 // The UNet's weight names and its IP layers, from its loader run on placeholders.
 struct UNetRecord {
   std::vector<TensorSpec> weights;
   std::vector<TensorSpec> ip_layers;  // "ip_adapter.<k>.to_{k,v}_ip.weight"
 };
 
-UNetRecord record_unet(const fs::path& config) {
-  const auto j = read_json_file(config.string());
-  WeightStore store;
-  store.set_label("synthesized UNet");
-  WeightRecorder rec(store);
-  const auto unet = unet::UNet2DConditionModel::load(unet::parse_unet_config(j, config.string()),
-                                                     store.scope(""));
+UNetRecord record_unet(const unet::UNetConfig& config) {
   UNetRecord r;
-  r.weights = rec.requested();
-  for (int i = 0; i < unet.num_ip_layers(); ++i) {
-    const auto& l = unet.ip_layer(i);
-    const Shape shape = {l.inner_dim, l.cross_attention_dim};
-    r.ip_layers.push_back(
-        TensorSpec{"ip_adapter." + ip_key_weight_name(l.checkpoint_index), shape});
-    r.ip_layers.push_back(
-        TensorSpec{"ip_adapter." + ip_value_weight_name(l.checkpoint_index), shape});
-  }
+  r.weights = record_weights("UNet", [&](WeightStore& store) {
+    const auto unet = unet::UNet2DConditionModel::load(config, store.scope(""));
+    for (int i = 0; i < unet.num_ip_layers(); ++i) {
+      const auto& l = unet.ip_layer(i);
+      const Shape shape = {l.inner_dim, l.cross_attention_dim};
+      r.ip_layers.push_back(
+          TensorSpec{"ip_adapter." + ip_key_weight_name(l.checkpoint_index), shape});
+      r.ip_layers.push_back(
+          TensorSpec{"ip_adapter." + ip_value_weight_name(l.checkpoint_index), shape});
+    }
+  });
   return r;
 }
 
@@ -206,11 +212,10 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
                        .string();
   out.reference_image = (root / "reference.png").string();
   const ClipVisionConfig vision = ClipVisionConfig::from_file(vision_cfg.string());
+  const unet::UNetConfig unet_config =
+      unet::parse_unet_config(read_json_file(unet_cfg.string()), unet_cfg.string());
   const AdapterInfo info =
-      adapter_info(spec.adapter_variant,
-                   unet::parse_unet_config(read_json_file(unet_cfg.string()), unet_cfg.string())
-                       .cross_attention_dim,
-                   vision);
+      adapter_info(spec.adapter_variant, unet_config.cross_attention_dim, vision);
 
   fs::create_directories(root);
   if (fs::exists(sd / "model_index.json"))
@@ -218,62 +223,46 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
   copy_file_if_missing(sched_cfg, base / "scheduler" / "scheduler_config.json");
   write_reference_image(out.reference_image);
 
-  const uint64_t seed = spec.seed;
+  // Each file is written once, with the names and shapes its loader asks for.
+  auto synthesize = [&](const fs::path& file, const std::string& what,
+                        const std::function<std::vector<TensorSpec>()>& specs) {
+    if (fs::exists(file)) return;
+    write_model(file, specs(), spec.seed, what, log);
+    out.generated = true;
+  };
   const fs::path unet_file = base / "unet" / "diffusion_pytorch_model.safetensors";
   const fs::path adapter_file = out.ip_adapter;
   if (!fs::exists(unet_file) || !fs::exists(adapter_file)) {
-    const UNetRecord unet = record_unet(unet_cfg);
-    if (!fs::exists(unet_file)) {
-      copy_file_if_missing(unet_cfg, base / "unet" / "config.json");
-      write_model(unet_file, unet.weights, seed, "UNet", log);
-      out.generated = true;
-    }
-    if (!fs::exists(adapter_file)) {
-      WeightStore store;
-      store.set_label("synthesized image projection");
-      WeightRecorder rec(store);
-      load_image_projection(store, info);
-      std::vector<TensorSpec> specs = rec.requested();
+    const UNetRecord unet = record_unet(unet_config);
+    synthesize(unet_file, "UNet", [&] { return unet.weights; });
+    synthesize(adapter_file, "IP-Adapter (" + spec.adapter_variant + ")", [&] {
+      std::vector<TensorSpec> specs = record_weights(
+          "image projection", [&](WeightStore& store) { load_image_projection(store, info); });
       specs.insert(specs.end(), unet.ip_layers.begin(), unet.ip_layers.end());
-      write_model(adapter_file, specs, seed,
-                  std::string("IP-Adapter (") + spec.adapter_variant + ")", log);
-      out.generated = true;
-    }
+      return specs;
+    });
   }
   copy_file_if_missing(unet_cfg, base / "unet" / "config.json");
 
-  const fs::path text_file = base / "text_encoder" / "model.safetensors";
-  if (!fs::exists(text_file)) {
-    WeightStore store;
-    store.set_label("synthesized text encoder");
-    WeightRecorder rec(store);
-    ClipTextEncoder(ClipTextConfig::from_json(read_json_file(text_cfg.string()), text_cfg.string()),
-                    store);
-    write_model(text_file, rec.requested(), seed, "CLIP text encoder", log);
-    out.generated = true;
-  }
+  synthesize(base / "text_encoder" / "model.safetensors", "CLIP text encoder", [&] {
+    return record_weights("text encoder", [&](WeightStore& store) {
+      ClipTextEncoder(
+          ClipTextConfig::from_json(read_json_file(text_cfg.string()), text_cfg.string()), store);
+    });
+  });
   copy_file_if_missing(text_cfg, base / "text_encoder" / "config.json");
 
-  const fs::path vae_file = base / "vae" / "diffusion_pytorch_model.safetensors";
-  if (!fs::exists(vae_file)) {
-    WeightStore store;
-    store.set_label("synthesized VAE");
-    WeightRecorder rec(store);
-    vae::AutoencoderKL(vae::VaeConfig::from_file(vae_cfg.string()), store.scope(""));
-    write_model(vae_file, rec.requested(), seed, "VAE", log);
-    out.generated = true;
-  }
+  synthesize(base / "vae" / "diffusion_pytorch_model.safetensors", "VAE", [&] {
+    return record_weights("VAE", [&](WeightStore& store) {
+      vae::AutoencoderKL(vae::VaeConfig::from_file(vae_cfg.string()), store.scope(""));
+    });
+  });
   copy_file_if_missing(vae_cfg, base / "vae" / "config.json");
 
-  const fs::path vision_file = enc / "model.safetensors";
-  if (!fs::exists(vision_file)) {
-    WeightStore store;
-    store.set_label("synthesized image encoder");
-    WeightRecorder rec(store);
-    ClipVisionModel(vision, store.scope(""));
-    write_model(vision_file, rec.requested(), seed, "CLIP image encoder", log);
-    out.generated = true;
-  }
+  synthesize(enc / "model.safetensors", "CLIP image encoder", [&] {
+    return record_weights("image encoder",
+                          [&](WeightStore& store) { ClipVisionModel(vision, store.scope("")); });
+  });
   copy_file_if_missing(vision_cfg, enc / "config.json");
   return out;
 }
