@@ -98,7 +98,6 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   auto say = [&](const std::string& s) {
     if (o.log) o.log(s);
   };
-  if (o.threads > 0) ops::set_num_threads(o.threads);
   if (o.steps < 1) throw Error("bench: steps must be at least 1");
   if (o.overhead_reps < 1) throw Error("bench: overhead-reps must be at least 1");
   nlohmann::json r;

@@ -11,6 +11,8 @@
 
 namespace ipa::bench {
 
+// Threads and precision are the process-wide ops settings (ops::set_num_threads,
+// ops::set_precision), as for any other run.
 struct E2EBenchOptions {
   // Real models; with `base` empty, synthetic ones from `configs_dir` cached in `cache_dir`.
   std::string base, ip_adapter, image_encoder;
@@ -19,7 +21,6 @@ struct E2EBenchOptions {
   std::string image;                      // reference image (default: a generated pattern)
   std::string sampler;                    // "" = the base model's scheduler
   int width = 512, height = 512, steps = 2;
-  int threads = 0;           // 0 = ops default
   int overhead_reps = 1;     // UNet forwards with / without image tokens, each
   uint64_t seed = 0;         // random weights and initial noise
   double peak_run_s = 0.2;   // length of each FMA peak run

@@ -35,6 +35,14 @@ T json_require(const nlohmann::json& j, const std::string& key, const std::strin
   }
 }
 
+// A full CLIPModel config keeps each tower's settings under `section` ("text_config",
+// "vision_config"); like transformers, read only that object then, else the root.
+inline const nlohmann::json& config_section(const nlohmann::json& root,
+                                            const std::string& section) {
+  const auto it = root.find(section);
+  return it != root.end() && it->is_object() ? *it : root;
+}
+
 // A size read from a config must be positive: an error naming the file and key otherwise.
 inline void require_positive(const std::string& key, int64_t value, const std::string& path) {
   if (value <= 0) {

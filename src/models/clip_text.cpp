@@ -25,8 +25,7 @@ Tensor causal_mask(int64_t length) {
 }  // namespace
 
 ClipTextConfig ClipTextConfig::from_json(const nlohmann::json& root, const std::string& path) {
-  const nlohmann::json& j =
-      root.contains("text_config") && root["text_config"].is_object() ? root["text_config"] : root;
+  const nlohmann::json& j = config_section(root, "text_config");
   ClipTextConfig c;
   c.vocab_size = json_value<int64_t>(j, "vocab_size", c.vocab_size, path);
   c.hidden_size = json_value<int64_t>(j, "hidden_size", c.hidden_size, path);

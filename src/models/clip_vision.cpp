@@ -11,11 +11,7 @@ namespace ipa {
 
 ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& root, const std::string& path) {
   if (!root.is_object()) throw Error("config is not a JSON object", path);
-  // A full CLIPModel config keeps the vision tower's settings under "vision_config"; like
-  // transformers, read only that object then.
-  const nlohmann::json& j = root.contains("vision_config") && root["vision_config"].is_object()
-                                ? root["vision_config"]
-                                : root;
+  const nlohmann::json& j = config_section(root, "vision_config");
   ClipVisionConfig c;
   c.hidden_size = json_value<int64_t>(j, "hidden_size", c.hidden_size, path);
   c.intermediate_size = json_value<int64_t>(j, "intermediate_size", c.intermediate_size, path);
