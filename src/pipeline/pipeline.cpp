@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <optional>
 #include <sstream>
 
 #include "adapter/image_prompt.h"
@@ -38,7 +37,7 @@ struct Pipeline::Impl {
   std::unique_ptr<ImagePromptEncoder> image_prompt;
 
   bool generated = false;
-  int64_t unet_in_channels = 0;  // known before a one-shot UNet is loaded
+  unet::UNetConfig unet_config;  // known before a one-shot UNet is loaded
 
   void say(const std::string& s) const {
     if (log) log(s);
@@ -119,14 +118,12 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   // checked now (header only: nothing is converted), and the adapter's token width against it
   // below, so a bad file or a mismatch is not found only after the encoders ran.
   const std::string unet_dir = require_dir(options.base, "unet");
-  std::optional<unet::UNetConfig> unet_config;
   if (options.one_shot) {
     const ModelFolder folder = open_model_folder(unet_dir);
-    unet_config = unet::parse_unet_config(folder.config, folder.config_path);
-    m.unet_in_channels = unet_config->in_channels;
+    m.unet_config = unet::parse_unet_config(folder.config, folder.config_path);
   } else {
     m.load_unet();
-    m.unet_in_channels = m.unet->config().in_channels;
+    m.unet_config = m.unet->config();
   }
   m.vae = std::make_unique<vae::AutoencoderKL>(
       vae::AutoencoderKL::load(require_dir(options.base, "vae")));
@@ -140,10 +137,10 @@ std::unique_ptr<Pipeline> Pipeline::load(const PipelineOptions& options, const L
   if (!options.ip_adapter.empty()) {
     m.adapter = IpAdapter::load(options.ip_adapter);
     const AdapterInfo& info = m.adapter->info();
-    if (unet_config && unet_config->cross_attention_dim != info.cross_attention_dim) {
+    if (options.one_shot && m.unet_config.cross_attention_dim != info.cross_attention_dim) {
       throw Error("the IP-Adapter's image tokens are " + std::to_string(info.cross_attention_dim) +
                       " wide but this UNet's cross-attention takes " +
-                      std::to_string(unet_config->cross_attention_dim) +
+                      std::to_string(m.unet_config.cross_attention_dim) +
                       " (an adapter for another base model?)",
                   options.ip_adapter);
     }
@@ -212,7 +209,8 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const ProgressFn& pr
 
   // Everything that can be refused is checked before the encoders run (a one-shot pipeline
   // loads its UNet only after them).
-  const Shape latent_shape = {batch, m.unet_in_channels, r.height / factor, r.width / factor};
+  const Shape latent_shape = {batch, m.unet_config.in_channels, r.height / factor,
+                              r.width / factor};
   if (r.init_latents.defined() && r.init_latents.shape() != latent_shape) {
     throw Error::shape_mismatch("init latents", "latents", latent_shape, r.init_latents.shape());
   }
