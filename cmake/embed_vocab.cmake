@@ -1,4 +1,4 @@
-# Compiles the CLIP vocabulary (data/clip_vocab) into the ipadapter library: a small host tool
+# Compiles the CLIP vocabulary (data/clip_vocab) into the text layer (ipa_text): a small host tool
 # compresses the files and writes a C++ source defining the blobs of src/text/embedded_data.h.
 add_executable(ipa_embed_data ${CMAKE_SOURCE_DIR}/tools/embed_data/embed_data.cpp)
 target_link_libraries(ipa_embed_data PRIVATE ZLIB::ZLIB ipa_warnings)
@@ -16,4 +16,4 @@ add_custom_command(
   DEPENDS ipa_embed_data ${IPA_CLIP_VOCAB_FILES}
   COMMENT "Embedding the CLIP vocabulary"
   VERBATIM)
-target_sources(ipadapter PRIVATE ${IPA_CLIP_VOCAB_CPP})
+target_sources(ipa_text PRIVATE ${IPA_CLIP_VOCAB_CPP})

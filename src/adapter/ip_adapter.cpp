@@ -4,20 +4,33 @@
 #include <filesystem>
 #include <vector>
 
+#include "models/common/load_layers.h"
+
 namespace fs = std::filesystem;
 
 namespace ipa {
 
-std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path) {
+std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path, Precision precision) {
   auto a = std::make_shared<IpAdapter>();
   a->path_ = path;
   a->weights_.add_file(path);
   a->weights_.set_label(path);
+  a->weights_.set_layer_dtype(layer_dtype(precision));
   a->info_ = detect_adapter(a->weights_, path);
   if (a->info_.variant != AdapterVariant::FullFace) {
     a->projection_ = load_image_projection(a->weights_, a->info_);
   }
   return a;
+}
+
+void IpAdapter::bind_unet(const std::vector<unet::CrossAttentionLayer>& layers) {
+  attention_ = std::make_unique<IpAttentionWeights>(
+      IpAttentionWeights::load(weights_.scope("ip_adapter"), layers));
+}
+
+const IpAttentionWeights& IpAdapter::attention() const {
+  if (!attention_) throw Error("internal error: the IP-Adapter is not bound to a UNet", path_);
+  return *attention_;
 }
 
 namespace {

@@ -1,5 +1,5 @@
-// A loaded IP-Adapter checkpoint: its description, the image projection, and the
-// `ip_adapter.<k>.to_{k,v}_ip.weight` tensors the UNet's attn2 layers take.
+// A loaded IP-Adapter checkpoint: its description, the image projection, and — once bound to a
+// UNet's layers — the `ip_adapter.<k>.to_{k,v}_ip.weight` attention weights (ip_attention.h).
 #pragma once
 #include <memory>
 #include <string>
@@ -7,15 +7,17 @@
 
 #include "adapter/adapter_info.h"
 #include "adapter/image_proj.h"
+#include "adapter/ip_attention.h"
 #include "models/clip_vision.h"
 
 namespace ipa {
 
-
 class IpAdapter {
  public:
-  // Reads a released `.bin` or `.safetensors` adapter, unchanged.
-  static std::shared_ptr<IpAdapter> load(const std::string& path);
+  // Reads a released `.bin` or `.safetensors` adapter, unchanged; its linear layers compute in
+  // `precision`.
+  static std::shared_ptr<IpAdapter> load(const std::string& path,
+                                         Precision precision = Precision::F32);
 
   const std::string& path() const { return path_; }
   const AdapterInfo& info() const { return info_; }
@@ -30,11 +32,18 @@ class IpAdapter {
   // feature → image tokens [B, T, C].
   Tensor project(const Tensor& feature) const { return projection_->forward(feature); }
 
+  // Loads the per-layer attention weights for a UNet with these attn2 layers (every check of
+  // IpAttentionWeights::load). Replaces an earlier binding.
+  void bind_unet(const std::vector<unet::CrossAttentionLayer>& layers);
+  // Throws when bind_unet was not called.
+  const IpAttentionWeights& attention() const;
+
  private:
   std::string path_;
   AdapterInfo info_;
   WeightStore weights_;
   std::unique_ptr<ImageProjection> projection_;
+  std::unique_ptr<IpAttentionWeights> attention_;
 };
 
 // In the h94/IP-Adapter layout (`models/…`, `sdxl_models/…`, each with `image_encoder/`), finds

@@ -1,39 +1,4 @@
-// The one error type of the project: a message a user can act on, with the file, the tensor
-// key and the expected / actual shape where they apply.
+// The project's one error type lives in the public API (ipadapter/error.h); this header keeps
+// the internal include path.
 #pragma once
-#include <cstdint>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-namespace ipa {
-
-std::string shape_str(const std::vector<int64_t>& shape);
-
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
-  Error(const std::string& message, std::string file, std::string key = {})
-      : std::runtime_error(compose(message, file, key)), file_(std::move(file)), key_(std::move(key)) {}
-
-  const std::string& file() const { return file_; }
-  const std::string& key() const { return key_; }
-
-  // "<file>: tensor '<key>': expected shape [a, b], got [c, d]"
-  static Error shape_mismatch(const std::string& file, const std::string& key,
-                              const std::vector<int64_t>& expected,
-                              const std::vector<int64_t>& actual);
-
- private:
-  static std::string compose(const std::string& message, const std::string& file,
-                             const std::string& key);
-  std::string file_, key_;
-};
-
-// Throws ipa::Error with the message when the condition is false.
-#define IPA_CHECK(cond, message)                             \
-  do {                                                       \
-    if (!(cond)) throw ::ipa::Error(std::string(message));   \
-  } while (0)
-
-}  // namespace ipa
+#include "ipadapter/error.h"

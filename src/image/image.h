@@ -1,10 +1,10 @@
-// An 8-bit RGB image: what every decoder produces and what preprocessing and the PNG encoder
-// consume. Pixels are row-major, 3 bytes per pixel, rows packed without padding.
+// The RGB image type (public: ipadapter/image.h) and the size limits every decoder and resizer
+// enforces.
 #pragma once
-#include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "ipadapter/image.h"
 
 namespace ipa::image {
 
@@ -12,26 +12,6 @@ namespace ipa::image {
 // headers or decompression bombs, and no CLIP/VAE input needs them.
 inline constexpr int64_t kMaxImageSide = 16384;
 inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
-
-struct Image {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> rgb;  // height * width * 3 bytes
-
-  Image() = default;
-  Image(int w, int h) : width(w), height(h), rgb(static_cast<size_t>(w) * h * 3) {}
-
-  bool empty() const { return width == 0 || height == 0; }
-  size_t row_bytes() const { return static_cast<size_t>(width) * 3; }
-  uint8_t* row(int y) { return rgb.data() + static_cast<size_t>(y) * row_bytes(); }
-  const uint8_t* row(int y) const { return rgb.data() + static_cast<size_t>(y) * row_bytes(); }
-  const uint8_t* pixel(int x, int y) const { return row(y) + static_cast<size_t>(x) * 3; }
-  uint8_t* pixel(int x, int y) { return row(y) + static_cast<size_t>(x) * 3; }
-
-  bool operator==(const Image& o) const {
-    return width == o.width && height == o.height && rgb == o.rgb;
-  }
-};
 
 // Throws ipa::Error naming `name` when width x height is zero, negative or over the limits.
 void check_image_dimensions(int64_t width, int64_t height, const std::string& name);

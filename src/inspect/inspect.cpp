@@ -223,3 +223,12 @@ std::string inspect_to_text(const ojson& r) {
 }
 
 }  // namespace ipa
+
+namespace ipa {
+
+std::string inspect_model(const std::string& path, InspectFormat format, bool list_tensors) {
+  const auto report = inspect_path(path, list_tensors);
+  return format == InspectFormat::Json ? report.dump(1) + "\n" : inspect_to_text(report);
+}
+
+}  // namespace ipa

@@ -3,7 +3,9 @@
 // "image-encoder".
 #pragma once
 #include <nlohmann/json.hpp>
+
 #include <string>
+#include "ipadapter/inspect.h"
 
 namespace ipa {
 

@@ -59,8 +59,8 @@ ops::Activation ClipTextConfig::activation(const std::string& path) const {
   return clip_activation(hidden_act, path);
 }
 
-ClipTextEncoder ClipTextEncoder::from_folder(const std::string& dir) {
-  ModelFolder folder = open_model_folder(dir);
+ClipTextEncoder ClipTextEncoder::from_folder(const std::string& dir, Precision precision) {
+  ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
   return ClipTextEncoder(ClipTextConfig::from_json(folder.config, folder.config_path),
                          folder.weights);
 }

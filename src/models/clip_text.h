@@ -43,7 +43,7 @@ class ClipTextEncoder {
  public:
   // A `text_encoder/` folder: config.json plus model.safetensors, model.fp16.safetensors,
   // pytorch_model.bin, ... (F32 or F16 weights; computed in F32).
-  static ClipTextEncoder from_folder(const std::string& dir);
+  static ClipTextEncoder from_folder(const std::string& dir, Precision precision = Precision::F32);
   // Weights named like transformers: `text_model.embeddings.token_embedding.weight`, ...,
   // and `text_projection.weight` for CLIPTextModelWithProjection.
   ClipTextEncoder(const ClipTextConfig& config, const WeightStore& weights);

@@ -54,8 +54,8 @@ ClipVisionConfig ClipVisionConfig::from_file(const std::string& path) {
   return from_json(read_json_file(path), path);
 }
 
-ClipVisionModel ClipVisionModel::load(const std::string& dir) {
-  const ModelFolder folder = open_model_folder(dir);
+ClipVisionModel ClipVisionModel::load(const std::string& dir, Precision precision) {
+  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
   return ClipVisionModel(ClipVisionConfig::from_json(folder.config, folder.config_path),
                          folder.weights.scope(""));
 }

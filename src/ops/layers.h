@@ -1,6 +1,6 @@
-// Weight-holding layers. Each keeps its weights in the compute format and caches a
-// backend-specific packed copy (e.g. oneDNN's blocked layout) on first use, so models never
-// repack weights per call.
+// Weight-holding layers. Each keeps its weights in the compute format (F32, or BF16 for bf16
+// compute: the weights' dtype decides) and caches a backend-specific packed copy (e.g.
+// oneDNN's blocked layout) on first use, so models never repack weights per call.
 #pragma once
 #include <memory>
 
@@ -18,10 +18,10 @@ struct Linear {
 };
 
 // A 2-D convolution whose weights live once, in the layout oneDNN computes with. The plain
-// [out, in/groups, kh, kw] F32 tensor given to the constructor is reordered into the
-// primitive's (blocked, and in BF16 precision bf16) layout on the first call and then
-// released; later input shapes or precisions that need another layout are reordered from
-// that packed copy. Copies share the weights and the caches. Default-constructed: an absent
+// [out, in/groups, kh, kw] F32 or BF16 tensor given to the constructor (its dtype is the
+// convolution's precision) is reordered into the primitive's blocked layout on the first call
+// and then released; later input shapes that need another layout are reordered from that
+// packed copy. Copies share the weights and the caches. Default-constructed: an absent
 // layer (defined() is false), e.g. a block without a downsampler.
 class Conv2d {
  public:

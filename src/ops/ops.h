@@ -4,25 +4,39 @@
 #pragma once
 #include <vector>
 
+#include "ipadapter/types.h"
 #include "tensor/tensor.h"
 
 namespace ipa::ops {
 
 // ---- runtime settings -------------------------------------------------------------------
-// Threads used by oneDNN and our own kernels (one OpenMP runtime). Default: physical cores.
-void set_num_threads(int n);
+// Threads used by oneDNN and our own kernels (one OpenMP runtime) on the calling thread.
 int num_threads();
-// Compute precision of linear and conv2d (matmul, attention and the rest stay F32). BF16 keeps
-// F32 activations at the interface and accumulates in F32; it needs avx512_bf16 or AMX.
-enum class Precision { F32, BF16 };
-void set_precision(Precision p);
-Precision precision();
+// Sets the calling thread's OpenMP thread count for its lifetime, then restores it; 0 keeps
+// the current count. Engines wrap their work in one, so two engines in two threads may use
+// different counts.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+// Compute precision is a property of the weights: linear and conv2d compute in bf16 (bf16
+// inputs and weights, F32 accumulation, F32 at the interface) when their weights are BF16,
+// else in F32. Models choose it at load (WeightStore::set_layer_dtype).
 bool cpu_has_bf16();
+// Throws ipa::Error saying why when `p` cannot run on this CPU.
+void require_precision(Precision p);
 
 enum class Activation { None, GELU, GELUTanh, QuickGELU, SiLU };
 
 // ---- linear algebra ---------------------------------------------------------------------
-// x [..., in] · w[out, in]ᵀ + b[out] (b may be undefined), then the activation.
+// x [..., in] · w[out, in]ᵀ + b[out] (b may be undefined), then the activation; in bf16 when
+// w is BF16.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {},
               Activation act = Activation::None);
 // Batched a[..., M, K] · b[..., K, N] (b[..., N, K] when trans_b) · alpha; batch dims equal
@@ -41,13 +55,14 @@ struct Conv2dParams {
     return p;
   }
 };
-// x [N, C, H, W], w [O, C/groups, kh, kw], b [O] or undefined → [N, O, H', W'].
+// x [N, C, H, W], w [O, C/groups, kh, kw] (F32, or BF16 for a bf16 convolution), b [O] or
+// undefined → [N, O, H', W'].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
 
 // ---- normalisation ----------------------------------------------------------------------
 // x [N, C, *], statistics per (n, group); gamma/beta [C]; optional fused SiLU.
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta,
-                  float eps, bool fuse_silu = false);
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  bool fuse_silu = false);
 // Over the last dim; gamma/beta [D] (may be undefined → no affine).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 // Softmax over the last dim, F32 accumulation.
@@ -63,7 +78,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, f
 
 // ---- activations ------------------------------------------------------------------------
 Tensor activation(const Tensor& x, Activation act);
-Tensor gelu(const Tensor& x);        // exact erf
+Tensor gelu(const Tensor& x);  // exact erf
 Tensor gelu_tanh(const Tensor& x);
 Tensor quick_gelu(const Tensor& x);  // x * sigmoid(1.702 x)
 Tensor silu(const Tensor& x);

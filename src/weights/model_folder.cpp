@@ -30,7 +30,7 @@ std::string find_weights_file(const std::string& dir) {
   return {};
 }
 
-ModelFolder open_model_folder(const std::string& dir) {
+ModelFolder open_model_folder(const std::string& dir, DType layer_dtype) {
   if (!fs::is_directory(dir)) throw Error("model folder does not exist or is not a folder", dir);
   ModelFolder m;
   m.dir = dir;
@@ -40,12 +40,14 @@ ModelFolder open_model_folder(const std::string& dir) {
   if (!m.config.is_object()) throw Error("config.json is not a JSON object", m.config_path);
   m.weights_path = find_weights_file(dir);
   if (m.weights_path.empty()) {
-    throw Error("no weights file (model.safetensors, diffusion_pytorch_model.safetensors, "
-                "pytorch_model.bin, ...) in the folder",
-                dir);
+    throw Error(
+        "no weights file (model.safetensors, diffusion_pytorch_model.safetensors, "
+        "pytorch_model.bin, ...) in the folder",
+        dir);
   }
   m.weights.add_file(m.weights_path);
   m.weights.set_label(m.weights_path);
+  m.weights.set_layer_dtype(layer_dtype);
   return m;
 }
 

@@ -21,7 +21,8 @@ struct ModelFolder {
   WeightStore weights;
 };
 
-// Reads config.json and the weights; errors name the folder and what is missing.
-ModelFolder open_model_folder(const std::string& dir);
+// Reads config.json and opens the weights (memory-mapped; nothing is converted yet); errors name
+// the folder and what is missing. `layer_dtype` goes to the store (WeightStore::set_layer_dtype).
+ModelFolder open_model_folder(const std::string& dir, DType layer_dtype = DType::F32);
 
 }  // namespace ipa

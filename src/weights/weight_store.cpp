@@ -35,11 +35,21 @@ Tensor WeightStore::get(const std::string& name) const {
   return entry(name).tensor;
 }
 
+Tensor WeightStore::absent(const std::string& name, const Shape& /*expected*/) const {
+  throw Error("missing weight", label_, name);
+}
+
+void WeightStore::set_layer_dtype(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16) {
+    throw Error(std::string("layers compute in F32 or BF16, not ") + dtype_name(dtype), label_);
+  }
+  layer_dtype_ = dtype;
+}
+
 Tensor WeightStore::get(const std::string& name, const Shape& expected) const {
-  if (synth_ && !has(name)) {
-    Tensor t = synth_(name, expected);
-    if (t.shape() != expected)
-      throw Error::shape_mismatch("synthesizer", name, expected, t.shape());
+  if (!has(name)) {
+    Tensor t = absent(name, expected);
+    if (t.shape() != expected) throw Error::shape_mismatch(label_, name, expected, t.shape());
     return t;
   }
   const Entry& e = entry(name);

@@ -1,7 +1,6 @@
 // WeightStore: one name → tensor view over any number of checkpoint files, with scoped
 // look-ups, shape checks that name file/key/expected/actual, and a report of unused keys.
 #pragma once
-#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,6 +16,9 @@ class WeightScope;
 class WeightStore {
  public:
   WeightStore() = default;
+  virtual ~WeightStore() = default;
+  WeightStore(WeightStore&&) = default;
+  WeightStore& operator=(WeightStore&&) = default;
   // Adds every tensor of a file (any supported format); `prefix` is prepended to names.
   void add_file(const std::string& path, const std::string& prefix = "");
   void add_tensors(const TensorFile& file, const std::string& prefix = "");
@@ -48,12 +50,15 @@ class WeightStore {
   void set_label(const std::string& label) { label_ = label; }
   const std::string& label() const { return label_; }
 
-  // Synthesis mode (benchmarks and tests on random weights): get(name, shape) and
-  // get_f32(name, shape) of a name the store lacks return `synth(name, shape)` instead of
-  // throwing, so a model's loader itself says which tensors it needs. has(), keys() and
-  // get(name) without a shape still see only the stored tensors.
-  using Synthesizer = std::function<Tensor(const std::string& name, const Shape& shape)>;
-  void set_synthesizer(Synthesizer synth) { synth_ = std::move(synth); }
+  // The dtype linear and convolution layers built from this store keep their weights in, and
+  // so compute in: F32 (default) or BF16 (the model's ComputeOptions::precision).
+  void set_layer_dtype(DType dtype);
+  DType layer_dtype() const { return layer_dtype_; }
+
+ protected:
+  // get(name, shape) of a name the store lacks: throws "missing weight" naming it. A store
+  // that makes weights up (benchmarks on random weights) overrides this.
+  virtual Tensor absent(const std::string& name, const Shape& expected) const;
 
  private:
   struct Entry {
@@ -64,7 +69,7 @@ class WeightStore {
   std::map<std::string, Entry> entries_;
   mutable std::set<std::string> used_;
   std::string label_;
-  Synthesizer synth_;
+  DType layer_dtype_ = DType::F32;
 };
 
 // A view of a store under "prefix." — models ask for weights by their own relative names.

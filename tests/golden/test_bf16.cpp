@@ -1,5 +1,6 @@
-// BF16 precision (ops::Precision::BF16: convolutions and linear layers read bf16 inputs and
-// weights (loaded as bf16) and accumulate in F32; attention, norms and the rest stay F32)
+// BF16 precision (models loaded with Precision::BF16: convolutions and linear layers read bf16
+// inputs and weights (loaded as bf16) and accumulate in F32; attention, norms and the rest
+// stay F32)
 // against the same
 // fp32 goldens as the F32 tests, with bf16's own tolerances:
 // - one module (UNet forward, VAE decode): max|Δ| ≤ 2e-2 · max|expected|. bf16 keeps 8
@@ -16,10 +17,10 @@
 
 #include "formats/safetensors.h"
 #include "image/decode.h"
+#include "ipadapter/engine.h"
 #include "models/unet/unet.h"
 #include "models/vae/autoencoder_kl.h"
 #include "ops/ops.h"
-#include "pipeline/pipeline.h"
 #include "test_support.h"
 
 namespace ipa {
@@ -33,9 +34,7 @@ class Bf16Golden : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!ops::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no bf16 compute (avx512_bf16/AMX)";
-    ops::set_precision(ops::Precision::BF16);
   }
-  void TearDown() override { ops::set_precision(ops::Precision::F32); }
 
   void report(const std::string& what, double err, double tol) {
     RecordProperty(what, std::to_string(err));
@@ -45,7 +44,8 @@ class Bf16Golden : public ::testing::Test {
 
 TEST_F(Bf16Golden, UNetForward) {
   const TensorFile& g = test::load_golden("unet_sd15_ip");
-  auto unet = unet::UNet2DConditionModel::load_dir(test::golden_path("unet_sd15_ip/unet"));
+  auto unet =
+      unet::UNet2DConditionModel::load_dir(test::golden_path("unet_sd15_ip/unet"), Precision::BF16);
   unet::UNetInputs in;
   in.sample = test::golden_tensor(g, "latents");
   in.timestep = test::golden_tensor(g, "timestep");
@@ -58,7 +58,7 @@ TEST_F(Bf16Golden, UNetForward) {
 
 TEST_F(Bf16Golden, VaeDecode) {
   const TensorFile& g = test::load_golden("vae");
-  const auto vae = vae::AutoencoderKL::load(test::golden_path("vae/vae"));
+  const auto vae = vae::AutoencoderKL::load(test::golden_path("vae/vae"), Precision::BF16);
   const Tensor image = vae.decode(test::golden_tensor(g, "decode_input"));
   const double err = test::max_rel_error(image, test::golden_tensor(g, "decoded"));
   report("vae decode", err, kModuleTol);
@@ -69,24 +69,25 @@ TEST_F(Bf16Golden, PipelineSd15) {
   const auto c = test::load_case("pipeline_sd15");
   const TensorFile& g = test::load_golden("pipeline_sd15");
   const auto& kw = c["generate_kwargs"];
-  PipelineOptions po;
-  po.base = test::golden_path("pipeline_sd15/sd15");
-  po.ip_adapter = test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin");
-  po.one_shot = true;
-  auto p = Pipeline::load(po);
+  EngineOptions eo;
+  eo.base = test::golden_path("pipeline_sd15/sd15");
+  eo.ip_adapters = {{test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin"), ""}};
+  eo.compute.precision = Precision::BF16;
+  eo.one_shot = true;
+  auto engine = Engine::load(eo);
   GenerateRequest r;
   r.prompt = kw["prompt"];
   r.negative_prompt = kw["negative_prompt"];
-  r.images = {test::golden_path("pipeline_sd15/reference.png")};
-  r.ip_scale = kw["scale"].get<float>();
+  r.image_prompts = {{{image::read_image(test::golden_path("pipeline_sd15/reference.png"))},
+                      kw["scale"].get<float>()}};
   r.steps = kw["num_inference_steps"].get<int>();
   r.cfg = kw["guidance_scale"].get<float>();
   r.width = kw["width"].get<int>();
   r.height = kw["height"].get<int>();
-  r.init_latents = test::golden_tensor(g, "init_latents");
-  const GenerateResult res = p->generate(r);
+  r.init_latents = test::float_array(test::golden_tensor(g, "init_latents"));
+  const GenerateResult res = engine->generate(r);
   const double err =
-      test::max_rel_error(res.final_latents, test::golden_tensor(g, "final_latents"));
+      test::max_rel_error(test::tensor(res.final_latents), test::golden_tensor(g, "final_latents"));
   report("pipeline_sd15 final latents", err, kPipelineTol);
   EXPECT_LE(err, kPipelineTol);
 
@@ -105,9 +106,12 @@ TEST_F(Bf16Golden, PipelineSd15) {
 // Without bf16 hardware the setting itself is refused with a message that says why.
 TEST(Bf16Precision, RefusedClearlyWithoutHardware) {
   if (ops::cpu_has_bf16()) GTEST_SKIP() << "this CPU has bf16 compute";
-  const std::string msg = test::error_of([] { ops::set_precision(ops::Precision::BF16); });
+  const std::string msg = test::error_of([] { ops::require_precision(Precision::BF16); });
   EXPECT_TRUE(test::contains(msg, "bf16")) << msg;
-  EXPECT_EQ(ops::precision(), ops::Precision::F32);
+  EngineOptions eo;
+  eo.base = test::golden_path("pipeline_sd15/sd15");
+  eo.compute.precision = Precision::BF16;
+  EXPECT_TRUE(test::contains(test::error_of([&] { Engine::load(eo); }), "bf16"));
 }
 
 }  // namespace

@@ -1,14 +1,16 @@
-// `ipadapter generate` reproduces the pipeline_sd15 case through the CLI: the reference's fixed
-// initial latents go in with --init-latents, every step's latents come back with
-// --dump-latents. Tolerances (issue contract): latents after each step and at the end
+// `ipadapter generate` reproduces the pipeline_sd15 and pipeline_sdxl cases through the CLI:
+// the reference's fixed initial latents go in with --init-latents, every step's latents come
+// back with --dump-latents. Tolerances (issue contract): latents after each step and at the end
 // ≤ 1e-3·max|expected| (errors of ~1e-6 per module compound over the CFG steps, and the random
 // model drives latents to std ≈ 7); PNG pixels within ±1 of image_u8.
 #include <gtest/gtest.h>
 #include <png.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 #include "image/decode.h"
 #include "ops/ops.h"
 #include "test_support.h"
@@ -16,26 +18,29 @@
 namespace ipa {
 namespace {
 
-TEST(GoldenCliGenerate, PipelineSd15) {
-  const auto c = test::load_case("pipeline_sd15");
-  const TensorFile& g = test::load_golden("pipeline_sd15");
+// Runs `generate` for a pipeline case (its generate_kwargs, its fixed initial latents) with
+// each adapter file and compares every step's latents and the PNG with the golden.
+void check_generate_case(const std::string& name, const std::string& base_dir,
+                         const std::string& adapter_dir,
+                         const std::vector<std::string>& adapter_files) {
+  const auto c = test::load_case(name);
+  const TensorFile& g = test::load_golden(name);
   const auto& kw = c["generate_kwargs"];
-  const std::string dir = test::temp_dir("generate");
+  const std::string dir = test::temp_dir("generate_" + name);
   const std::string init = dir + "/init.safetensors", dump = dir + "/latents.safetensors",
                     png = dir + "/out.png";
   write_safetensors(init, {{"latents", test::golden_tensor(g, "init_latents")}});
-  const std::string base = test::golden_path("pipeline_sd15/sd15");
-  const std::string models = test::golden_path("pipeline_sd15/IP-Adapter/models");
-  for (const std::string adapter : {"ip-adapter_sd15.bin", "ip-adapter_sd15.safetensors"}) {
+  ASSERT_FALSE(adapter_files.empty());
+  for (const std::string& adapter : adapter_files) {
     SCOPED_TRACE(adapter);
     std::string out;
     const int rc = test::run_cli({"generate",
                                   "--base",
-                                  base,
+                                  test::golden_path(base_dir),
                                   "--ip-adapter",
-                                  models + "/" + adapter,
+                                  test::golden_path(adapter_dir + "/" + adapter),
                                   "--image",
-                                  test::golden_path("pipeline_sd15/reference.png"),
+                                  test::golden_path(name + "/reference.png"),
                                   "--prompt",
                                   kw["prompt"],
                                   "--negative-prompt",
@@ -63,11 +68,13 @@ TEST(GoldenCliGenerate, PipelineSd15) {
     EXPECT_NE(out.find("peak memory (RSS)"), std::string::npos) << out;
     const TensorFile dumped = read_safetensors(dump);
     const Tensor steps = test::golden_tensor(g, "step_latents");
+    ASSERT_GT(steps.size(0), 0);
     for (int64_t i = 0; i < steps.size(0); ++i) {
       const Tensor* got = dumped.find("step_" + std::to_string(i));
       ASSERT_NE(got, nullptr) << "step " << i;
       EXPECT_TRUE(test::AllCloseRel(*got, steps.select(0, i), 1e-3)) << "step " << i;
     }
+    EXPECT_EQ(dumped.find("step_" + std::to_string(steps.size(0))), nullptr);
     ASSERT_NE(dumped.find("final_latents"), nullptr);
     EXPECT_TRUE(test::AllCloseRel(*dumped.find("final_latents"),
                                   test::golden_tensor(g, "final_latents"), 1e-3));
@@ -85,6 +92,18 @@ TEST(GoldenCliGenerate, PipelineSd15) {
   }
 }
 
+TEST(GoldenCliGenerate, PipelineSd15) {
+  check_generate_case("pipeline_sd15", "pipeline_sd15/sd15", "pipeline_sd15/IP-Adapter/models",
+                      {"ip-adapter_sd15.bin", "ip-adapter_sd15.safetensors"});
+}
+
+// tencent-ailab's IPAdapterXL on diffusers' StableDiffusionXLPipeline: two text encoders,
+// pooled embeddings, time ids, the ViT-bigG-like encoder found by width.
+TEST(GoldenCliGenerate, PipelineSdxl) {
+  check_generate_case("pipeline_sdxl", "pipeline_sdxl/sdxl", "pipeline_sdxl/IP-Adapter/sdxl_models",
+                      {"ip-adapter_sdxl.bin", "ip-adapter_sdxl.safetensors"});
+}
+
 TEST(CliGenerate, BadRequestsGiveClearErrors) {
   const std::string base = test::golden_path("pipeline_sd15/sd15");
   const std::string adapter =
@@ -96,12 +115,14 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
     std::string fragment;
   };
   const std::vector<Case> cases = {
-      {{"--width", "60"}, "multiples of 8"},
-      {{"--base", "/nonexistent"}, "not found"},
-      {{"--image", "/nonexistent.png"}, "nonexistent.png"},
-      {{"--sampler", "nope"}, "nope"},
-      {{"--image-prep", "zoom"}, "crop"},
-      {{"--precision", "fp16"}, "fp16"},
+      {{"--width", "60"}, "width: must be 0 (the model's default) or a positive multiple of 8"},
+      {{"--base", "/nonexistent"}, "/nonexistent: base model folder not found"},
+      {{"--image", "/nonexistent.png"}, "/nonexistent.png"},
+      {{"--sampler", "nope"}, "unknown sampler 'nope'"},
+      {{"--image-prep", "zoom"}, "--image-prep: zoom not in {crop,squash}"},
+      {{"--precision", "fp16"}, "--precision: fp16 not in {f32,bf16}"},
+      {{"--original-size", "1024"}, "--original-size must be WIDTHxHEIGHT"},
+      {{"--crop-top-left", "a,b"}, "--crop-top-left must be TOP,LEFT"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {
@@ -131,20 +152,25 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
               0);
     EXPECT_NE(msg.find("bf16"), std::string::npos) << msg;
   }
-  // An adapter without a reference image, and an SDXL adapter on the SD1.5 UNet.
+  // An adapter without a reference image, and an SDXL adapter on the SD1.5 UNet (its tokens'
+  // width against the UNet's cross-attention width, both read from the files).
   std::string text;
   EXPECT_NE(test::run_cli({"generate", "--base", base, "--ip-adapter", adapter, "--prompt", "x",
                            "--out", out},
                           &text),
             0);
-  EXPECT_NE(text.find("--image"), std::string::npos) << text;
-  EXPECT_NE(test::run_cli({"generate", "--base", base, "--ip-adapter",
-                           test::golden_path("sdxl/ip-adapter_xl_basic.safetensors"),
+  EXPECT_TRUE(test::contains(text, "give at least one reference image (--image)")) << text;
+  const std::string xl_adapter = test::golden_path("sdxl/ip-adapter_xl_basic.safetensors");
+  EXPECT_NE(test::run_cli({"generate", "--base", base, "--ip-adapter", xl_adapter,
                            "--image-encoder", test::golden_path("embed_variants/image_encoder_g"),
                            "--image", image, "--prompt", "x", "--out", out},
                           &text),
             0);
-  EXPECT_NE(text.find("error:"), std::string::npos) << text;
+  const int64_t xl_width =
+      load_tensor_file(xl_adapter).find("ip_adapter.1.to_k_ip.weight")->size(1);
+  EXPECT_TRUE(test::contains(text, "image tokens are " + std::to_string(xl_width) + " wide"))
+      << text;
+  EXPECT_TRUE(test::contains(text, "made for a different base model")) << text;
 }
 
 TEST(CliGenerate, PlainTextToImageAndPngParameters) {
@@ -171,6 +197,28 @@ TEST(CliGenerate, PlainTextToImageAndPngParameters) {
   EXPECT_NE(bytes.find("parameters"), std::string::npos);
   EXPECT_NE(bytes.find("Steps: 2"), std::string::npos);
   EXPECT_NE(bytes.find("Seed: 3"), std::string::npos);
+  EXPECT_NE(bytes.find("Model family: sd15"), std::string::npos);
+}
+
+// SDXL without a negative prompt: force_zeros_for_empty_prompt (model_index.json) gives zero
+// negative embeddings; the default size is the UNet's sample_size × 8; size conditioning
+// options are accepted.
+TEST(CliGenerate, SdxlDefaultsAndSizeConditioning) {
+  const std::string dir = test::temp_dir("generate_xl");
+  const std::string base = test::golden_path("pipeline_sdxl/sdxl");
+  const nlohmann::json unet = nlohmann::json::parse(std::ifstream(base + "/unet/config.json"));
+  const int side = unet["sample_size"].get<int>() * 8;
+  std::string text;
+  ASSERT_EQ(
+      test::run_cli({"generate", "--base", base, "--prompt", "a lighthouse", "--steps", "1",
+                     "--original-size", "2048x1536", "--crop-top-left", "0,16", "--target-size",
+                     "1024x1024", "--prompt-2", "at dusk", "--out", dir + "/xl.png"},
+                    &text),
+      0)
+      << text;
+  const image::Image img = image::read_image(dir + "/xl.png");
+  EXPECT_EQ(img.width, side);
+  EXPECT_EQ(img.height, side);
 }
 
 }  // namespace

@@ -25,7 +25,9 @@ std::string golden_dir() {
   return std::string(IPA_SOURCE_DIR) + "/tests/data";
 }
 
-std::string golden_path(const std::string& rel) { return golden_dir() + "/" + rel; }
+std::string golden_path(const std::string& rel) {
+  return golden_dir() + "/" + rel;
+}
 
 std::vector<std::string> golden_files_with_suffix(const std::string& suffix) {
   std::vector<std::string> out;
@@ -97,8 +99,8 @@ static ::testing::AssertionResult compare(const Tensor& actual, const Tensor& ex
   const double limit = std::string(what) == "rel" ? bound * d.max_expected : bound;
   if (d.nan || !(d.max_abs_err <= limit)) {
     auto f = ::testing::AssertionFailure();
-    f << "max |delta| = " << d.max_abs_err << " at flat index " << d.where << " (max |expected| = "
-      << d.max_expected << ", limit " << limit << ")";
+    f << "max |delta| = " << d.max_abs_err << " at flat index " << d.where
+      << " (max |expected| = " << d.max_expected << ", limit " << limit << ")";
     if (d.nan) f << "; NaN pattern differs";
     if (d.where >= 0) {
       f << "; actual " << actual.to_floats()[d.where] << " expected "
@@ -133,8 +135,10 @@ int run_cli(const std::vector<std::string>& args, std::string* output) {
   for (const auto& a : args) {
     std::string q;
     for (char c : a) {
-      if (c == '\'') q += "'\\''";
-      else q += c;
+      if (c == '\'')
+        q += "'\\''";
+      else
+        q += c;
     }
     cmd += " '" + q + "'";
   }
@@ -151,11 +155,19 @@ int run_cli(const std::vector<std::string>& args, std::string* output) {
 }
 
 std::string temp_dir(const std::string& tag) {
-  auto base = std::filesystem::temp_directory_path() /
-              ("ipa_test_" + tag + "_" + std::to_string(getpid()));
+  auto base =
+      std::filesystem::temp_directory_path() / ("ipa_test_" + tag + "_" + std::to_string(getpid()));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();
+}
+
+FloatArray float_array(const Tensor& t) {
+  return {std::vector<int64_t>(t.shape().begin(), t.shape().end()), t.to_floats()};
+}
+
+Tensor tensor(const FloatArray& a) {
+  return Tensor::from_floats(Shape(a.shape.begin(), a.shape.end()), a.data.data());
 }
 
 }  // namespace ipa::test

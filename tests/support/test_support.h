@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "formats/tensor_file.h"
+#include "ipadapter/types.h"
 #include "tensor/tensor.h"
 
 namespace ipa::test {
@@ -50,6 +51,10 @@ std::string error_of(F&& f) {
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
+
+// Public FloatArray ↔ Tensor (F32 copies).
+FloatArray float_array(const Tensor& t);
+Tensor tensor(const FloatArray& a);
 
 // Deterministic uniform(-1, 1) tensor.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f);

@@ -1,4 +1,4 @@
-// Random-weight synthesis: WeightStore's synthesizer hook, the recorder, and the values.
+// Random-weight synthesis for benchmarks: the recording store and the values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,41 +14,30 @@
 namespace ipa {
 namespace {
 
-TEST(WeightStoreSynthesis, MissingNamesWithAShapeAreSynthesized) {
-  WeightStore store;
+TEST(RecordingWeightStore, RecordsEachRequestOnceWithZeroPlaceholders) {
+  bench::RecordingWeightStore store;
   store.add("present", Tensor::full({2}, 3.f), "mem");
-  int calls = 0;
-  store.set_synthesizer([&](const std::string& name, const Shape& shape) {
-    ++calls;
-    EXPECT_EQ(name, "lin.weight");
-    return Tensor::full(shape, 1.f);
-  });
-  EXPECT_EQ(store.get_f32("lin.weight", {3, 2}).shape(), (Shape{3, 2}));
-  EXPECT_EQ(calls, 1);
-  EXPECT_FALSE(store.has("lin.weight"));                         // has() sees stored tensors only
-  EXPECT_EQ(store.get_f32("present", {2}).to_floats()[0], 3.f);  // stored ones win
-  EXPECT_THROW(store.get("other"), Error);                       // no shape: cannot synthesize
-}
-
-TEST(WeightStoreSynthesis, WrongShapeFromTheSynthesizerThrows) {
-  WeightStore store;
-  store.set_synthesizer([](const std::string&, const Shape&) { return Tensor::full({1}, 0.f); });
-  EXPECT_THROW(store.get_f32("x", {2, 2}), Error);
-}
-
-TEST(WeightRecorder, RecordsEachRequestOnceWithZeroPlaceholders) {
-  WeightStore store;
-  bench::WeightRecorder rec(store);
   const ops::Linear l = load_linear(store.scope("block"), "proj", 4, 3, true);
   load_linear(store.scope("block"), "proj", 4, 3, true);  // again: still recorded once
-  ASSERT_EQ(rec.requested().size(), 2u);
-  EXPECT_EQ(rec.requested()[0].name, "block.proj.weight");
-  EXPECT_EQ(rec.requested()[0].shape, (Shape{3, 4}));
-  EXPECT_EQ(rec.requested()[1].name, "block.proj.bias");
-  EXPECT_EQ(rec.parameters(), 15);
+  ASSERT_EQ(store.requested().size(), 2u);
+  EXPECT_EQ(store.requested()[0].name, "block.proj.weight");
+  EXPECT_EQ(store.requested()[0].shape, (Shape{3, 4}));
+  EXPECT_EQ(store.requested()[1].name, "block.proj.bias");
+  EXPECT_EQ(store.parameters(), 15);
   for (float v : l.weight.to_floats()) EXPECT_EQ(v, 0.f);
+  EXPECT_FALSE(store.has("block.proj.weight"));                  // has() sees stored tensors only
+  EXPECT_EQ(store.get_f32("present", {2}).to_floats()[0], 3.f);  // stored ones win
+  EXPECT_THROW(store.get("other"), Error);                       // no shape: nothing to make up
   // The same name asked with another shape is a loader bug.
   EXPECT_THROW(load_linear(store.scope("block"), "proj", 5, 3, true), Error);
+}
+
+TEST(WeightStore, AbsentWeightsAreAnErrorNamingThem) {
+  WeightStore store;
+  store.set_label("model.safetensors");
+  const std::string msg = test::error_of([&] { store.get_f32("lin.weight", {3, 2}); });
+  EXPECT_TRUE(test::contains(msg, "lin.weight")) << msg;
+  EXPECT_TRUE(test::contains(msg, "model.safetensors")) << msg;
 }
 
 TEST(RandomWeights, DeterministicBoundedAndNameDependent) {

@@ -273,57 +273,56 @@ TEST(OpsConv2d, RejectsBadShapes) {
                Error);
 }
 
-// BF16 precision: linear and conv2d (free functions and layers, whose bf16 weights are packed
-// once) against the double references within 2e-2 · max|ref|: both factors of every product
-// are rounded to bf16 (8 significant bits, ~4e-3 relative each) and summed in F32. Runs only
-// where the CPU has bf16 compute.
+// BF16 compute (BF16 weights select it): linear and conv2d, free functions and layers (whose
+// packed bf16 weights are cached), against the double references on the F32 weights within
+// 2e-2 · max|ref|: both factors of every product are rounded to bf16 (8 significant bits,
+// ~4e-3 relative each) and summed in F32. Runs only where the CPU has bf16 compute.
 TEST(OpsBf16, LinearAndConvMatchReferenceWithinBf16Rounding) {
   if (!ops::cpu_has_bf16()) GTEST_SKIP() << "no bf16 compute on this CPU";
-  ops::set_precision(ops::Precision::BF16);
-  struct Reset {
-    ~Reset() { ops::set_precision(ops::Precision::F32); }
-  } reset;
   constexpr double kTol = 2e-2;
   const Tensor x = random_tensor({3, 37, 96}, 70), w = random_tensor({130, 96}, 71);
-  const Tensor b = random_tensor({130}, 72);
+  const Tensor b = random_tensor({130}, 72), wb = w.to(DType::BF16);
   for (auto act : {ops::Activation::None, ops::Activation::GELU}) {
     const Tensor ref = linear_ref(x, w, b, act);
-    expect_close(ops::linear(x, w, b, act), ref, kTol, "linear_bf16");
+    expect_close(ops::linear(x, wb, b, act), ref, kTol, "linear_bf16");
     ops::Linear layer;
-    layer.weight = w;
+    layer.weight = wb;
     layer.bias = b;
     expect_close(layer(x, act), ref, kTol, "linear_layer_bf16");
     expect_close(layer(x, act), ref, kTol, "linear_layer_bf16_cached");
   }
   const Tensor cx = random_tensor({2, 24, 11, 13}, 73), cw = random_tensor({40, 24, 3, 3}, 74);
-  const Tensor cb = random_tensor({40}, 75);
+  const Tensor cb = random_tensor({40}, 75), cwb = cw.to(DType::BF16);
   const auto p = ops::Conv2dParams::same(1, 1);
   const Tensor cref = conv_ref(cx, cw, cb, p);
-  expect_close(ops::conv2d(cx, cw, cb, p), cref, kTol, "conv_bf16");
-  const ops::Conv2d layer(cw.clone(), cb, p);
+  expect_close(ops::conv2d(cx, cwb, cb, p), cref, kTol, "conv_bf16");
+  const ops::Conv2d layer(cwb.clone(), cb, p);
   expect_close(layer(cx), cref, kTol, "conv_layer_bf16");
-  // F32 weights first packed in bf16 stay F32 for F32 calls: exact, not bf16-rounded.
-  ops::set_precision(ops::Precision::F32);
-  expect_close(layer(cx), cref, 1e-5, "conv_layer_f32_after_bf16");
+  expect_close(layer(cx), cref, kTol, "conv_layer_bf16_cached");
+  // The same layers with F32 weights stay F32: exact, not bf16-rounded.
+  ops::Linear f32_layer;
+  f32_layer.weight = w;
+  f32_layer.bias = b;
+  expect_close(f32_layer(x), linear_ref(x, w, b, ops::Activation::None), 1e-5, "linear_f32");
+  const ops::Conv2d f32_conv(cw.clone(), cb, p);
+  expect_close(f32_conv(cx), cref, 1e-5, "conv_layer_f32");
 }
 
-// Weights loaded in the bf16 compute format but run in F32 precision (e.g. a model loaded for
-// bf16, then a caller switched back): they are widened exactly, so the result equals the F32
-// op on the bf16-rounded weights.
-TEST(OpsBf16Weights, WidenedExactlyInF32Precision) {
+// bf16 compute is the bf16-rounded weights' F32 result up to bf16 rounding of the inputs:
+// against the F32 op on the widened weights the error is that of the inputs alone.
+TEST(OpsBf16Weights, MatchTheF32OpOnTheWidenedWeights) {
+  if (!ops::cpu_has_bf16()) GTEST_SKIP() << "no bf16 compute on this CPU";
   const Tensor x = random_tensor({5, 24}, 80), w = random_tensor({7, 24}, 81).to(DType::BF16);
   const Tensor b = random_tensor({7}, 82), wf = w.to(DType::F32);
-  expect_close(ops::linear(x, w, b), linear_ref(x, wf, b, ops::Activation::None), 1e-5,
+  const Tensor xr = x.to(DType::BF16).to(DType::F32);  // what the bf16 matmul reads
+  expect_close(ops::linear(x, w, b), linear_ref(xr, wf, b, ops::Activation::None), 1e-5,
                "linear_bf16_weights");
-  ops::Linear layer;
-  layer.weight = w;
-  layer.bias = b;
-  expect_close(layer(x), linear_ref(x, wf, b, ops::Activation::None), 1e-5,
-               "linear_layer_bf16_weights");
   const Tensor cx = random_tensor({1, 6, 9, 8}, 83), cw = random_tensor({5, 6, 3, 3}, 84);
   const auto p = ops::Conv2dParams::same(1, 1);
   const ops::Conv2d conv(cw.to(DType::BF16), b.narrow(0, 0, 5).contiguous(), p);
-  expect_close(conv(cx), conv_ref(cx, cw.to(DType::BF16).to(DType::F32), b.narrow(0, 0, 5), p),
+  expect_close(conv(cx),
+               conv_ref(cx.to(DType::BF16).to(DType::F32), cw.to(DType::BF16).to(DType::F32),
+                        b.narrow(0, 0, 5), p),
                1e-5, "conv_layer_bf16_weights");
 }
 

@@ -3,10 +3,11 @@
 // numbering documented in IPADAPTER-REFERENCE §4, and against every golden case's own map.
 #include <gtest/gtest.h>
 
+#include "adapter/ip_layer_map.h"
 #include "formats/json_file.h"
 #include "models/unet/config.h"
+#include "models/unet/cross_attention.h"
 #include "test_support.h"
-#include "weights/ip_layer_map.h"
 
 namespace ipa {
 namespace {
@@ -98,7 +99,7 @@ TEST(UNetConfig, SDXLListsAndTextTime) {
 }
 
 TEST(IpLayerMap, SD15MatchesReferenceTable) {
-  const auto map = ip_layer_map(real_config("sd15_unet").attention_layout());
+  const auto map = ip_layer_map(unet::cross_attention_layers(real_config("sd15_unet")));
   expect_same_map(map, expand({{1, 3, "down_blocks.0", 2, 1},
                                {5, 7, "down_blocks.1", 2, 1},
                                {9, 11, "down_blocks.2", 2, 1},
@@ -107,23 +108,23 @@ TEST(IpLayerMap, SD15MatchesReferenceTable) {
                                {25, 29, "up_blocks.3", 3, 1},
                                {31, 31, "mid_block", 1, 1}}));
   EXPECT_EQ(map.size(), 16u);
-  EXPECT_EQ(num_attention_processors(real_config("sd15_unet").attention_layout()), 32);
+  EXPECT_EQ(num_attention_processors(unet::cross_attention_layers(real_config("sd15_unet"))), 32);
 }
 
 TEST(IpLayerMap, SDXLMatchesReferenceTable) {
-  const auto map = ip_layer_map(real_config("sdxl_unet").attention_layout());
+  const auto map = ip_layer_map(unet::cross_attention_layers(real_config("sdxl_unet")));
   expect_same_map(map, expand({{1, 7, "down_blocks.1", 2, 2},
                                {9, 47, "down_blocks.2", 2, 10},
                                {49, 107, "up_blocks.0", 3, 10},
                                {109, 119, "up_blocks.1", 3, 2},
                                {121, 139, "mid_block", 1, 10}}));
   EXPECT_EQ(map.size(), 70u);
-  EXPECT_EQ(num_attention_processors(real_config("sdxl_unet").attention_layout()), 140);
+  EXPECT_EQ(num_attention_processors(unet::cross_attention_layers(real_config("sdxl_unet"))), 140);
 }
 
 // Each golden case spells out the map the reference used for its tiny UNet.
 void check_case_map(const json& variants, const UNetConfig& config) {
-  const auto map = ip_layer_map(config.attention_layout());
+  const auto map = ip_layer_map(unet::cross_attention_layers(config));
   int checked = 0;
   for (const auto& [name, v] : variants.items()) {
     SCOPED_TRACE(name);
@@ -164,11 +165,14 @@ TEST(IpLayerMap, WeightNames) {
   EXPECT_FALSE(parse_ip_weight_name("-1.to_k_ip.weight"));
 }
 
-TEST(IpLayerMap, EmptyLayoutHasNoLayers) {
-  UNetAttentionLayout layout;
-  layout.down_blocks = {{}, {}};
-  layout.up_blocks = {{}, {}};
-  EXPECT_TRUE(ip_layer_map(layout).empty());
+TEST(IpLayerMap, UNetWithoutCrossAttentionHasNoLayers) {
+  const nlohmann::json j = {{"block_out_channels", {32, 64}},
+                            {"down_block_types", {"DownBlock2D", "DownBlock2D"}},
+                            {"up_block_types", {"UpBlock2D", "UpBlock2D"}},
+                            {"mid_block_type", "UNetMidBlock2D"},
+                            {"norm_num_groups", 8}};
+  EXPECT_TRUE(
+      ip_layer_map(unet::cross_attention_layers(unet::parse_unet_config(j, "cfg.json"))).empty());
 }
 
 // ---- config defaults and refusals ----
@@ -208,7 +212,7 @@ TEST(UNetConfig, DefaultsFollowDiffusers) {
   const UNetConfig d = unet::parse_unet_config(j, "cfg.json");
   EXPECT_EQ(d.time_embed_dim, 96);
   EXPECT_TRUE(d.mid.type.empty());
-  EXPECT_EQ(ip_layer_map(d.attention_layout()).size(), 3u);  // down0 ×1, up1 ×2, no mid
+  EXPECT_EQ(ip_layer_map(unet::cross_attention_layers(d)).size(), 3u);  // down0 ×1, up1 ×2, no mid
 }
 
 TEST(UNetConfig, TransformerLayersPerBlockForms) {
@@ -225,7 +229,7 @@ TEST(UNetConfig, TransformerLayersPerBlockForms) {
   c = unet::parse_unet_config(j, "cfg.json");
   EXPECT_EQ(c.down_blocks[0].transformer_layers, (std::vector<int>{2}));
   EXPECT_EQ(c.up_blocks[1].transformer_layers, (std::vector<int>{4, 5}));
-  const auto map = ip_layer_map(c.attention_layout());
+  const auto map = ip_layer_map(unet::cross_attention_layers(c));
   ASSERT_EQ(map.size(), 2u + 9u + 1u);
   EXPECT_EQ(map[2].attn2_path, attn2("up_blocks.1", 0, 0));
   EXPECT_EQ(map.back().attn2_path, attn2("mid_block", 0, 0));

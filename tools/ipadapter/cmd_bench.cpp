@@ -1,16 +1,17 @@
-// `ipadapter bench`: end-to-end speed and memory of one SD1.5 IP-Adapter generation
-// (src/bench/e2e_bench.h). Without --base, full-size random-weight models from configs/.
+// `ipadapter bench`: end-to-end speed and memory of one SD1.5 or SDXL IP-Adapter generation
+// (tools/bench/e2e_bench.h). Without --base, full-size random-weight models from configs/.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
-#include "base/error.h"
 #include "bench/e2e_bench.h"
 #include "bench/synthetic_models.h"
 #include "commands.h"
 #include "compute_options.h"
+#include "ipadapter/error.h"
+#include "ipadapter/types.h"
 
 namespace fs = std::filesystem;
 
@@ -19,12 +20,14 @@ namespace {
 
 struct BenchCliOptions {
   bench::E2EBenchOptions bench;
-  ComputeOptions compute;
+  ComputeFlags compute;
+  std::string sampler = "default";
   bool json = false;
 };
 
 bool has_configs(const fs::path& dir) {
-  return fs::is_regular_file(dir / "sd15" / "unet" / "config.json");
+  return fs::is_regular_file(dir / "sd15" / "unet" / "config.json") &&
+         fs::is_regular_file(dir / "sdxl" / "unet" / "config.json");
 }
 
 // --configs, else $IPADAPTER_CONFIGS, else a configs/ folder above the executable or the
@@ -50,7 +53,10 @@ std::string find_configs(const std::string& given) {
 
 int run_bench(BenchCliOptions& o) {
   bench::E2EBenchOptions& b = o.bench;
-  apply_compute_options(o.compute);
+  b.compute = o.compute.options();
+  const auto sampler = parse_sampler(o.sampler);
+  if (!sampler) throw Error("--sampler: unknown sampler '" + o.sampler + "'");
+  b.sampler = *sampler;
   if (b.base.empty()) b.configs_dir = find_configs(b.configs_dir);
   b.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   const nlohmann::json report = bench::run_e2e_bench(b);
@@ -64,12 +70,19 @@ int run_bench(BenchCliOptions& o) {
 
 const bool registered = register_command(
     "bench",
-    "Time and measure one SD1.5 IP-Adapter generation (random full-size models by default)",
+    "Time and measure one SD1.5 or SDXL IP-Adapter generation (random full-size models by "
+    "default)",
     [](CLI::App& sub) {
       auto o = std::make_shared<BenchCliOptions>();
       bench::E2EBenchOptions& b = o->bench;
       sub.add_option("--base", b.base,
-                     "Diffusers SD1.5 folder (default: random-weight models from --configs)");
+                     "Diffusers SD1.5 or SDXL folder (default: random-weight models from "
+                     "--configs)");
+      sub.add_option("--arch", b.arch,
+                     "Random models: sd15 (ViT-H, ip-adapter_sd15) or sdxl "
+                     "(ViT-bigG, ip-adapter_sdxl)")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"sd15", "sdxl"}));
       sub.add_option("--ip-adapter", b.ip_adapter, "IP-Adapter file (with --base)");
       sub.add_option("--image-encoder", b.image_encoder, "CLIP vision folder (with --base)");
       sub.add_option("--configs", b.configs_dir,
@@ -81,9 +94,9 @@ const bool registered = register_command(
           ->capture_default_str()
           ->check(CLI::IsMember({"basic", "plus"}));
       sub.add_option("--image", b.image, "Reference image (default: a generated test pattern)");
-      sub.add_option("--sampler", b.sampler, "Sampler (default: the base model's scheduler)");
-      sub.add_option("--width", b.width, "Width in pixels")->capture_default_str();
-      sub.add_option("--height", b.height, "Height in pixels")->capture_default_str();
+      sub.add_option("--sampler", o->sampler, "Sampler (default: the base model's scheduler)");
+      sub.add_option("--width", b.width, "Width in pixels (default: the model's, 512 / 1024)");
+      sub.add_option("--height", b.height, "Height in pixels (default: the model's)");
       sub.add_option("--steps", b.steps, "Sampling steps")
           ->capture_default_str()
           ->check(CLI::Range(1, 1000));

@@ -1,25 +1,32 @@
-// `ipadapter generate`: text + image prompt → PNG(s), SD1.5 family.
+// `ipadapter generate`: text + image prompt → PNG(s), SD1.5 and SDXL families. A client of
+// the public API: it reads the files, fills a GenerateRequest, writes the PNGs.
 #include <cstdio>
 #include <filesystem>
 
 #include "bench/process_memory.h"
 #include "commands.h"
 #include "compute_options.h"
-#include "formats/safetensors.h"
-#include "image/encode_png.h"
-#include "ops/ops.h"
-#include "pipeline/pipeline.h"
+#include "ipadapter/ipadapter.hpp"
 #include "progress.h"
 
 namespace ipa::cli {
 namespace {
 
-struct GenerateOptions {
-  PipelineOptions pipeline;
-  GenerateRequest request;
+struct GenerateFlags {
+  std::string base, ip_adapter, image_encoder;
+  std::vector<std::string> images;
+  std::string image_prep = "crop", sampler = "default", vae_tiling = "auto";
+  std::string prompt, negative_prompt, prompt_2, negative_prompt_2;
+  float scale = 0.6f, cfg = 0.f, eta = 0.f;
+  int steps = 30, width = 0, height = 0, num_images = 1, clip_skip = 0;
+  uint64_t seed = 0;
+  std::string original_size, target_size, crop_top_left;
   std::string out = "out.png";
   std::string init_latents, dump_latents;
-  ComputeOptions compute;
+  ComputeFlags compute;
+  // Options whose absence means something (diffusers' None).
+  CLI::Option *negative = nullptr, *negative_2 = nullptr, *prompt_2_opt = nullptr,
+              *cfg_opt = nullptr;
 };
 
 std::string output_name(const std::string& out, int index) {
@@ -30,87 +37,179 @@ std::string output_name(const std::string& out, int index) {
       .string();
 }
 
-int run_generate(GenerateOptions& o) {
-  apply_compute_options(o.compute);
-  Stopwatch t;
-  o.pipeline.one_shot = true;  // one generation per process: hold each model only while needed
-  auto pipeline = Pipeline::load(
-      o.pipeline, [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); });
-  log_timing("load", t.seconds());
-  if (!o.init_latents.empty()) {
-    const TensorFile f = load_tensor_file(o.init_latents);
-    const Tensor* l = f.find("latents");
-    if (!l) throw Error("no tensor named 'latents'", o.init_latents, "latents");
-    o.request.init_latents = l->to(DType::F32);
+// "WIDTHxHEIGHT"
+ImageSize parse_size(const std::string& flag, const std::string& text) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') ||
+      w < 1 || h < 1) {
+    throw Error(flag + " must be WIDTHxHEIGHT, e.g. 1024x1024, got '" + text + "'");
   }
-  o.request.keep_step_latents = !o.dump_latents.empty();
-  const GenerateResult res = pipeline->generate(o.request, draw_progress);
-  log_timing("unet load", res.unet_load_s);
-  log_timing("text encoder", res.text_encode_s);
-  if (!o.request.images.empty()) log_timing("image prompt", res.image_encode_s);
-  log_timing("denoising", res.denoise_s);
-  log_timing("vae decode", res.vae_decode_s);
+  return {w, h};
+}
+
+GenerateRequest make_request(const GenerateFlags& f) {
+  GenerateRequest r;
+  r.prompt = f.prompt;
+  if (f.negative->count()) r.negative_prompt = f.negative_prompt;
+  if (f.prompt_2_opt->count()) r.prompt_2 = f.prompt_2;
+  if (f.negative_2->count()) r.negative_prompt_2 = f.negative_prompt_2;
+  if (!f.images.empty()) {
+    ImagePrompt p;
+    for (const auto& path : f.images) p.images.push_back(read_image(path));
+    p.scale = f.scale;
+    r.image_prompts.push_back(std::move(p));
+  }
+  r.image_prep = *parse_image_prep(f.image_prep);
+  r.steps = f.steps;
+  if (f.cfg_opt->count()) r.cfg = f.cfg;
+  const auto sampler = parse_sampler(f.sampler);
+  if (!sampler) {
+    std::string names;
+    for (const auto& n : sampler_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("--sampler: unknown sampler '" + f.sampler + "' (one of: " + names + ")");
+  }
+  r.sampler = *sampler;
+  r.eta = f.eta;
+  r.seed = f.seed;
+  r.width = f.width;
+  r.height = f.height;
+  r.num_images = f.num_images;
+  r.clip_skip = f.clip_skip;
+  r.vae_tiling = *parse_vae_tiling(f.vae_tiling);
+  if (!f.original_size.empty()) r.original_size = parse_size("--original-size", f.original_size);
+  if (!f.target_size.empty()) r.target_size = parse_size("--target-size", f.target_size);
+  if (!f.crop_top_left.empty()) {
+    char extra = 0;
+    if (std::sscanf(f.crop_top_left.c_str(), "%d,%d%c", &r.crop_top, &r.crop_left, &extra) != 2) {
+      throw Error("--crop-top-left must be TOP,LEFT, e.g. 0,0, got '" + f.crop_top_left + "'");
+    }
+  }
+  if (!f.init_latents.empty()) {
+    const auto arrays = read_float_arrays(f.init_latents);
+    const auto it = arrays.find("latents");
+    if (it == arrays.end()) throw Error("no tensor named 'latents'", f.init_latents, "latents");
+    r.init_latents = it->second;
+  }
+  r.keep_step_latents = !f.dump_latents.empty();
+  return r;
+}
+
+int run_generate(const GenerateFlags& f) {
+  Stopwatch t;
+  EngineOptions o;
+  o.base = f.base;
+  if (!f.ip_adapter.empty()) o.ip_adapters = {{f.ip_adapter, f.image_encoder}};
+  if (f.ip_adapter.empty() && !f.image_encoder.empty()) {
+    throw Error("--image-encoder was given without --ip-adapter");
+  }
+  o.compute = f.compute.options();
+  o.one_shot = true;  // one generation per process: hold each model only while needed
+  o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // The request is read and checked before the models load: a bad image or flag costs nothing.
+  const GenerateRequest request = make_request(f);
+  request.validate();
+  auto engine = Engine::load(o);
+  engine->check(request);
+  log_timing("load", t.seconds());
+
+  Callbacks callbacks;
+  callbacks.on_step = [](const StepProgress& p) {
+    draw_progress(p.step, p.total, p.elapsed_s);
+    return true;
+  };
+  const GenerateResult res = engine->generate(request, callbacks);
+  log_timing("unet load", res.timings.unet_load_s);
+  log_timing("text encoder", res.timings.text_encode_s);
+  if (!request.image_prompts.empty()) log_timing("image prompt", res.timings.image_encode_s);
+  log_timing("denoising", res.timings.denoise_s);
+  log_timing("vae decode", res.timings.vae_decode_s);
   std::fprintf(stderr, "%-28s %8.0f MB\n", "peak memory (RSS)", bench::peak_rss_mb());
+  const std::string parameters = generation_parameters(engine->info(), request, res);
   for (size_t i = 0; i < res.images.size(); ++i) {
-    const std::string path = output_name(o.out, static_cast<int>(i));
-    image::write_png(path, res.images[i], {{"parameters", res.parameters}});
+    const std::string path = output_name(f.out, static_cast<int>(i));
+    write_png(path, res.images[i], {{"parameters", parameters}});
     std::fprintf(stderr, "wrote %s\n", path.c_str());
   }
-  if (!o.dump_latents.empty()) {
-    std::vector<NamedTensor> tensors = {{"final_latents", res.final_latents}};
+  if (!f.dump_latents.empty()) {
+    std::vector<std::pair<std::string, FloatArray>> arrays = {{"final_latents", res.final_latents}};
     for (size_t i = 0; i < res.step_latents.size(); ++i) {
-      tensors.push_back({"step_" + std::to_string(i), res.step_latents[i]});
+      arrays.emplace_back("step_" + std::to_string(i), res.step_latents[i]);
     }
-    write_safetensors(o.dump_latents, tensors);
-    std::fprintf(stderr, "wrote %s\n", o.dump_latents.c_str());
+    write_float_arrays(f.dump_latents, arrays);
+    std::fprintf(stderr, "wrote %s\n", f.dump_latents.c_str());
   }
   return 0;
 }
 
 const bool registered = register_command(
     "generate", "Generate images from a text prompt and reference image(s)", [](CLI::App& sub) {
-      auto o = std::make_shared<GenerateOptions>();
-      GenerateRequest& r = o->request;
-      sub.add_option("--base", o->pipeline.base, "Diffusers SD1.5 pipeline folder")->required();
-      sub.add_option("--ip-adapter", o->pipeline.ip_adapter, "IP-Adapter .bin or .safetensors");
-      sub.add_option("--image-encoder", o->pipeline.image_encoder,
+      auto f = std::make_shared<GenerateFlags>();
+      sub.add_option("--base", f->base,
+                     "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or SDXL "
+                     "(StableDiffusionXLPipeline)")
+          ->required();
+      sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors");
+      sub.add_option("--image-encoder", f->image_encoder,
                      "CLIP vision encoder folder (default: beside the adapter, h94 layout)");
-      sub.add_option("--image", r.images, "Reference image; repeat to concatenate several");
-      sub.add_option("--image-prep", r.image_prep, "crop (CLIPImageProcessor) or squash")
+      sub.add_option("--image", f->images, "Reference image; repeat to concatenate several");
+      sub.add_option("--image-prep", f->image_prep, "crop (CLIPImageProcessor) or squash")
+          ->capture_default_str()
+          ->check(CLI::IsMember({"crop", "squash"}));
+      sub.add_option("--prompt", f->prompt, "Text prompt")->required();
+      f->negative = sub.add_option("--negative-prompt", f->negative_prompt,
+                                   "Negative prompt (default: none — the empty prompt, or zero "
+                                   "embeddings where the model asks for them, as diffusers)");
+      f->prompt_2_opt =
+          sub.add_option("--prompt-2", f->prompt_2,
+                         "SDXL: prompt for the second text encoder (default: --prompt)");
+      f->negative_2 = sub.add_option("--negative-prompt-2", f->negative_prompt_2,
+                                     "SDXL: negative prompt for the second text encoder (default: "
+                                     "--negative-prompt)");
+      sub.add_option("--scale", f->scale, "IP-Adapter scale (0 = text only, 1 = image only)")
           ->capture_default_str();
-      sub.add_option("--prompt", r.prompt, "Text prompt")->required();
-      sub.add_option("--negative-prompt", r.negative_prompt, "Negative prompt");
-      sub.add_option("--scale", r.ip_scale, "IP-Adapter scale (0 = text only, 1 = image only)")
-          ->capture_default_str();
-      sub.add_option("--steps", r.steps, "Sampling steps")
+      sub.add_option("--steps", f->steps, "Sampling steps")
           ->capture_default_str()
           ->check(CLI::Range(1, 1000));
-      sub.add_option("--cfg", r.cfg, "Classifier-free guidance scale")->capture_default_str();
-      sub.add_option("--sampler", r.sampler,
-                     "ddim, pndm, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, lms, ... (default: "
-                     "the base model's scheduler)");
-      sub.add_option("--eta", r.eta, "DDIM eta")->capture_default_str();
-      sub.add_option("--seed", r.seed, "Seed (PyTorch CPU generator compatible)")
+      f->cfg_opt = sub.add_option("--cfg", f->cfg,
+                                  "Classifier-free guidance scale (default: 7.5 for SD1.5, 5 for "
+                                  "SDXL)");
+      sub.add_option("--sampler", f->sampler,
+                     "default (the base model's scheduler), ddim, pndm, euler, euler_karras, "
+                     "euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpmpp_2m_sde_karras, lms, "
+                     "lms_karras")
           ->capture_default_str();
-      sub.add_option("--width", r.width, "Width in pixels (multiple of 8)")->capture_default_str();
-      sub.add_option("--height", r.height, "Height in pixels (multiple of 8)")
+      sub.add_option("--eta", f->eta, "DDIM eta")->capture_default_str();
+      sub.add_option("--seed", f->seed, "Seed (PyTorch CPU generator compatible)")
           ->capture_default_str();
-      sub.add_option("--num-images", r.num_images, "Images to generate")->capture_default_str();
-      sub.add_option("--vae-tiling", r.vae_tiling,
-                     "Decode in overlapping tiles (diffusers' enable_tiling): auto (images of "
-                     "1024x1024 pixels or more that exceed the VAE's tile), on, off")
+      sub.add_option("--width", f->width,
+                     "Width in pixels, a multiple of 8 (default: the model's, 512 for SD1.5, "
+                     "1024 for SDXL)");
+      sub.add_option("--height", f->height,
+                     "Height in pixels, a multiple of 8 (default: the model's)");
+      sub.add_option("--num-images", f->num_images, "Images to generate")->capture_default_str();
+      sub.add_option("--vae-tiling", f->vae_tiling,
+                     "Decode in overlapping tiles (diffusers' enable_tiling): auto (large images "
+                     "only), on, off")
           ->capture_default_str()
           ->check(CLI::IsMember({"auto", "on", "off"}));
-      sub.add_option("--clip-skip", r.clip_skip, "Skip the last N text-encoder layers")
+      sub.add_option("--clip-skip", f->clip_skip, "Skip the last N text-encoder layers")
           ->capture_default_str();
-      sub.add_option("--init-latents", o->init_latents,
-                     "safetensors with tensor 'latents' [N,4,H/8,W/8] (diffusers' latents=)");
-      sub.add_option("--dump-latents", o->dump_latents,
+      sub.add_option("--original-size", f->original_size,
+                     "SDXL size conditioning: WIDTHxHEIGHT of the 'original' image (default: the "
+                     "output size)");
+      sub.add_option("--target-size", f->target_size,
+                     "SDXL size conditioning: WIDTHxHEIGHT (default: the output size)");
+      sub.add_option("--crop-top-left", f->crop_top_left,
+                     "SDXL crop conditioning: TOP,LEFT (default: 0,0)");
+      sub.add_option("--init-latents", f->init_latents,
+                     "safetensors with tensor 'latents' [N,C,H/8,W/8] (diffusers' latents=)");
+      sub.add_option("--dump-latents", f->dump_latents,
                      "write final_latents and step_<i> (after step i) to this safetensors file");
-      add_compute_options(sub, o->compute);
-      sub.add_option("--out", o->out, "Output PNG (more images: NAME_1.png, ...)")
+      add_compute_options(sub, f->compute);
+      sub.add_option("--out", f->out, "Output PNG (more images: NAME_1.png, ...)")
           ->capture_default_str();
-      return [o] { return run_generate(*o); };
+      return [f] { return run_generate(*f); };
     });
 
 }  // namespace

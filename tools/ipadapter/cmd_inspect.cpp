@@ -2,12 +2,12 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "inspect/inspect.h"
+#include "ipadapter/inspect.h"
 
 namespace ipa::cli {
 namespace {
 
-struct InspectOptions {
+struct InspectFlags {
   std::string path;
   bool json = false;
   bool no_tensors = false;
@@ -15,18 +15,16 @@ struct InspectOptions {
 
 const bool registered =
     register_command("inspect", "Describe a checkpoint file or model folder", [](CLI::App& sub) {
-      auto opts = std::make_shared<InspectOptions>();
-      sub.add_option("path", opts->path, "File (.safetensors, .bin, .ckpt, .pt) or folder")
+      auto f = std::make_shared<InspectFlags>();
+      sub.add_option("path", f->path, "File (.safetensors, .bin, .ckpt, .pt) or folder")
           ->required();
-      sub.add_flag("--json", opts->json, "Print one JSON object");
-      sub.add_flag("--no-tensors", opts->no_tensors, "Omit the per-tensor list");
-      return [opts] {
-        const auto report = inspect_path(opts->path, !opts->no_tensors);
-        if (opts->json) {
-          std::printf("%s\n", report.dump(1).c_str());
-        } else {
-          std::printf("%s", inspect_to_text(report).c_str());
-        }
+      sub.add_flag("--json", f->json, "Print one JSON object");
+      sub.add_flag("--no-tensors", f->no_tensors, "Omit the per-tensor list");
+      return [f] {
+        std::fputs(inspect_model(f->path, f->json ? InspectFormat::Json : InspectFormat::Text,
+                                 !f->no_tensors)
+                       .c_str(),
+                   stdout);
         return 0;
       };
     });

@@ -2,14 +2,15 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "ops/ops.h"
+#include "ipadapter/types.h"
 
 namespace ipa::cli {
 namespace {
 const bool registered = register_command("info", "Build and CPU information", [](CLI::App&) {
   return [] {
-    std::printf("ipadapter 0.1.0\nthreads: %d\nbf16 compute available: %s\n", ops::num_threads(),
-                ops::cpu_has_bf16() ? "yes" : "no");
+    const SystemInfo s = system_info();
+    std::printf("ipadapter 0.1.0\nthreads: %d\nvector ISA: %s\nbf16 compute available: %s\n",
+                s.default_threads, s.isa.c_str(), s.bf16 ? "yes" : "no");
     return 0;
   };
 });

@@ -1,11 +1,10 @@
 #include "compute_options.h"
 
-#include "ops/ops.h"
-
 namespace ipa::cli {
 
-void add_compute_options(CLI::App& sub, ComputeOptions& c) {
-  sub.add_option("--threads", c.threads, "CPU threads (default: all cores)");
+void add_compute_options(CLI::App& sub, ComputeFlags& c) {
+  sub.add_option("--threads", c.threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
   sub.add_option("--precision", c.precision,
                  "Compute precision of the convolutions and linear layers: f32, or bf16 "
                  "(bf16 inputs and weights, F32 accumulation; needs a CPU with AVX-512 BF16 "
@@ -14,9 +13,11 @@ void add_compute_options(CLI::App& sub, ComputeOptions& c) {
       ->check(CLI::IsMember({"f32", "bf16"}));
 }
 
-void apply_compute_options(const ComputeOptions& c) {
-  if (c.threads > 0) ops::set_num_threads(c.threads);
-  ops::set_precision(c.precision == "bf16" ? ops::Precision::BF16 : ops::Precision::F32);
+ComputeOptions ComputeFlags::options() const {
+  ComputeOptions o;
+  o.threads = threads;
+  o.precision = parse_precision(precision).value_or(Precision::F32);
+  return o;
 }
 
 }  // namespace ipa::cli

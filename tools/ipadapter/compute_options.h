@@ -3,15 +3,16 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "ipadapter/types.h"
+
 namespace ipa::cli {
 
-struct ComputeOptions {
+struct ComputeFlags {
   int threads = 0;                // 0 = all physical cores
   std::string precision = "f32";  // f32 | bf16
+  ComputeOptions options() const;
 };
 
-void add_compute_options(CLI::App& sub, ComputeOptions& c);
-// Sets them process-wide; bf16 on a CPU without bf16 support is an ipa::Error saying so.
-void apply_compute_options(const ComputeOptions& c);
+void add_compute_options(CLI::App& sub, ComputeFlags& c);
 
 }  // namespace ipa::cli

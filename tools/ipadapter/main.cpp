@@ -4,8 +4,8 @@
 #include <memory>
 #include <vector>
 
-#include "base/error.h"
 #include "commands.h"
+#include "ipadapter/error.h"
 
 namespace ipa::cli {
 

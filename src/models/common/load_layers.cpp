@@ -2,14 +2,14 @@
 
 namespace ipa {
 
-DType weight_compute_dtype() {
-  return ops::precision() == ops::Precision::BF16 ? DType::BF16 : DType::F32;
+DType layer_dtype(Precision precision) {
+  return precision == Precision::BF16 ? DType::BF16 : DType::F32;
 }
 
 ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         bool bias) {
   ops::Linear l;
-  l.weight = ws.get_float(name + ".weight", {out, in}, weight_compute_dtype());
+  l.weight = ws.get_float(name + ".weight", {out, in}, ws.store().layer_dtype());
   if (bias) l.bias = ws.get_f32(name + ".bias", {out});
   return l;
 }
@@ -17,7 +17,7 @@ ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t 
 ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         int kernel, const ops::Conv2dParams& params, bool bias) {
   Tensor w = ws.get_float(name + ".weight", {out, in / params.groups, kernel, kernel},
-                          weight_compute_dtype());
+                          ws.store().layer_dtype());
   Tensor b = bias ? ws.get_f32(name + ".bias", {out}) : Tensor();
   return ops::Conv2d(std::move(w), std::move(b), params);
 }

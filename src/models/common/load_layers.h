@@ -7,9 +7,11 @@
 
 namespace ipa {
 
-// The dtype the heavy layers keep their weights in: BF16 under ops::Precision::BF16, else F32
-// (converted once at load; biases and norms stay F32).
-DType weight_compute_dtype();
+// The layer dtype (WeightStore::set_layer_dtype) of a compute precision.
+DType layer_dtype(Precision precision);
+
+// Linear and conv weights are converted once at load to the store's layer_dtype() (F32 or
+// BF16, which is then their compute precision); biases and norms stay F32.
 
 // `<name>.weight` [out, in] and, when `bias`, `<name>.bias` [out].
 ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,

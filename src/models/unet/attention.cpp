@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "models/common/load_layers.h"
-#include "ops/profile.h"
 
 namespace ipa::unet {
 
@@ -20,19 +19,15 @@ Attention Attention::load(const WeightScope& ws, int64_t query_dim, int64_t cont
   return a;
 }
 
-Tensor Attention::forward(const Tensor& x, const Tensor& context, const Tensor& ip_tokens,
-                          const IpAttnLayer* ip) const {
+Tensor Attention::forward(const Tensor& x, const Tensor& context,
+                          const CrossAttentionExtension* extension,
+                          const CrossAttentionLayer* layer) const {
   // dim_head ** -0.5 as Python computes it (double), then used in f32.
   const float sdpa_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim_head)));
   const Tensor& ctx = context.defined() ? context : x;
   const Tensor q = to_q(x);
   Tensor out = ops::attention(q, to_k(ctx), to_v(ctx), heads, sdpa_scale);
-  if (ip && ip->active() && ip_tokens.defined()) {
-    ops::profile::OpScope prof("ip_adapter_branch");  // the IP-Adapter's whole cost, for bench
-    const Tensor ip_out =
-        ops::attention(q, ip->to_k_ip(ip_tokens), ip->to_v_ip(ip_tokens), heads, sdpa_scale);
-    out = ops::add_scaled(out, ip_out, ip->scale);
-  }
+  if (extension && layer) extension->extend({*layer, q, sdpa_scale, out});
   return to_out(out);
 }
 

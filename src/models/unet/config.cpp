@@ -91,16 +91,6 @@ void check_depths(const Reader& r, const std::string& key, const std::vector<int
 
 }  // namespace
 
-UNetAttentionLayout UNetConfig::attention_layout() const {
-  UNetAttentionLayout layout;
-  for (const auto& b : down_blocks)
-    layout.down_blocks.push_back(b.has_attention ? b.transformer_layers : std::vector<int>{});
-  for (const auto& b : up_blocks)
-    layout.up_blocks.push_back(b.has_attention ? b.transformer_layers : std::vector<int>{});
-  if (mid.type == "UNetMidBlock2DCrossAttn") layout.mid_block = mid.transformer_layers;
-  return layout;
-}
-
 UNetConfig parse_unet_config(const json& j, const std::string& source) {
   if (!j.is_object()) throw Error("UNet config must be a JSON object", source);
   const Reader r(j, source);
@@ -110,6 +100,18 @@ UNetConfig parse_unet_config(const json& j, const std::string& source) {
   const std::string cls = r.value<std::string>("_class_name", "UNet2DConditionModel");
   if (cls != "UNet2DConditionModel") {
     r.fail("_class_name", "expected UNet2DConditionModel, got " + cls);
+  }
+
+  if (const json* v = r.find("sample_size")) {
+    // An int, or [height, width] (both the same in every released SD config).
+    if (v->is_number_integer()) {
+      c.sample_size = v->get<int64_t>();
+    } else if (v->is_array() && !v->empty() && (*v)[0].is_number_integer()) {
+      c.sample_size = (*v)[0].get<int64_t>();
+    } else {
+      r.fail("sample_size", "must be an integer or a list of integers, got " + v->dump());
+    }
+    if (c.sample_size < 1) r.fail("sample_size", "must be positive");
   }
 
   // ---- options this implementation does not cover: refuse them clearly ----

@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "weights/ip_layer_map.h"
-
 namespace ipa::unet {
 
 // One down or up block, resolved.
@@ -40,6 +38,9 @@ struct MidSpec {
 struct UNetConfig {
   std::string source;  // file the config came from (for error messages)
 
+  // Latent side the model was trained at (pipelines default to sample_size × the VAE factor);
+  // 0 when the config does not say.
+  int64_t sample_size = 0;
   int64_t in_channels = 4;
   int64_t out_channels = 4;
   bool center_input_sample = false;
@@ -72,9 +73,6 @@ struct UNetConfig {
   // block; then this is the first block's).
   int64_t cross_attention_dim = 0;
   bool cross_attention_dim_per_block = false;
-
-  // Where the transformers sit, for the IP checkpoint numbering.
-  UNetAttentionLayout attention_layout() const;
 };
 
 // Parses and validates; unsupported options (dual_cross_attention, class embeddings, other

@@ -16,7 +16,7 @@ ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64
   if (as_linear) return load_linear(ws, name, in, out);
   ops::Linear l;
   l.weight =
-      ws.get_float(name + ".weight", {out, in, 1, 1}, weight_compute_dtype()).reshape({out, in});
+      ws.get_float(name + ".weight", {out, in, 1, 1}, ws.store().layer_dtype()).reshape({out, in});
   l.bias = ws.get_f32(name + ".bias", {out});
   return l;
 }
@@ -42,9 +42,9 @@ Tensor BasicTransformerBlock::forward(const Tensor& x_in, const CrossContext& ct
   Tensor x = attn1.forward(norm1(x_in));
   ops::add_(x, x_in);
 
-  const IpAttnLayer* ip =
-      (ctx.ip_layers && ip_layer >= 0) ? &(*ctx.ip_layers)[static_cast<size_t>(ip_layer)] : nullptr;
-  Tensor y = attn2.forward(norm2(x), ctx.text, ctx.ip_tokens, ip);
+  const CrossAttentionLayer* info =
+      (ctx.layers && layer >= 0) ? &(*ctx.layers)[static_cast<size_t>(layer)] : nullptr;
+  Tensor y = attn2.forward(norm2(x), ctx.text, ctx.extension, info);
   ops::add_(y, x);
 
   Tensor z = ff_out(ops::geglu(ff_in(norm3(y))));

@@ -13,10 +13,9 @@ namespace ipa::unet {
 
 // What every cross-attention sees during one UNet call.
 struct CrossContext {
-  Tensor text;       // [B, Lt, C]
-  Tensor ip_tokens;  // [B, T, C] or undefined (no image prompt)
-  const std::vector<IpAttnLayer>* ip_layers =
-      nullptr;  // indexed by BasicTransformerBlock::ip_layer
+  Tensor text;                                               // [B, Lt, C]
+  const std::vector<CrossAttentionLayer>* layers = nullptr;  // by BasicTransformerBlock::layer
+  const CrossAttentionExtension* extension = nullptr;        // may be null
 };
 
 struct BasicTransformerBlock {
@@ -25,7 +24,7 @@ struct BasicTransformerBlock {
   ops::Linear ff_in;   // ff.net.0.proj  [2·ff_inner, dim]
   ops::Linear ff_out;  // ff.net.2       [dim, ff_inner]
   std::string attn2_path;
-  int ip_layer = -1;  // index into CrossContext::ip_layers (assigned by the UNet)
+  int layer = -1;  // index into CrossContext::layers (assigned by the UNet)
 
   static BasicTransformerBlock load(const WeightScope& ws, int64_t dim, int heads, int64_t dim_head,
                                     int64_t cross_attention_dim);

@@ -57,21 +57,6 @@ void check_tokens(const Tensor& t, const char* what, int64_t batch, int64_t widt
 
 }  // namespace
 
-std::pair<Tensor, Tensor> split_encoder_hidden_states(const Tensor& ehs, int64_t num_ip_tokens) {
-  if (ehs.dim() != 3) {
-    throw Error("encoder_hidden_states must be [B, L, C], got " + shape_str(ehs.shape()));
-  }
-  const int64_t L = ehs.size(1);
-  if (num_ip_tokens < 0 || num_ip_tokens >= L) {
-    throw Error("cannot split " + std::to_string(num_ip_tokens) +
-                " image tokens off encoder_hidden_states " + shape_str(ehs.shape()) +
-                " (at least one text token must remain)");
-  }
-  if (num_ip_tokens == 0) return {ehs, Tensor()};
-  return {ehs.narrow(1, 0, L - num_ip_tokens).contiguous(),
-          ehs.narrow(1, L - num_ip_tokens, num_ip_tokens).contiguous()};
-}
-
 UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const WeightScope& ws) {
   UNet2DConditionModel m;
   m.config_ = config;
@@ -111,48 +96,37 @@ UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const 
   m.conv_out_ = load_conv2d(ws, "conv_out", ch0, c.out_channels, c.conv_out_kernel,
                             ops::Conv2dParams::same(1, (c.conv_out_kernel - 1) / 2));
   check_no_leftover_weights(ws);
-  m.index_ip_layers();
+  m.index_cross_attention_layers();
   return m;
 }
 
-UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir) {
-  const ModelFolder folder = open_model_folder(dir);
+UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir, Precision precision) {
+  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
   return load(parse_unet_config(folder.config, folder.config_path), folder.weights.scope(""));
 }
 
-void UNet2DConditionModel::index_ip_layers() {
-  ip_layers_.clear();
-  auto add = [this](std::vector<Transformer2DModel>& attentions) {
+void UNet2DConditionModel::index_cross_attention_layers() {
+  layers_ = unet::cross_attention_layers(config_);
+  // The model walk and the config-derived list must agree; they are derived independently.
+  std::vector<BasicTransformerBlock*> blocks;
+  auto add = [&](std::vector<Transformer2DModel>& attentions) {
     for (auto& t : attentions) {
-      for (auto& block : t.blocks) {
-        IpAttnLayer layer;
-        layer.attn2_path = block.attn2_path;
-        layer.checkpoint_index = 2 * static_cast<int>(ip_layers_.size()) + 1;
-        layer.cross_attention_dim = block.attn2.to_k.in_features();
-        layer.inner_dim = block.attn2.inner_dim();
-        block.ip_layer = static_cast<int>(ip_layers_.size());
-        ip_layers_.push_back(std::move(layer));
-      }
+      for (auto& block : t.blocks) blocks.push_back(&block);
     }
   };
-  // attn_processors order: down_blocks, up_blocks, then mid_block.
   for (auto& d : down_) add(d.attentions);
   for (auto& u : up_) add(u.attentions);
   if (has_mid_) add(mid_.attentions);
-
-  // The model walk and the checkpoint table must agree; they are derived independently.
-  const auto map = ip_layer_map(config_.attention_layout());
-  bool same = map.size() == ip_layers_.size();
-  for (size_t i = 0; same && i < map.size(); ++i) {
-    same =
-        map[i].checkpoint_index == ip_layers_[i].checkpoint_index &&
-        map[i].attn2_path.size() <= ip_layers_[i].attn2_path.size() &&
-        ip_layers_[i].attn2_path.compare(ip_layers_[i].attn2_path.size() - map[i].attn2_path.size(),
-                                         std::string::npos, map[i].attn2_path) == 0;
+  bool same = blocks.size() == layers_.size();
+  for (size_t i = 0; same && i < blocks.size(); ++i) {
+    const std::string& walked = blocks[i]->attn2_path;
+    const std::string& listed = layers_[i].path;
+    same = listed.size() <= walked.size() &&
+           walked.compare(walked.size() - listed.size(), std::string::npos, listed) == 0 &&
+           blocks[i]->attn2.inner_dim() == layers_[i].inner_dim();
+    blocks[i]->layer = static_cast<int>(i);
   }
-  if (!same) throw Error("internal error: UNet attention layers disagree with the IP layer map");
-  // Keep the diffusers-relative path (the model walk saw the scope prefix too).
-  for (size_t i = 0; i < map.size(); ++i) ip_layers_[i].attn2_path = map[i].attn2_path;
+  if (!same) throw Error("internal error: the UNet's attention layers disagree with its config");
 }
 
 Tensor UNet2DConditionModel::time_embedding(const UNetInputs& in, int64_t batch) const {
@@ -182,12 +156,6 @@ void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
   const int64_t C = config_.cross_attention_dim_per_block ? 0 : config_.cross_attention_dim;
   if (!in.text.defined()) throw Error("UNet: text embeddings (encoder_hidden_states) missing");
   check_tokens(in.text, "text embeddings", B, C);
-  if (in.ip_tokens.defined()) {
-    check_tokens(in.ip_tokens, "image prompt tokens", B, C);
-    if (!has_ip_adapter()) {
-      throw Error("UNet: image prompt tokens were given but no IP-Adapter is loaded");
-    }
-  }
   if (config_.text_time) {
     const Tensor& te = in.text_embeds;
     const Tensor& ids = in.time_ids;
@@ -223,7 +191,7 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   check_inputs(in);
   const int64_t B = in.sample.size(0);
   const Tensor temb_act = ops::silu(time_embedding(in, B));
-  const CrossContext ctx{in.text, in.ip_tokens, &ip_layers_};
+  const CrossContext ctx{in.text, &layers_, in.cross_attention};
 
   Tensor x = in.sample;
   if (config_.center_input_sample) x = ops::sub(ops::scale(x, 2.f), Tensor::full({1}, 1.f));
@@ -231,7 +199,9 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
 
   std::vector<Tensor> skips{x};
   for (const auto& d : down_) x = d.forward(x, temb_act, ctx, &skips);
+  add_residuals(in, &skips);
   if (has_mid_) x = mid_.forward(x, temb_act, ctx);
+  if (in.mid_residual.defined()) x = ops::add(x, in.mid_residual);
   for (const auto& u : up_) {
     // Upsample to the size of the skip the next block starts with (diffusers passes it as
     // upsample_size when the latent size is not a multiple of 2^num_upsamplers; otherwise it
@@ -246,12 +216,22 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   return conv_out_(norm_out_(x, /*fuse_silu=*/true));
 }
 
-const IpAttnLayer& UNet2DConditionModel::ip_layer(int layer) const {
-  if (layer < 0 || layer >= num_ip_layers()) {
-    throw Error("IP layer " + std::to_string(layer) + " out of range (this UNet has " +
-                std::to_string(num_ip_layers()) + ")");
+void UNet2DConditionModel::add_residuals(const UNetInputs& in, std::vector<Tensor>* skips) const {
+  if (in.down_residuals.empty()) return;
+  if (in.down_residuals.size() != skips->size()) {
+    throw Error("UNet: " + std::to_string(in.down_residuals.size()) +
+                " down-block residuals were given but this UNet has " +
+                std::to_string(skips->size()) + " skip connections");
   }
-  return ip_layers_[static_cast<size_t>(layer)];
+  for (size_t i = 0; i < skips->size(); ++i) {
+    Tensor& skip = (*skips)[i];
+    if (in.down_residuals[i].shape() != skip.shape()) {
+      throw Error("UNet: down-block residual " + std::to_string(i) + " is " +
+                  shape_str(in.down_residuals[i].shape()) + " but the skip connection is " +
+                  shape_str(skip.shape()));
+    }
+    skip = ops::add(skip, in.down_residuals[i]);
+  }
 }
 
 }  // namespace ipa::unet

@@ -54,8 +54,8 @@ Tensor LatentDistribution::sample(const Tensor& noise) const {
   return ops::add(mean, ops::mul(std, noise));
 }
 
-AutoencoderKL AutoencoderKL::load(const std::string& dir) {
-  const ModelFolder folder = open_model_folder(dir);
+AutoencoderKL AutoencoderKL::load(const std::string& dir, Precision precision) {
+  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
   return AutoencoderKL(VaeConfig::from_json(folder.config, folder.config_path),
                        folder.weights.scope(""));
 }

@@ -65,7 +65,7 @@ class AutoencoderKL {
  public:
   // A diffusers `vae/` folder: config.json + diffusion_pytorch_model.safetensors (F32/F16),
   // or any other weights file open_model_folder() accepts (.fp16, sharded, .bin).
-  static AutoencoderKL load(const std::string& dir);
+  static AutoencoderKL load(const std::string& dir, Precision precision = Precision::F32);
   // From weights named like the diffusers checkpoint (`encoder.…`, `decoder.…`,
   // `quant_conv.…`, `post_quant_conv.…`) relative to `ws`.
   AutoencoderKL(const VaeConfig& config, const WeightScope& ws);

@@ -139,14 +139,17 @@ Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weight
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p) {
   profile::OpScope prof("conv2d");
   if (!w_in.defined()) fail("conv2d", "weight must be defined");
-  if (w_in.dtype() != DType::F32) fail("conv2d", "weight must be F32", w_in);
+  if (w_in.dtype() != DType::F32 && w_in.dtype() != DType::BF16) {
+    fail("conv2d", "weight must be F32 or BF16", w_in);
+  }
   const Shape out = conv2d_out_shape(x_in, w_in.shape(), b_in, p);
   Tensor x = x_in.contiguous(), w = w_in.contiguous();
   Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
                  static_cast<double>(w.numel() / w.size(0)));
-  const ConvPlan plan = make_conv_plan(x.shape(), w.shape(), b.defined(), p, precision());
+  const Precision precision = w.dtype() == DType::BF16 ? Precision::BF16 : Precision::F32;
+  const ConvPlan plan = make_conv_plan(x.shape(), w.shape(), b.defined(), p, precision);
   return run_conv_plan(plan, x, pack_conv_weights(plan, w), b);
 }
 

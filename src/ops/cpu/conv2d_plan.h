@@ -17,7 +17,7 @@ struct ConvPlan {
 // Validates the arguments (ipa::Error with shapes) and returns the output shape.
 Shape conv2d_out_shape(const Tensor& x, const Shape& w_shape, const Tensor& b,
                        const Conv2dParams& p);
-// F32 at the interface either way; in BF16 precision the primitive reads bf16 src and weights
+// F32 at the interface either way; a BF16 plan's primitive reads bf16 src and weights
 // (the src reorder converts) and accumulates and writes F32.
 ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bias,
                         const Conv2dParams& p, Precision precision);

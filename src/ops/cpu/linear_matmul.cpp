@@ -110,7 +110,7 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
   profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
-  // Weights may be BF16 where a model was loaded for bf16 precision.
+  // BF16 weights (a model loaded for bf16 precision) select the bf16 matmul.
   Tensor w = w_in.defined() && w_in.dtype() == DType::BF16 ? w_in.contiguous()
                                                            : f32_input(w_in, op, "weight");
   check_rank(w, 2, op, "weight");
@@ -139,8 +139,7 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
 
   // F32: oneDNN reads the plain [N, K] weights (its sgemm packs internally). BF16: src and
   // weights in bf16 (weights packed once per layout), F32 accumulation, bias and output.
-  const bool bf16 = precision() == Precision::BF16;
-  if (!bf16 && w.dtype() == DType::BF16) w = w.to(DType::F32);  // bf16-loaded model run in F32
+  const bool bf16 = w.dtype() == DType::BF16;
   const dt compute = bf16 ? dt::bf16 : dt::f32;
   const memory::desc src_md({M, K}, compute, tag::ab);
   const memory::desc wei_md({K, N}, compute, bf16 ? tag::any : tag::ba);  // w [N, K] is "ba"

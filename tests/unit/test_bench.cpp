@@ -1,19 +1,20 @@
-// `ipadapter bench` and its random-weight models, on the tiny pipeline_sd15 models:
+// `ipadapter bench` and its random-weight models, on the tiny pipeline_sd15 / pipeline_sdxl
+// models (unit tests: what they check comes from our own code, not from the reference):
 // - the CLI on the real tiny files reports every key with sane values (no timing bounds);
 // - synthesis from the tiny configs writes files with exactly the names and shapes of the real
 //   tiny checkpoints (the diffusers / transformers / h94 layouts), which load through the
-//   normal Pipeline and generate finite latents, for both adapter variants.
+//   engine and generate finite latents, for both SD1.5 adapter variants and SDXL.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <map>
 
-#include "adapter/ip_adapter.h"
 #include "bench/synthetic_models.h"
 #include "formats/safetensors.h"
 #include "formats/tensor_file.h"
-#include "pipeline/pipeline.h"
+#include "ipadapter/engine.h"
+#include "ipadapter/io.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -54,7 +55,7 @@ void expect_sane_report(const nlohmann::json& j, bool ip) {
   }
 }
 
-TEST(GoldenBench, CliOnTinyRealModels) {
+TEST(Bench, CliOnTinyRealModels) {
   const std::string models = test::golden_path("pipeline_sd15/IP-Adapter/models");
   std::string out;
   const int rc =
@@ -72,21 +73,56 @@ TEST(GoldenBench, CliOnTinyRealModels) {
   EXPECT_EQ(j["unet_calls"].get<int>(), static_cast<int>(j["unet_steps_s"].size()));
 }
 
+void copy_config(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to.parent_path());
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
 // A configs/ folder (the repository's layout) holding the tiny models' configs.
 std::string tiny_configs(const std::string& dir) {
-  const fs::path src = test::golden_path("pipeline_sd15");
+  const fs::path sd = test::golden_path("pipeline_sd15");
+  const fs::path xl = test::golden_path("pipeline_sdxl");
   const fs::path dst = fs::path(dir) / "configs";
   for (const char* part : {"unet", "vae", "text_encoder"}) {
-    fs::create_directories(dst / "sd15" / part);
-    fs::copy_file(src / "sd15" / part / "config.json", dst / "sd15" / part / "config.json");
+    copy_config(sd / "sd15" / part / "config.json", dst / "sd15" / part / "config.json");
   }
-  fs::create_directories(dst / "sd15" / "scheduler");
-  fs::copy_file(src / "sd15" / "scheduler" / "scheduler_config.json",
-                dst / "sd15" / "scheduler" / "scheduler_config.json");
-  fs::create_directories(dst / "image_encoder_vit-h");
-  fs::copy_file(src / "IP-Adapter" / "models" / "image_encoder" / "config.json",
-                dst / "image_encoder_vit-h" / "config.json");
+  for (const char* part : {"unet", "vae", "text_encoder", "text_encoder_2"}) {
+    copy_config(xl / "sdxl" / part / "config.json", dst / "sdxl" / part / "config.json");
+  }
+  for (const char* arch : {"sd15", "sdxl"}) {
+    const fs::path src = arch == std::string("sd15") ? sd : xl;
+    copy_config(src / arch / "scheduler" / "scheduler_config.json",
+                dst / arch / "scheduler" / "scheduler_config.json");
+    copy_config(src / arch / "model_index.json", dst / arch / "model_index.json");
+  }
+  copy_config(sd / "IP-Adapter" / "models" / "image_encoder" / "config.json",
+              dst / "image_encoder_vit-h" / "config.json");
+  copy_config(xl / "IP-Adapter" / "sdxl_models" / "image_encoder" / "config.json",
+              dst / "image_encoder_vit-bigg" / "config.json");
   return dst.string();
+}
+
+// One short generation through the engine on a synthetic model set: finite, non-zero latents.
+void expect_generates(const bench::SyntheticModels& m, const std::string& variant, int64_t tokens) {
+  EngineOptions eo;
+  eo.base = m.base;
+  eo.ip_adapters = {{m.ip_adapter, ""}};  // the encoder is found beside it (h94 layout)
+  auto engine = Engine::load(eo);
+  ASSERT_EQ(engine->info().adapters.size(), 1u);
+  EXPECT_EQ(engine->info().adapters[0].variant, variant);
+  EXPECT_EQ(engine->info().adapters[0].tokens_per_image, tokens);
+  GenerateRequest r;
+  r.prompt = "a cat";
+  r.image_prompts = {{{read_image(m.reference_image)}, 0.6f}};
+  r.steps = 2;
+  const GenerateResult res = engine->generate(r);
+  ASSERT_EQ(res.images.size(), 1u);
+  float max_abs = 0;
+  for (float x : res.final_latents.data) {
+    ASSERT_TRUE(std::isfinite(x));
+    max_abs = std::max(max_abs, std::fabs(x));
+  }
+  EXPECT_GT(max_abs, 0.f);
 }
 
 std::map<std::string, Shape> shapes_of(const std::string& path) {
@@ -95,7 +131,7 @@ std::map<std::string, Shape> shapes_of(const std::string& path) {
   return m;
 }
 
-TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
+TEST(Bench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
   const std::string dir = test::temp_dir("bench_synth");
   bench::SyntheticModelsSpec spec;
   spec.configs_dir = tiny_configs(dir);
@@ -138,26 +174,8 @@ TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
     SCOPED_TRACE(variant);
     spec.adapter_variant = variant;
     const bench::SyntheticModels v = bench::ensure_synthetic_models(spec);
-    PipelineOptions po;
-    po.base = v.base;
-    po.ip_adapter = v.ip_adapter;  // the encoder is found beside it (h94 layout)
-    auto p = Pipeline::load(po);
-    ASSERT_NE(p->ip_adapter(), nullptr);
-    EXPECT_EQ(variant_name(p->ip_adapter()->info().variant), variant);
-    EXPECT_EQ(*p->ip_adapter()->info().num_tokens, variant == "plus" ? 16 : 4);
-    GenerateRequest r;
-    r.prompt = "a cat";
-    r.images = {v.reference_image};
-    r.steps = 2;
-    r.width = r.height = 64;
-    const GenerateResult res = p->generate(r);
-    ASSERT_EQ(res.images.size(), 1u);
-    float max_abs = 0;
-    for (float x : res.final_latents.to_floats()) {
-      ASSERT_TRUE(std::isfinite(x));
-      max_abs = std::max(max_abs, std::fabs(x));
-    }
-    EXPECT_GT(max_abs, 0.f);
+    // The released token counts of ImageProjModel (4) and the Resampler (16).
+    expect_generates(v, variant, variant == "plus" ? 16 : 4);
   }
 
   // The CLI in synthetic mode (plus adapter) on the same cache.
@@ -189,6 +207,50 @@ TEST(GoldenBench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
   expect_sane_report(j, true);
   EXPECT_EQ(j["synthetic_weights"], true);
   EXPECT_EQ(j["adapter_variant"], "plus");
+  EXPECT_EQ(j["weights_generated_this_run"], false);
+}
+
+TEST(Bench, SynthesizedTinySdxlModelsHaveTheRealLayoutAndRun) {
+  const std::string dir = test::temp_dir("bench_synth_xl");
+  bench::SyntheticModelsSpec spec;
+  spec.configs_dir = tiny_configs(dir);
+  spec.cache_dir = dir + "/cache";
+  spec.arch = "sdxl";
+  spec.seed = 5;
+  const bench::SyntheticModels m = bench::ensure_synthetic_models(spec);
+  EXPECT_TRUE(m.generated);
+  const fs::path real = test::golden_path("pipeline_sdxl");
+  const std::vector<std::pair<fs::path, fs::path>> pairs = {
+      {real / "sdxl/unet/diffusion_pytorch_model.safetensors",
+       fs::path(m.base) / "unet/diffusion_pytorch_model.safetensors"},
+      {real / "sdxl/vae/diffusion_pytorch_model.safetensors",
+       fs::path(m.base) / "vae/diffusion_pytorch_model.safetensors"},
+      {real / "sdxl/text_encoder/model.safetensors",
+       fs::path(m.base) / "text_encoder/model.safetensors"},
+      {real / "sdxl/text_encoder_2/model.safetensors",
+       fs::path(m.base) / "text_encoder_2/model.safetensors"},
+      {real / "IP-Adapter/sdxl_models/image_encoder/model.safetensors",
+       fs::path(m.image_encoder) / "model.safetensors"},
+      {real / "IP-Adapter/sdxl_models/ip-adapter_sdxl.safetensors", fs::path(m.ip_adapter)}};
+  for (const auto& [r, s] : pairs) {
+    SCOPED_TRACE(s.string());
+    auto want = shapes_of(r.string());
+    want.erase("text_model.embeddings.position_ids");  // a buffer, not a weight
+    want.erase("vision_model.embeddings.position_ids");
+    EXPECT_EQ(shapes_of(s.string()), want);
+  }
+  expect_generates(m, "basic", 4);
+
+  std::string out;
+  const int rc = test::run_cli(
+      {"bench", "--arch", "sdxl", "--configs", spec.configs_dir, "--cache", spec.cache_dir,
+       "--seed", "5", "--steps", "2", "--threads", "1", "--peak-seconds", "0.02", "--json"},
+      &out);
+  ASSERT_EQ(rc, 0) << out;
+  const nlohmann::json j = json_from_output(out);
+  ASSERT_TRUE(j.is_object()) << out;
+  expect_sane_report(j, true);
+  EXPECT_EQ(j["arch"], "sdxl");
   EXPECT_EQ(j["weights_generated_this_run"], false);
 }
 

@@ -45,29 +45,24 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-WeightRecorder::WeightRecorder(WeightStore& store) : state_(std::make_shared<State>()) {
-  std::weak_ptr<State> weak = state_;
-  store.set_synthesizer([weak](const std::string& name, const Shape& shape) {
-    if (auto s = weak.lock()) {
-      auto it = std::lower_bound(s->names.begin(), s->names.end(), name);
-      if (it == s->names.end() || *it != name) {
-        s->names.insert(it, name);
-        s->specs.push_back({name, shape});
-      } else {
-        for (const auto& spec : s->specs) {
-          if (spec.name == name && spec.shape != shape) {
-            throw Error::shape_mismatch("synthesized weights", name, spec.shape, shape);
-          }
-        }
+Tensor RecordingWeightStore::absent(const std::string& name, const Shape& shape) const {
+  auto it = std::lower_bound(names_.begin(), names_.end(), name);
+  if (it == names_.end() || *it != name) {
+    names_.insert(it, name);
+    specs_.push_back({name, shape});
+  } else {
+    for (const auto& spec : specs_) {
+      if (spec.name == name && spec.shape != shape) {
+        throw Error::shape_mismatch("synthesized weights", name, spec.shape, shape);
       }
     }
-    return zero_placeholder(shape);
-  });
+  }
+  return zero_placeholder(shape);
 }
 
-int64_t WeightRecorder::parameters() const {
+int64_t RecordingWeightStore::parameters() const {
   int64_t n = 0;
-  for (const auto& s : state_->specs) n += numel_of(s.shape);
+  for (const auto& s : specs_) n += numel_of(s.shape);
   return n;
 }
 

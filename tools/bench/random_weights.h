@@ -1,11 +1,10 @@
 // Random checkpoints with the exact names and shapes a model's loader asks for: the loader
-// runs against a WeightStore in synthesis mode, which records each request and hands back a
-// zero placeholder (untouched anonymous pages: no resident memory); the recorded tensors are
-// then written as deterministic random F16 safetensors, the way the released files store them.
+// runs against a RecordingWeightStore, which records each request and hands back a zero
+// placeholder; the recorded tensors are then written as deterministic random F16
+// safetensors, the way the released files store them.
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,20 +17,20 @@ struct TensorSpec {
   Shape shape;
 };
 
-class WeightRecorder {
+// A store that has every weight a loader asks for: an unknown name gets a zero placeholder of
+// the shape asked (untouched anonymous pages: no resident memory), and is recorded.
+class RecordingWeightStore final : public WeightStore {
  public:
-  // Puts `store` into synthesis mode; the store must outlive the recorder's use.
-  explicit WeightRecorder(WeightStore& store);
   // Every tensor asked for, in first-request order (each name once).
-  const std::vector<TensorSpec>& requested() const { return state_->specs; }
+  const std::vector<TensorSpec>& requested() const { return specs_; }
   int64_t parameters() const;
 
+ protected:
+  Tensor absent(const std::string& name, const Shape& expected) const override;
+
  private:
-  struct State {
-    std::vector<TensorSpec> specs;
-    std::vector<std::string> names;  // sorted, for the "each name once" check
-  };
-  std::shared_ptr<State> state_;
+  mutable std::vector<TensorSpec> specs_;
+  mutable std::vector<std::string> names_;  // sorted, for the "each name once" check
 };
 
 // Deterministic random values for one tensor (a function of seed, name and shape only):

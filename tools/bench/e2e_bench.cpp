@@ -14,10 +14,11 @@
 #include "bench/peak_fma.h"
 #include "bench/process_memory.h"
 #include "bench/synthetic_models.h"
+#include "image/decode.h"
+#include "ipadapter/engine.h"
 #include "models/unet/unet.h"
 #include "ops/ops.h"
 #include "ops/profile.h"
-#include "pipeline/pipeline.h"
 #include "sampling/torch_rng.h"
 #include "tensor/block_pool.h"
 
@@ -100,22 +101,25 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   };
   if (o.steps < 1) throw Error("bench: steps must be at least 1");
   if (o.overhead_reps < 1) throw Error("bench: overhead-reps must be at least 1");
+  ops::require_precision(o.compute.precision);
+  // The bench's own work (peak probes, A/B forwards) runs with the engine's thread count.
+  const ops::ThreadScope thread_scope(o.compute.threads);
   nlohmann::json r;
   r["load_avg_start"] = load_average();
   r["threads"] = ops::num_threads();
-  r["compute_dtype"] = ops::precision() == ops::Precision::F32 ? "f32" : "bf16";
-  r["width"] = o.width;
-  r["height"] = o.height;
+  r["compute_dtype"] = precision_name(o.compute.precision);
   r["steps"] = o.steps;
 
   // ---- models ----
-  PipelineOptions po;
-  po.one_shot = !o.keep_models;
-  r["one_shot"] = po.one_shot;
+  EngineOptions eo;
+  eo.one_shot = !o.keep_models;
+  eo.compute = o.compute;
+  r["one_shot"] = eo.one_shot;
   std::string image = o.image;
   const bool synthetic = o.base.empty();
   r["synthetic_weights"] = synthetic;
   bool generated = false;
+  std::string adapter_file, encoder_dir;
   if (synthetic) {
     if (!o.ip_adapter.empty() || !o.image_encoder.empty()) {
       throw Error("bench: --ip-adapter / --image-encoder need --base (real models)");
@@ -123,26 +127,28 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
     SyntheticModelsSpec spec;
     spec.configs_dir = o.configs_dir;
     spec.cache_dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+    spec.arch = o.arch;
     spec.adapter_variant = o.adapter_variant;
     spec.seed = o.seed;
     const SyntheticModels m = ensure_synthetic_models(spec, o.log);
     generated = m.generated;
-    po.base = m.base;
-    po.ip_adapter = m.ip_adapter;
-    po.image_encoder = m.image_encoder;
+    eo.base = m.base;
+    adapter_file = m.ip_adapter;
+    encoder_dir = m.image_encoder;
     if (image.empty()) image = m.reference_image;
     r["adapter_variant"] = o.adapter_variant;
   } else {
-    po.base = o.base;
-    po.ip_adapter = o.ip_adapter;
-    po.image_encoder = o.image_encoder;
-    if (image.empty() && !po.ip_adapter.empty()) {
+    eo.base = o.base;
+    adapter_file = o.ip_adapter;
+    encoder_dir = o.image_encoder;
+    if (image.empty() && !adapter_file.empty()) {
       const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
       image = ensure_reference_image(dir);
     }
   }
-  r["base"] = po.base;
-  r["ip_adapter"] = po.ip_adapter;
+  if (!adapter_file.empty()) eo.ip_adapters = {{adapter_file, encoder_dir}};
+  r["base"] = eo.base;
+  r["ip_adapter"] = adapter_file;
 
   // Memory figures cover the benchmark only, not the one-time file generation above.
   pool_trim();
@@ -163,19 +169,21 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   } disable;
 
   // ---- load ----
-  say("bench: loading " + po.base);
+  say("bench: loading " + eo.base);
+  eo.log = [&](const std::string& s) { say("bench:   " + s); };
   auto t0 = clock::now();
-  auto pipeline = Pipeline::load(po, [&](const std::string& s) { say("bench:   " + s); });
-  const double pipeline_load_s = since(t0);
+  auto engine = Engine::load(eo);
+  const double engine_load_s = since(t0);
   r["rss_after_load_mb"] = current_rss_mb();
-  const IpAdapter* adapter = pipeline->ip_adapter();
-  if (adapter) r["adapter_variant"] = variant_name(adapter->info().variant);
+  const EngineInfo& info = engine->info();
+  r["arch"] = family_name(info.family);
+  if (!info.adapters.empty()) r["adapter_variant"] = info.adapters[0].variant;
 
   // ---- one generation ----
   GenerateRequest req;
   req.prompt = "a photograph of a red fox in the snow, detailed fur";
   req.negative_prompt = "blurry";
-  if (adapter) req.images = {image};
+  if (!info.adapters.empty()) req.image_prompts = {{{image::read_image(image)}, 0.6f}};
   req.steps = o.steps;
   req.width = o.width;
   req.height = o.height;
@@ -185,7 +193,8 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   std::vector<std::vector<prof::OpStats>> step_ops;
   prof::reset();
   const auto gen_t0 = clock::now();
-  const GenerateResult res = pipeline->generate(req, [&](int done, int total, double) {
+  Callbacks callbacks;
+  callbacks.on_step = [&](const StepProgress& p) {
     step_end_s.push_back(since(gen_t0));
     step_end_cpu_s.push_back(cpu_seconds());
     if (step_end_s.size() == 1) r["rss_after_first_step_mb"] = current_rss_mb();
@@ -193,22 +202,26 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
     char buf[96];
     const double dt = step_end_s.size() > 1 ? step_end_s.back() - step_end_s[step_end_s.size() - 2]
                                             : step_end_s.back();
-    std::snprintf(buf, sizeof buf, "bench: step %d/%d  %.2f s (since start %.1f s)", done, total,
-                  dt, step_end_s.back());
+    std::snprintf(buf, sizeof buf, "bench: step %d/%d  %.2f s (since start %.1f s)", p.step,
+                  p.total, dt, step_end_s.back());
     say(buf);
-  });
+    return true;
+  };
+  const GenerateResult res = engine->generate(req, callbacks);
   const double gen_s = since(gen_t0);
   const auto after_gen = prof::snapshot();
-  r["unet_load_s"] = res.unet_load_s;
-  r["load_s"] = pipeline_load_s + res.unet_load_s;  // one-shot: the UNet loads in generate()
-  r["text_encode_s"] = res.text_encode_s;
-  r["image_encode_s"] = res.image_encode_s;
-  r["denoise_s"] = res.denoise_s;
-  r["vae_decode_s"] = res.vae_decode_s;
+  r["width"] = res.width;
+  r["height"] = res.height;
+  r["unet_load_s"] = res.timings.unet_load_s;
+  r["load_s"] = engine_load_s + res.timings.unet_load_s;  // one-shot: the UNet loads in generate()
+  r["text_encode_s"] = res.timings.text_encode_s;
+  r["image_encode_s"] = res.timings.image_encode_s;
+  r["denoise_s"] = res.timings.denoise_s;
+  r["vae_decode_s"] = res.timings.vae_decode_s;
   r["generate_s"] = gen_s;
   {
     bool finite = true;
-    for (float v : res.final_latents.to_floats()) finite = finite && std::isfinite(v);
+    for (float v : res.final_latents.data) finite = finite && std::isfinite(v);
     r["output_finite"] = finite;
   }
 
@@ -219,7 +232,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   for (int i = 1; i < calls; ++i) step_s[i] = step_end_s[i] - step_end_s[i - 1];
   double later = 0;
   for (int i = 1; i < calls; ++i) later += step_s[i];
-  if (calls > 0) step_s[0] = std::max(0.0, res.denoise_s - later);
+  if (calls > 0) step_s[0] = std::max(0.0, res.timings.denoise_s - later);
   r["unet_calls"] = calls;
   r["unet_steps_s"] = step_s;
   r["unet_first_step_s"] = calls > 0 ? step_s[0] : 0.0;
@@ -238,41 +251,57 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   const auto vae_ops = prof::difference(
       after_gen, step_ops.empty() ? std::vector<prof::OpStats>{} : step_ops.back());
   r["vae_gflop"] = flops_of(vae_ops) * 1e-9;
-  r["vae_gflops"] = res.vae_decode_s > 0 ? flops_of(vae_ops) * 1e-9 / res.vae_decode_s : 0.0;
-  r["vae_profile"] = profile_json(vae_ops, res.vae_decode_s);
+  r["vae_gflops"] =
+      res.timings.vae_decode_s > 0 ? flops_of(vae_ops) * 1e-9 / res.timings.vae_decode_s : 0.0;
+  r["vae_profile"] = profile_json(vae_ops, res.timings.vae_decode_s);
   r["rss_after_generate_mb"] = current_rss_mb();
 
   // ---- UNet with and without image tokens (same inputs, alternating) ----
   // The headline memory figure is the generation's (load included); what follows is the
-  // benchmark's own extra work. One-shot: the generation released the UNet; this reloads it.
+  // benchmark's own extra work, on a UNet (and adapter) it loads itself.
   r["peak_rss_mb"] = peak_rss_mb();
   r["pool_peak_mb"] = static_cast<double>(pool_stats().peak_in_use) / (1024.0 * 1024.0);
+  engine.reset();
   pool_trim();
-  unet::UNet2DConditionModel& unet = pipeline->unet();
+  say("bench: loading the UNet again for the forwards with and without image tokens");
+  const auto unet = unet::UNet2DConditionModel::load_dir(
+      (std::filesystem::path(eo.base) / "unet").string(), o.compute.precision);
   const auto& uc = unet.config();
-  const Shape latent = res.final_latents.shape();  // [1, C, H/f, W/f]
+  const Shape latent(res.final_latents.shape.begin(), res.final_latents.shape.end());
   sampling::TorchGenerator g(o.seed + 1);
   unet::UNetInputs in;
   in.sample = g.randn({2, uc.in_channels, latent[2], latent[3]});
   in.timestep = Tensor::from_vector({1}, {500.f});
   in.text = g.randn({2, 77, uc.cross_attention_dim});
-  Tensor ip_tokens;
-  if (adapter && adapter->info().num_tokens) {
-    ip_tokens = g.randn({2, *adapter->info().num_tokens, uc.cross_attention_dim});
+  if (uc.text_time) {
+    const int64_t pooled =
+        uc.projection_class_embeddings_input_dim - 6 * uc.addition_time_embed_dim;
+    in.text_embeds = g.randn({2, pooled});
+    const float h = static_cast<float>(res.height), w = static_cast<float>(res.width);
+    in.time_ids = Tensor::from_vector({2, 6}, {h, w, 0, 0, h, w, h, w, 0, 0, h, w});
   }
-  if (po.one_shot) {
-    // A reloaded UNet packs its conv weights and builds its primitives on the first call:
-    // keep that out of the comparison.
-    say("bench: UNet warm-up forward after the reload");
-    in.ip_tokens = ip_tokens;
-    unet.forward(in);
+  std::shared_ptr<IpAdapter> adapter;
+  IpAttention ip;
+  if (!adapter_file.empty()) {
+    adapter = IpAdapter::load(adapter_file, o.compute.precision);
+    adapter->bind_unet(unet.cross_attention_layers());
+    if (adapter->info().num_tokens) {
+      ip.add(adapter->attention(),
+             g.randn({2, *adapter->info().num_tokens, uc.cross_attention_dim}), 0.6f);
+    }
   }
+  const bool with_tokens = !ip.empty();
+  // A freshly loaded UNet packs its conv weights and builds its primitives on the first call:
+  // keep that out of the comparison.
+  say("bench: UNet warm-up forward");
+  in.cross_attention = with_tokens ? &ip : nullptr;
+  unet.forward(in);
   double best_ip = 1e300, best_plain = 1e300, flops_ip = 0, flops_plain = 0, cpu_ip = 0;
   std::vector<prof::OpStats> ip_ops;
   for (int rep = 0; rep < o.overhead_reps; ++rep) {
     for (bool with_ip : {true, false}) {
-      if (with_ip && !ip_tokens.defined()) continue;
-      in.ip_tokens = with_ip ? ip_tokens : Tensor();
+      if (with_ip && !with_tokens) continue;
+      in.cross_attention = with_ip ? &ip : nullptr;
       const auto before = prof::snapshot();
       const auto t = clock::now();
       const double c0 = cpu_seconds();
@@ -291,21 +320,21 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
       } else {
         best_plain = std::min(best_plain, s);
         flops_plain = flops_of(d);
-        if (!ip_tokens.defined()) ip_ops = d;
+        if (!with_tokens) ip_ops = d;
       }
     }
   }
-  const double flops_step = ip_tokens.defined() ? flops_ip : flops_plain;
+  const double flops_step = with_tokens ? flops_ip : flops_plain;
   r["unet_gflop_per_step"] = flops_step * 1e-9;
   r["unet_plain_step_s"] = best_plain;
   if (calls <= 1) {  // no steady generation steps: take the dedicated forward with IP
-    const double wall = ip_tokens.defined() ? best_ip : best_plain;
+    const double wall = with_tokens ? best_ip : best_plain;
     step_profile = profile_json(ip_ops, wall);
     ip_branch_s = seconds_of(ip_ops, "ip_adapter_branch");
-    steady_cpu = ip_tokens.defined() ? cpu_ip : 0.0;
+    steady_cpu = with_tokens ? cpu_ip : 0.0;
   }
   r["unet_step_profile"] = step_profile;
-  if (ip_tokens.defined()) {
+  if (with_tokens) {
     r["unet_ip_step_s"] = best_ip;
     // Headline: the IP branch's own time inside the timed steps (profiled), against the rest
     // of the step — not disturbed by load changes between two separate runs.
@@ -329,7 +358,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   r["peak_gflops"] = peak;
   // bf16: against the nominal AVX-512 BF16 rate, two products per F32 FMA lane (vdpbf16ps).
   // AMX can exceed it; F32 ops (attention, norms) count at the F32 rate all the same.
-  const double peak_compute = ops::precision() == ops::Precision::BF16 ? 2 * peak : peak;
+  const double peak_compute = o.compute.precision == Precision::BF16 ? 2 * peak : peak;
   r["peak_gflops_compute"] = peak_compute;
   r["unet_gflops"] = steady > 0 ? flops_step * 1e-9 / steady : 0.0;
   r["unet_peak_fraction"] =

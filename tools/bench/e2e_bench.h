@@ -1,4 +1,4 @@
-// `ipadapter bench`: one SD1.5 IP-Adapter generation through the normal Pipeline, with load,
+// `ipadapter bench`: one SD1.5 or SDXL IP-Adapter generation through the public engine, with load,
 // encoder, per-step UNet, VAE decode times, the UNet's FLOPs and achieved GFLOP/s against the
 // FMA peak measured in the same run, the IP-Adapter's share of a UNet step, per-op-kind
 // profiles and resident memory. Without model paths it benchmarks full-size random-weight
@@ -9,22 +9,24 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "ipadapter/types.h"
+
 namespace ipa::bench {
 
-// Threads and precision are the process-wide ops settings (ops::set_num_threads,
-// ops::set_precision), as for any other run.
 struct E2EBenchOptions {
   // Real models; with `base` empty, synthetic ones from `configs_dir` cached in `cache_dir`.
   std::string base, ip_adapter, image_encoder;
   std::string configs_dir, cache_dir;
+  std::string arch = "sd15";              // synthetic models: sd15 or sdxl
   std::string adapter_variant = "basic";  // synthetic adapter: basic or plus
-  std::string image;                      // reference image (default: a generated pattern)
-  std::string sampler;                    // "" = the base model's scheduler
-  int width = 512, height = 512, steps = 2;
-  int overhead_reps = 1;     // UNet forwards with / without image tokens, each
-  uint64_t seed = 0;         // random weights and initial noise
-  double peak_run_s = 0.2;   // length of each FMA peak run
-  bool keep_models = false;  // false: PipelineOptions::one_shot, as `ipadapter generate`
+  ComputeOptions compute;
+  std::string image;  // reference image (default: a generated pattern)
+  Sampler sampler = Sampler::Default;
+  int width = 0, height = 0, steps = 2;  // 0 = the model's default size
+  int overhead_reps = 1;                 // UNet forwards with / without image tokens, each
+  uint64_t seed = 0;                     // random weights and initial noise
+  double peak_run_s = 0.2;               // length of each FMA peak run
+  bool keep_models = false;              // false: EngineOptions::one_shot, as `ipadapter generate`
   std::function<void(const std::string&)> log;  // progress lines
 };
 

@@ -9,6 +9,7 @@
 
 #include "adapter/adapter_info.h"
 #include "adapter/image_proj.h"
+#include "adapter/ip_layer_map.h"
 #include "bench/random_weights.h"
 #include "formats/json_file.h"
 #include "image/encode_png.h"
@@ -18,7 +19,6 @@
 #include "models/unet/unet.h"
 #include "models/vae/autoencoder_kl.h"
 #include "tensor/block_pool.h"
-#include "weights/ip_layer_map.h"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +29,7 @@ namespace {
 using Log = std::function<void(const std::string&)>;
 
 // Bumped when the generated values or layout change, so old caches are not reused.
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -87,40 +87,31 @@ void write_model(const fs::path& file, const std::vector<TensorSpec>& specs, uin
 // The names and shapes a model's loader asks for, with `load` run on placeholders.
 std::vector<TensorSpec> record_weights(const std::string& what,
                                        const std::function<void(WeightStore&)>& load) {
-  WeightStore store;
+  RecordingWeightStore store;
   store.set_label("synthesized " + what);
-  WeightRecorder rec(store);
   load(store);
-  return rec.requested();
+  return store.requested();
 }
 
-// The UNet's weight names and its IP layers, from its loader run on placeholders.
-struct UNetRecord {
-  std::vector<TensorSpec> weights;
-  std::vector<TensorSpec> ip_layers;  // "ip_adapter.<k>.to_{k,v}_ip.weight"
-};
-
-UNetRecord record_unet(const unet::UNetConfig& config) {
-  UNetRecord r;
-  r.weights = record_weights("UNet", [&](WeightStore& store) {
-    const auto unet = unet::UNet2DConditionModel::load(config, store.scope(""));
-    for (int i = 0; i < unet.num_ip_layers(); ++i) {
-      const auto& l = unet.ip_layer(i);
-      const Shape shape = {l.inner_dim, l.cross_attention_dim};
-      r.ip_layers.push_back(
-          TensorSpec{"ip_adapter." + ip_key_weight_name(l.checkpoint_index), shape});
-      r.ip_layers.push_back(
-          TensorSpec{"ip_adapter." + ip_value_weight_name(l.checkpoint_index), shape});
-    }
-  });
-  return r;
+// The adapter's per-layer attention weights for a UNet with this config.
+std::vector<TensorSpec> ip_layer_specs(const unet::UNetConfig& config) {
+  std::vector<TensorSpec> out;
+  const auto layers = unet::cross_attention_layers(config);
+  const auto map = ip_layer_map(layers);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Shape shape = {layers[i].inner_dim(), layers[i].cross_attention_dim};
+    out.push_back({"ip_adapter." + ip_key_weight_name(map[i].checkpoint_index), shape});
+    out.push_back({"ip_adapter." + ip_value_weight_name(map[i].checkpoint_index), shape});
+  }
+  return out;
 }
 
-// The adapter's image projection as released for SD1.5: ip-adapter_sd15 (ImageProjModel, 4
-// tokens from image_embeds) or ip-adapter-plus_sd15 (Resampler over the penultimate hidden
-// states: dim = cross_attention_dim, depth 4, 12 heads of 64, 16 queries, ff_mult 4).
-AdapterInfo adapter_info(const std::string& variant, int64_t cross_attention_dim,
-                         const ClipVisionConfig& encoder) {
+// The adapter's image projection as released: basic = ImageProjModel (4 tokens from
+// image_embeds: ip-adapter_sd15, ip-adapter_sdxl); plus = Resampler over the penultimate hidden
+// states, depth 4, heads of 64, 16 queries, ff_mult 4, dim = cross_attention_dim with 12 heads
+// (ip-adapter-plus_sd15) or dim 1280 with 20 heads (ip-adapter-plus_sdxl_vit-h).
+AdapterInfo adapter_info(const std::string& arch, const std::string& variant,
+                         int64_t cross_attention_dim, const ClipVisionConfig& encoder) {
   AdapterInfo info;
   info.cross_attention_dim = cross_attention_dim;
   if (variant == "basic") {
@@ -134,9 +125,9 @@ AdapterInfo adapter_info(const std::string& variant, int64_t cross_attention_dim
     info.num_tokens = 16;
     info.image_embed_dim = encoder.hidden_size;
     ResamplerShape& r = info.resampler;
-    r.dim = cross_attention_dim;
+    r.dim = arch == "sdxl" ? 1280 : cross_attention_dim;
     r.depth = 4;
-    r.heads = 12;
+    r.heads = arch == "sdxl" ? 20 : 12;
     r.dim_head = 64;
     r.num_queries = 16;
     r.ff_mult = 4;
@@ -185,37 +176,49 @@ std::string default_cache_dir() {
 }
 
 SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const Log& log) {
+  if (spec.arch != "sd15" && spec.arch != "sdxl") {
+    throw Error("unknown architecture '" + spec.arch + "' (sd15 or sdxl)");
+  }
+  const bool xl = spec.arch == "sdxl";
+  const bool plus = spec.adapter_variant == "plus";
   const fs::path cfg(spec.configs_dir);
-  const fs::path sd = cfg / "sd15";
+  const fs::path sd = cfg / spec.arch;
   const fs::path unet_cfg = require_file(sd / "unet" / "config.json");
   const fs::path vae_cfg = require_file(sd / "vae" / "config.json");
-  const fs::path text_cfg = require_file(sd / "text_encoder" / "config.json");
   const fs::path sched_cfg = require_file(sd / "scheduler" / "scheduler_config.json");
-  const fs::path vision_cfg = require_file(cfg / "image_encoder_vit-h" / "config.json");
+  std::vector<std::string> text_encoders = {"text_encoder"};
+  if (xl) text_encoders.push_back("text_encoder_2");
+  for (const auto& t : text_encoders) require_file(sd / t / "config.json");
+  // The released pairs: ip-adapter_sdxl uses ViT-bigG; the other three ViT-H.
+  const std::string encoder_name = xl && !plus ? "image_encoder_vit-bigg" : "image_encoder_vit-h";
+  const fs::path vision_cfg = require_file(cfg / encoder_name / "config.json");
 
   // The folder name fingerprints everything the files depend on.
   uint64_t h = fnv1a(std::to_string(kFormatVersion) + "/" + std::to_string(spec.seed));
-  for (const auto& p : {unet_cfg, vae_cfg, text_cfg, vision_cfg}) h = fnv1a(read_text(p), h);
-  char name[64];
-  std::snprintf(name, sizeof name, "sd15-vit-h-%016llx", static_cast<unsigned long long>(h));
+  for (const auto& p : {unet_cfg, vae_cfg, vision_cfg}) h = fnv1a(read_text(p), h);
+  for (const auto& t : text_encoders) h = fnv1a(read_text(sd / t / "config.json"), h);
+  char name[96];
+  std::snprintf(name, sizeof name, "%s-%s-%016llx", spec.arch.c_str(),
+                encoder_name.substr(std::string("image_encoder_").size()).c_str(),
+                static_cast<unsigned long long>(h));
 
   SyntheticModels out;
   const fs::path root = fs::path(spec.cache_dir) / name;
   out.root = root.string();
-  const fs::path base = root / "sd15";
-  const fs::path models = root / "IP-Adapter" / "models";
+  const fs::path base = root / spec.arch;
+  const fs::path models = root / "IP-Adapter" / (xl ? "sdxl_models" : "models");
   const fs::path enc = models / "image_encoder";
   out.base = base.string();
   out.image_encoder = enc.string();
-  out.ip_adapter = (models / (spec.adapter_variant == "plus" ? "ip-adapter-plus_sd15.safetensors"
-                                                             : "ip-adapter_sd15.safetensors"))
-                       .string();
+  const std::string adapter_name = xl ? (plus ? "ip-adapter-plus_sdxl_vit-h" : "ip-adapter_sdxl")
+                                      : (plus ? "ip-adapter-plus_sd15" : "ip-adapter_sd15");
+  out.ip_adapter = (models / (adapter_name + ".safetensors")).string();
   out.reference_image = (root / "reference.png").string();
   const ClipVisionConfig vision = ClipVisionConfig::from_file(vision_cfg.string());
   const unet::UNetConfig unet_config =
       unet::parse_unet_config(read_json_file(unet_cfg.string()), unet_cfg.string());
   const AdapterInfo info =
-      adapter_info(spec.adapter_variant, unet_config.cross_attention_dim, vision);
+      adapter_info(spec.arch, spec.adapter_variant, unet_config.cross_attention_dim, vision);
 
   fs::create_directories(root);
   if (fs::exists(sd / "model_index.json"))
@@ -230,27 +233,37 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
     write_model(file, specs(), spec.seed, what, log);
     out.generated = true;
   };
-  const fs::path unet_file = base / "unet" / "diffusion_pytorch_model.safetensors";
-  const fs::path adapter_file = out.ip_adapter;
-  if (!fs::exists(unet_file) || !fs::exists(adapter_file)) {
-    const UNetRecord unet = record_unet(unet_config);
-    synthesize(unet_file, "UNet", [&] { return unet.weights; });
-    synthesize(adapter_file, "IP-Adapter (" + spec.adapter_variant + ")", [&] {
-      std::vector<TensorSpec> specs = record_weights(
-          "image projection", [&](WeightStore& store) { load_image_projection(store, info); });
-      specs.insert(specs.end(), unet.ip_layers.begin(), unet.ip_layers.end());
-      return specs;
-    });
-  }
-  copy_file_if_missing(unet_cfg, base / "unet" / "config.json");
-
-  synthesize(base / "text_encoder" / "model.safetensors", "CLIP text encoder", [&] {
-    return record_weights("text encoder", [&](WeightStore& store) {
-      ClipTextEncoder(
-          ClipTextConfig::from_json(read_json_file(text_cfg.string()), text_cfg.string()), store);
+  synthesize(base / "unet" / "diffusion_pytorch_model.safetensors", "UNet", [&] {
+    return record_weights("UNet", [&](WeightStore& store) {
+      unet::UNet2DConditionModel::load(unet_config, store.scope(""));
     });
   });
-  copy_file_if_missing(text_cfg, base / "text_encoder" / "config.json");
+  copy_file_if_missing(unet_cfg, base / "unet" / "config.json");
+  synthesize(out.ip_adapter, "IP-Adapter (" + adapter_name + ")", [&] {
+    std::vector<TensorSpec> specs = record_weights(
+        "image projection", [&](WeightStore& store) { load_image_projection(store, info); });
+    const auto layers = ip_layer_specs(unet_config);
+    specs.insert(specs.end(), layers.begin(), layers.end());
+    return specs;
+  });
+
+  for (const auto& t : text_encoders) {
+    const fs::path config_path = sd / t / "config.json";
+    const nlohmann::json config_json = read_json_file(config_path.string());
+    synthesize(base / t / "model.safetensors", "CLIP " + t, [&] {
+      const ClipTextConfig config = ClipTextConfig::from_json(config_json, config_path.string());
+      std::vector<TensorSpec> specs =
+          record_weights(t, [&](WeightStore& store) { ClipTextEncoder(config, store); });
+      // CLIPTextModelWithProjection: the loader takes the projection only where the file has one.
+      if (config_json.contains("architectures") &&
+          config_json["architectures"].dump().find("WithProjection") != std::string::npos) {
+        specs.push_back({"text_projection.weight",
+                         {config_json.at("projection_dim").get<int64_t>(), config.hidden_size}});
+      }
+      return specs;
+    });
+    copy_file_if_missing(config_path, base / t / "config.json");
+  }
 
   synthesize(base / "vae" / "diffusion_pytorch_model.safetensors", "VAE", [&] {
     return record_weights("VAE", [&](WeightStore& store) {

@@ -17,9 +17,9 @@ std::mutex g_packed_mu;  // guards the lazy creation of Linear::packed
 
 Tensor Linear::operator()(const Tensor& x, Activation act) const {
   // F32: oneDNN's matmul reads the plain [out, in] weights directly (its GEMM packs
-  // internally). BF16: `packed` keeps the bf16 copy in oneDNN's layout.
+  // internally). BF16 weights: `packed` keeps their copy in oneDNN's layout.
   LinearBf16Weights* cache = nullptr;
-  if (precision() == Precision::BF16) {
+  if (weight.defined() && weight.dtype() == DType::BF16) {
     std::lock_guard<std::mutex> lock(g_packed_mu);
     if (!packed) packed = std::make_shared<LinearBf16Weights>();
     cache = static_cast<LinearBf16Weights*>(packed.get());
@@ -40,11 +40,12 @@ struct Conv2d::State {
   Shape weight_shape;
   Tensor bias;
   Conv2dParams params;
+  Precision precision = Precision::F32;  // of the weights: BF16 weights make bf16 convolutions
   std::mutex mu;
   Tensor plain;           // the constructor's weights, until `packed` replaces them
-  dnnl::memory packed;    // the first copy packed in their dtype: the source of later layouts
+  dnnl::memory packed;    // the first packed copy: the source of later layouts
   Tensor packed_storage;  // set when `packed` points into `plain` (layouts agreed)
-  std::map<std::pair<Shape, Precision>, std::shared_ptr<const ConvEntry>> plans;
+  std::map<Shape, std::shared_ptr<const ConvEntry>> plans;
 };
 
 Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
@@ -56,6 +57,7 @@ Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
                 (weight.defined() ? weight.describe() : std::string("undefined")));
   }
   state_->weight_shape = weight.shape();
+  state_->precision = weight.dtype() == DType::BF16 ? Precision::BF16 : Precision::F32;
   state_->plain = weight.contiguous();
   state_->bias = bias.defined() ? bias.contiguous() : Tensor();
   state_->params = params;
@@ -103,38 +105,31 @@ Tensor Conv2d::operator()(const Tensor& x_in) const {
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
                  static_cast<double>(numel_of(st.weight_shape) / st.weight_shape[0]));
   Tensor x = x_in.contiguous();
-  const Precision prec = precision();
   std::shared_ptr<const ConvEntry> entry;
   {
     std::lock_guard<std::mutex> lock(st.mu);
-    const auto key = std::make_pair(x.shape(), prec);
-    auto it = st.plans.find(key);
+    auto it = st.plans.find(x.shape());
     if (it == st.plans.end()) {
       auto e = std::make_shared<ConvEntry>();
-      e->plan = cpu::make_conv_plan(x.shape(), st.weight_shape, st.bias.defined(), st.params, prec);
+      e->plan = cpu::make_conv_plan(x.shape(), st.weight_shape, st.bias.defined(), st.params,
+                                    st.precision);
       if (st.packed) {
         e->weights = cpu::repack_conv_weights(e->plan, st.packed);
       } else {
+        // The first packed copy becomes the only one: the plain weights go (their file pages
+        // too, when they are a view of a checkpoint in the compute dtype), unless the primitive
+        // reads the plain layout itself.
         e->weights = cpu::pack_conv_weights(e->plan, st.plain);
-        // The first copy packed in the weights' own dtype becomes the only one: the plain
-        // weights go (their file pages too, when they are a view of an F32 checkpoint), unless
-        // the primitive reads the plain layout itself. A copy in another dtype (F32 weights
-        // run in bf16) does not replace them, so later F32 calls stay exact.
-        const bool same_dtype =
-            (st.plain.dtype() == DType::BF16) ==
-            (e->weights.get_desc().data_type() == dnnl::memory::data_type::bf16);
-        if (same_dtype) {
-          st.packed = e->weights;
-          if (e->weights.get_data_handle() == st.plain.raw()) {
-            st.packed_storage = st.plain;
-          } else {
-            MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
-          }
-          st.plain = Tensor();
+        st.packed = e->weights;
+        if (e->weights.get_data_handle() == st.plain.raw()) {
+          st.packed_storage = st.plain;
+        } else {
+          MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
         }
+        st.plain = Tensor();
       }
       if (st.plans.size() > 64) st.plans.clear();  // bound odd callers; `packed` stays
-      it = st.plans.emplace(key, std::move(e)).first;
+      it = st.plans.emplace(x.shape(), std::move(e)).first;
     }
     entry = it->second;
   }

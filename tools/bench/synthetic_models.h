@@ -1,7 +1,7 @@
-// Full-size (or any-size) SD1.5 + IP-Adapter checkpoints with random weights, built from real
-// configs and written once into a cache folder in the real layouts (diffusers base folder;
-// h94/IP-Adapter `models/` with `image_encoder/`), so that benchmarks load them through the
-// normal Pipeline path (mmap'd F16 safetensors → F32 models).
+// Full-size (or any-size) SD1.5 or SDXL + IP-Adapter checkpoints with random weights, built
+// from real configs and written once into a cache folder in the real layouts (diffusers base
+// folder; h94/IP-Adapter `models/` or `sdxl_models/` with `image_encoder/`), so that benchmarks
+// load them through the normal engine path (mmap'd F16 safetensors → F32/BF16 models).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -10,12 +10,14 @@
 namespace ipa::bench {
 
 struct SyntheticModelsSpec {
-  // Holds sd15/{model_index.json, unet/, vae/, text_encoder/, scheduler/} configs and
-  // image_encoder_vit-h/config.json (the layout of the repository's configs/).
+  // Holds <arch>/{model_index.json, unet/, vae/, text_encoder/, [text_encoder_2/,] scheduler/}
+  // configs and image_encoder_vit-h/ and image_encoder_vit-bigg/ (the repository's configs/).
   std::string configs_dir;
   std::string cache_dir;
-  std::string adapter_variant =
-      "basic";  // "basic" (ip-adapter_sd15) or "plus" (ip-adapter-plus_sd15)
+  std::string arch = "sd15";  // "sd15" or "sdxl"
+  // "basic" (ip-adapter_sd15 with ViT-H; ip-adapter_sdxl with ViT-bigG) or "plus"
+  // (ip-adapter-plus_sd15 / ip-adapter-plus_sdxl_vit-h, both with ViT-H).
+  std::string adapter_variant = "basic";
   uint64_t seed = 0;
 };
 

@@ -1,0 +1,136 @@
+// ipadapter.cpp public API: the engine. It loads one base model (a Stable Diffusion 1.5 or XL
+// pipeline folder), any number of IP-Adapters with their image encoders, holds them, and runs
+// generate() as often as asked.
+//
+//   ipa::EngineOptions o;
+//   o.base = "stable-diffusion-v1-5";
+//   o.ip_adapters = {{"IP-Adapter/models/ip-adapter_sd15.safetensors"}};
+//   auto engine = ipa::Engine::load(o);
+//   ipa::GenerateRequest r;
+//   r.prompt = "a photo of a cat";
+//   r.image_prompts = {{{ipa::read_image("cat.png")}, 0.6f}};
+//   ipa::GenerateResult out = engine->generate(r);
+//
+// Thread safety: Engine::load may run in several threads at once. One engine runs one
+// generation at a time: concurrent generate() calls on the same engine are serialised (the
+// second waits). Different engines may generate concurrently from different threads, each with
+// its own ComputeOptions::threads. info() may be called from any thread at any time. Callbacks
+// run on the thread that called generate().
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ipadapter/error.h"
+#include "ipadapter/image.h"
+#include "ipadapter/request.h"
+#include "ipadapter/types.h"
+
+namespace ipa {
+
+using LogFn = std::function<void(const std::string&)>;
+
+struct AdapterOptions {
+  std::string file;           // a released IP-Adapter .bin or .safetensors, unchanged
+  std::string image_encoder;  // CLIP vision folder; empty = found beside the adapter by width
+};
+
+struct EngineOptions {
+  // A diffusers pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
+  // scheduler/; SDXL adds text_encoder_2/ and tokenizer_2/). The family comes from
+  // model_index.json's _class_name and the UNet config.
+  std::string base;
+  std::vector<AdapterOptions> ip_adapters;
+  ComputeOptions compute;
+  // One generation per engine (the CLI's `generate`): each model is loaded only for the phase
+  // that needs it (text encoders, then image encoders, then the UNet, then the VAE decode), so
+  // the peak memory is that of the largest phase. Every file is still opened and checked by
+  // load(). A second generate() is an error. Otherwise everything stays loaded.
+  bool one_shot = false;
+  LogFn log;  // what was loaded, warnings
+};
+
+// What load() found.
+struct AdapterDescription {
+  std::string file;
+  std::string image_encoder;  // the folder used
+  std::string variant;        // "basic", "plus", "full-face"
+  int64_t tokens_per_image = 0;
+  int64_t width = 0;  // token width (the UNet's cross_attention_dim)
+};
+
+struct EngineInfo {
+  ModelFamily family = ModelFamily::SD15;
+  std::string base;
+  std::string pipeline_class;   // model_index.json's _class_name
+  std::string scheduler_class;  // the base model's default scheduler
+  int default_width = 0, default_height = 0;
+  float default_cfg = 7.5f;
+  int64_t latent_channels = 4;
+  int vae_scale_factor = 8;
+  std::vector<AdapterDescription> adapters;
+  ComputeOptions compute;  // as resolved (threads > 0)
+};
+
+struct StepProgress {
+  int step = 0;          // steps done
+  int total = 0;         // steps in this generation
+  double elapsed_s = 0;  // since the first step began
+};
+
+struct Callbacks {
+  // After every denoising step; return false to cancel: generate() then throws ipa::Cancelled
+  // before the next step, and the engine stays usable.
+  std::function<bool(const StepProgress&)> on_step;
+  LogFn on_log;  // warnings about this request (a truncated prompt, ...)
+};
+
+struct Timings {
+  double unet_load_s = 0;  // one-shot engines load the UNet inside generate()
+  double text_encode_s = 0, image_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
+};
+
+struct GenerateResult {
+  std::vector<image::Image> images;      // num_images
+  FloatArray final_latents;              // [num_images, C, h, w] before the VAE
+  std::vector<FloatArray> step_latents;  // after each step, with keep_step_latents
+  std::string sampler_class;             // the diffusers scheduler that ran
+  int width = 0, height = 0;             // as generated (defaults resolved)
+  float cfg = 0;                         // as used
+  Timings timings;
+};
+
+class Engine {
+ public:
+  // Loads and checks everything; throws ipa::Error naming the file and what is wrong (a
+  // missing part, an unknown model family, an adapter made for the other family, an image
+  // encoder that does not fit) before any slow work.
+  static std::unique_ptr<Engine> load(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineInfo& info() const;
+
+  // Checks the request against the loaded models (and request.validate()); throws ipa::Error
+  // naming the field. generate() does this first, before any model runs.
+  void check(const GenerateRequest& request) const;
+
+  // One generation. The loaded models are not changed by it (scales, tokens and every other
+  // per-request setting travel with the call), so the same request gives the same images
+  // again.
+  GenerateResult generate(const GenerateRequest& request, const Callbacks& callbacks = {});
+
+ private:
+  Engine();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The A1111-style `parameters` text (prompt, negative prompt, steps, sampler, CFG, seed, size,
+// adapters and scales) that image tools read from a PNG's text chunk.
+std::string generation_parameters(const EngineInfo& info, const GenerateRequest& request,
+                                  const GenerateResult& result);
+
+}  // namespace ipa

@@ -1,0 +1,47 @@
+// ipa::Engine: the public facade over DiffusionPipeline — one generation at a time per
+// engine, each under the engine's own thread count.
+#include "ipadapter/engine.h"
+
+#include <mutex>
+
+#include "ops/ops.h"
+#include "pipeline/diffusion_pipeline.h"
+
+namespace ipa {
+
+struct Engine::Impl {
+  ComputeOptions compute;
+  std::mutex mu;  // one generation at a time
+  std::unique_ptr<DiffusionPipeline> pipeline;
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
+  if (options.compute.threads < 0) {
+    throw Error("compute.threads must be 0 (all cores) or positive, got " +
+                std::to_string(options.compute.threads));
+  }
+  const ops::ThreadScope threads(options.compute.threads);
+  std::unique_ptr<Engine> e(new Engine());
+  e->impl_->compute = options.compute;
+  e->impl_->pipeline = std::make_unique<DiffusionPipeline>(options);
+  return e;
+}
+
+const EngineInfo& Engine::info() const {
+  return impl_->pipeline->info();
+}
+
+void Engine::check(const GenerateRequest& request) const {
+  impl_->pipeline->check(request);
+}
+
+GenerateResult Engine::generate(const GenerateRequest& request, const Callbacks& callbacks) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const ops::ThreadScope threads(impl_->compute.threads);
+  return impl_->pipeline->generate(request, callbacks);
+}
+
+}  // namespace ipa

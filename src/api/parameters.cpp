@@ -1,0 +1,42 @@
+// The A1111-style `parameters` text of a generation.
+#include <filesystem>
+#include <sstream>
+
+#include "ipadapter/engine.h"
+
+namespace ipa {
+
+namespace {
+std::string format_float(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+}  // namespace
+
+std::string generation_parameters(const EngineInfo& info, const GenerateRequest& r,
+                                  const GenerateResult& result) {
+  std::ostringstream p;
+  p << r.prompt << "\n";
+  if (r.negative_prompt && !r.negative_prompt->empty()) {
+    p << "Negative prompt: " << *r.negative_prompt << "\n";
+  }
+  p << "Steps: " << r.steps << ", Sampler: " << result.sampler_class
+    << ", CFG scale: " << format_float(result.cfg) << ", Seed: " << r.seed
+    << ", Size: " << result.width << "x" << result.height
+    << ", Model: " << std::filesystem::path(info.base).filename().string()
+    << ", Model family: " << family_name(info.family);
+  if (r.clip_skip > 0) p << ", Clip skip: " << r.clip_skip;
+  for (size_t i = 0; i < info.adapters.size() && i < r.image_prompts.size(); ++i) {
+    std::string suffix;  // " 2" for the second of several adapters
+    if (info.adapters.size() > 1) suffix.append(" ").append(std::to_string(i + 1));
+    p << ", IP-Adapter" << suffix << ": "
+      << std::filesystem::path(info.adapters[i].file).filename().string() << ", IP-Adapter"
+      << suffix << " scale: " << format_float(r.image_prompts[i].scale) << ", IP-Adapter" << suffix
+      << " images: " << r.image_prompts[i].images.size();
+  }
+  p << ", Precision: " << precision_name(info.compute.precision) << ", Generator: ipadapter.cpp";
+  return p.str();
+}
+
+}  // namespace ipa

@@ -1,0 +1,113 @@
+#include "pipeline/base_model.h"
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "formats/json_file.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa {
+
+namespace {
+
+struct KnownPipeline {
+  const char* class_name;
+  ModelFamily family;
+};
+// diffusers pipeline classes whose folders hold an SD1.5-family or SDXL model (the task a
+// folder was saved for does not change its parts).
+constexpr KnownPipeline kKnown[] = {
+    {"StableDiffusionPipeline", ModelFamily::SD15},
+    {"StableDiffusionImg2ImgPipeline", ModelFamily::SD15},
+    {"StableDiffusionInpaintPipeline", ModelFamily::SD15},
+    {"StableDiffusionXLPipeline", ModelFamily::SDXL},
+    {"StableDiffusionXLImg2ImgPipeline", ModelFamily::SDXL},
+    {"StableDiffusionXLInpaintPipeline", ModelFamily::SDXL},
+};
+
+std::string require_dir(const std::string& base, const std::string& sub, const std::string& why) {
+  const fs::path p = fs::path(base) / sub;
+  if (!fs::is_directory(p)) {
+    throw Error(
+        "the base model folder has no '" + sub + "/' part (" + why +
+            "; expected a diffusers pipeline folder: model_index.json, unet/, vae/, "
+            "text_encoder/, tokenizer/, scheduler/" +
+            (why.find("SDXL") != std::string::npos ? ", text_encoder_2/, tokenizer_2/" : "") + ")",
+        base);
+  }
+  return p.string();
+}
+
+std::string optional_dir(const std::string& base, const std::string& sub) {
+  const fs::path p = fs::path(base) / sub;
+  return fs::is_regular_file(p / "vocab.json") ? p.string() : std::string();
+}
+
+}  // namespace
+
+BaseModel open_base_model(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw Error("base model folder not found", dir);
+  BaseModel m;
+  m.dir = dir;
+  const std::string unet_dir = require_dir(dir, "unet", "every model needs one");
+  const std::string unet_config = (fs::path(unet_dir) / "config.json").string();
+  if (!fs::is_regular_file(unet_config)) throw Error("config.json is missing", unet_dir);
+  m.unet_config = unet::load_unet_config(unet_config);
+  m.unet_dir = unet_dir;
+  const bool text_time = m.unet_config.text_time;
+
+  const fs::path index_path = fs::path(dir) / "model_index.json";
+  if (fs::is_regular_file(index_path)) {
+    const nlohmann::json index = read_json_file(index_path.string());
+    m.pipeline_class = json_value<std::string>(index, "_class_name", "", index_path.string());
+    bool known = false;
+    for (const auto& k : kKnown) {
+      if (m.pipeline_class == k.class_name) {
+        m.family = k.family;
+        known = true;
+      }
+    }
+    if (!known) {
+      throw Error("model_index.json names the pipeline class '" + m.pipeline_class +
+                      "', which is not a model family this engine runs (expected a Stable "
+                      "Diffusion 1.5-family folder, _class_name StableDiffusionPipeline, or an "
+                      "SDXL one, StableDiffusionXLPipeline)",
+                  index_path.string());
+    }
+    m.force_zeros_for_empty_prompt =
+        json_value<bool>(index, "force_zeros_for_empty_prompt", false, index_path.string());
+    // The UNet must be the family's: SDXL's takes pooled text and size conditioning.
+    if ((m.family == ModelFamily::SDXL) != text_time) {
+      throw Error(std::string("model_index.json says ") + m.pipeline_class + " (" +
+                      family_name(m.family) + ") but the UNet config " +
+                      (text_time ? "has" : "lacks") +
+                      " addition_embed_type \"text_time\", which an " +
+                      (m.family == ModelFamily::SDXL ? "SDXL UNet has" : "SD1.5 UNet lacks"),
+                  unet_config);
+    }
+  } else {
+    m.family = text_time ? ModelFamily::SDXL : ModelFamily::SD15;
+    m.pipeline_class = text_time ? "StableDiffusionXLPipeline" : "StableDiffusionPipeline";
+    m.force_zeros_for_empty_prompt = text_time;  // SDXL base's value
+  }
+
+  const std::string family = m.family == ModelFamily::SDXL ? "SDXL" : "SD1.5";
+  m.vae_dir = require_dir(dir, "vae", "every model needs one");
+  m.text_encoder_dirs.push_back(require_dir(dir, "text_encoder", family + " needs it"));
+  m.tokenizer_dirs.push_back(optional_dir(dir, "tokenizer"));
+  if (m.family == ModelFamily::SDXL) {
+    m.text_encoder_dirs.push_back(require_dir(dir, "text_encoder_2", "SDXL needs it"));
+    m.tokenizer_dirs.push_back(optional_dir(dir, "tokenizer_2"));
+  }
+  m.scheduler_config =
+      (fs::path(require_dir(dir, "scheduler", "every model needs one")) / "scheduler_config.json")
+          .string();
+  if (!fs::is_regular_file(m.scheduler_config)) {
+    throw Error("scheduler_config.json is missing",
+                fs::path(m.scheduler_config).parent_path().string());
+  }
+  return m;
+}
+
+}  // namespace ipa

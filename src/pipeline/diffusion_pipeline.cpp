@@ -1,0 +1,264 @@
+#include "pipeline/diffusion_pipeline.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "adapter/ip_attention.h"
+#include "models/common/load_layers.h"
+#include "ops/ops.h"
+#include "pipeline/decode.h"
+#include "pipeline/denoise.h"
+#include "pipeline/guidance_batch.h"
+#include "sampling/scheduler.h"
+#include "sampling/scheduler_config.h"
+#include "sampling/torch_rng.h"
+#include "tensor/block_pool.h"
+
+namespace ipa {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double seconds_since(clock::time_point t0) {
+  return std::chrono::duration<double>(clock::now() - t0).count();
+}
+
+vae::Tiling to_vae_tiling(VaeTiling t) {
+  switch (t) {
+    case VaeTiling::On:
+      return vae::Tiling::kOn;
+    case VaeTiling::Off:
+      return vae::Tiling::kOff;
+    case VaeTiling::Auto:
+      break;
+  }
+  return vae::Tiling::kAuto;
+}
+
+Tensor to_tensor(const FloatArray& a) {
+  return Tensor::from_floats(Shape(a.shape.begin(), a.shape.end()), a.data.data());
+}
+
+FloatArray to_float_array(const Tensor& t) {
+  return {Shape(t.shape().begin(), t.shape().end()), t.to_floats()};
+}
+
+}  // namespace
+
+struct DiffusionPipeline::Resolved {
+  int width = 0, height = 0;
+  float cfg = 0;
+  bool guidance = false;
+  Shape latent_shape;
+  std::unique_ptr<sampling::Scheduler> scheduler;  // with its timesteps set
+};
+
+DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
+  ops::require_precision(options.compute.precision);
+  base_ = open_base_model(options.base);
+  const Precision precision = options.compute.precision;
+  say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
+      ")");
+  family_ = base_.family == ModelFamily::SDXL ? open_sdxl_stages(base_, precision, options_.log)
+                                              : open_sd15_stages(base_, precision, options_.log);
+  // The UNet and VAE files are opened now (a broken file is found before anything runs); their
+  // weights are converted now, or in one-shot mode when their phase comes.
+  unet_folder_ = open_model_folder(base_.unet_dir, layer_dtype(precision));
+  vae_folder_ = open_model_folder(base_.vae_dir, layer_dtype(precision));
+  vae_config_ = vae::VaeConfig::from_json(vae_folder_.config, vae_folder_.config_path);
+  scheduler_config_ = sampling::read_config_json_file(base_.scheduler_config);
+  sampling::make_scheduler("", scheduler_config_, base_.scheduler_config);  // refuse a bad one now
+
+  if (!options.ip_adapters.empty()) {
+    image_prompt_ = std::make_unique<ImagePromptStage>(
+        options.ip_adapters, unet::cross_attention_layers(base_.unet_config), base_.family,
+        precision, options_.log);
+  }
+
+  info_.family = base_.family;
+  info_.base = base_.dir;
+  info_.pipeline_class = base_.pipeline_class;
+  info_.scheduler_class = scheduler_config_.value("_class_name", std::string());
+  info_.vae_scale_factor = static_cast<int>(vae_config_.downscale_factor());
+  info_.latent_channels = base_.unet_config.in_channels;
+  const int64_t sample_size = base_.unet_config.sample_size > 0
+                                  ? base_.unet_config.sample_size
+                                  : (base_.family == ModelFamily::SDXL ? 128 : 64);
+  info_.default_width = info_.default_height =
+      static_cast<int>(sample_size * info_.vae_scale_factor);
+  info_.default_cfg = family_->default_cfg();
+  if (image_prompt_) {
+    for (size_t i = 0; i < image_prompt_->size(); ++i) {
+      info_.adapters.push_back(image_prompt_->describe(i));
+    }
+  }
+  info_.compute = options.compute;
+  info_.compute.threads = ops::num_threads();
+
+  if (!options.one_shot) {
+    family_->load_text_encoders();
+    if (image_prompt_) image_prompt_->load_encoders();
+    unet();
+    vae();
+  }
+}
+
+DiffusionPipeline::~DiffusionPipeline() = default;
+
+void DiffusionPipeline::say(const std::string& s) const {
+  if (options_.log) options_.log(s);
+}
+
+const unet::UNet2DConditionModel& DiffusionPipeline::unet() {
+  if (!unet_) {
+    unet_ = std::make_unique<unet::UNet2DConditionModel>(
+        unet::UNet2DConditionModel::load(base_.unet_config, unet_folder_.weights.scope("")));
+    say("unet: " + base_.unet_dir);
+  }
+  return *unet_;
+}
+
+const vae::AutoencoderKL& DiffusionPipeline::vae() {
+  if (!vae_) {
+    vae_ = std::make_unique<vae::AutoencoderKL>(vae_config_, vae_folder_.weights.scope(""));
+    say("vae: " + base_.vae_dir);
+  }
+  return *vae_;
+}
+
+DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r) const {
+  r.validate();
+  Resolved x;
+  x.width = r.width > 0 ? r.width : info_.default_width;
+  x.height = r.height > 0 ? r.height : info_.default_height;
+  x.cfg = r.cfg.value_or(info_.default_cfg);
+  x.guidance = x.cfg > 1.0f;  // diffusers: do_classifier_free_guidance = guidance_scale > 1
+  const int f = info_.vae_scale_factor;
+  if (x.width % f != 0 || x.height % f != 0) {
+    throw Error("width and height must be multiples of the VAE's scale factor " +
+                std::to_string(f) + ", got " + std::to_string(x.width) + "x" +
+                std::to_string(x.height));
+  }
+  const size_t adapters = image_prompt_ ? image_prompt_->size() : 0;
+  if (adapters > 0 && r.image_prompts.empty()) {
+    throw Error(
+        "image_prompts: an IP-Adapter is loaded: give at least one reference image "
+        "(--image)");
+  }
+  if (adapters == 0 && !r.image_prompts.empty()) {
+    throw Error(
+        "image_prompts: reference images were given but no IP-Adapter (--ip-adapter) is "
+        "loaded");
+  }
+  if (r.image_prompts.size() != adapters) {
+    throw Error("image_prompts: " + std::to_string(r.image_prompts.size()) +
+                " image prompts were given for " + std::to_string(adapters) +
+                " loaded IP-Adapters (one each, in load order)");
+  }
+  x.latent_shape = {r.num_images, info_.latent_channels, x.height / f, x.width / f};
+  if (!r.init_latents.empty()) {
+    const Shape given(r.init_latents.shape.begin(), r.init_latents.shape.end());
+    if (given != x.latent_shape) {
+      throw Error::shape_mismatch("init_latents", "latents", x.latent_shape, given);
+    }
+  }
+  x.scheduler =
+      sampling::make_scheduler(sampler_name(r.sampler), scheduler_config_, base_.scheduler_config);
+  x.scheduler->set_eta(r.eta);
+  x.scheduler->set_timesteps(r.steps);
+  return x;
+}
+
+void DiffusionPipeline::check(const GenerateRequest& r) const {
+  resolve(r);
+}
+
+GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callbacks& cb) {
+  if (options_.one_shot && generated_) {
+    throw Error("this engine was loaded for one generation (one_shot) and has made it");
+  }
+  // Everything that can be refused is refused before any model runs.
+  Resolved x = resolve(r);
+  const int n = r.num_images;
+  const LogFn warn = cb.on_log ? cb.on_log : options_.log;
+  GenerateResult out;
+  out.width = x.width;
+  out.height = x.height;
+  out.cfg = x.cfg;
+  out.sampler_class = x.scheduler->class_name();
+
+  // ---- text ----
+  auto t0 = clock::now();
+  const TextConditioning text = family_->encode_text(r, x.guidance, warn);
+  out.timings.text_encode_s = seconds_since(t0);
+
+  // ---- image prompt ----
+  std::vector<AdapterTokens> tokens;
+  if (image_prompt_) {
+    t0 = clock::now();
+    tokens = image_prompt_->encode(r.image_prompts, r.image_prep);
+    out.timings.image_encode_s = seconds_since(t0);
+  }
+  if (options_.one_shot) {
+    generated_ = true;
+    family_->release_text_encoders();
+    if (image_prompt_) image_prompt_->release_encoders();
+    pool_trim();  // give the encoders' memory back before the UNet takes its own
+  }
+  t0 = clock::now();
+  const unet::UNet2DConditionModel& model = unet();
+  if (options_.one_shot) out.timings.unet_load_s = seconds_since(t0);
+
+  // ---- conditioning, batched for guidance ----
+  DenoiseConditioning c;
+  c.text = guidance_batch(text.cond, text.uncond, n, x.guidance);
+  c.added = family_->added_conditioning(r, text, x.width, x.height, n, x.guidance);
+  IpAttention ip;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    ip.add(image_prompt_->adapter(i).attention(),
+           guidance_batch(tokens[i].cond, tokens[i].uncond, n, x.guidance),
+           r.image_prompts[i].scale);
+  }
+  if (!ip.empty()) c.cross_attention = &ip;
+
+  // ---- initial latents ----
+  sampling::TorchGenerator generator(r.seed);
+  Tensor latents =
+      r.init_latents.empty() ? generator.randn(x.latent_shape) : to_tensor(r.init_latents);
+  latents = ops::scale(latents, x.scheduler->init_noise_sigma());
+
+  // ---- denoising ----
+  DenoiseSettings settings;
+  settings.cfg = x.cfg;
+  settings.guidance = x.guidance;
+  DenoiseHooks hooks;
+  t0 = clock::now();
+  if (cb.on_step) {
+    hooks.on_step = [&](int done, int total) {
+      return cb.on_step(StepProgress{done, total, seconds_since(t0)});
+    };
+  }
+  std::vector<Tensor> steps;
+  latents = denoise(model, *x.scheduler, latents, c, settings, &generator, hooks,
+                    r.keep_step_latents ? &steps : nullptr);
+  out.timings.denoise_s = seconds_since(t0);
+  out.final_latents = to_float_array(latents);
+  for (const Tensor& s : steps) out.step_latents.push_back(to_float_array(s));
+
+  // ---- decode ----
+  // One-shot: the UNet (and its cached activation blocks, which do not fit the VAE's sizes)
+  // go before the decoder allocates its own.
+  if (options_.one_shot) {
+    unet_.reset();
+    pool_trim();
+  }
+  t0 = clock::now();
+  vae::TilingOptions tiling;
+  tiling.mode = to_vae_tiling(r.vae_tiling);
+  out.images = to_images(decode_latents(vae(), latents, tiling));
+  out.timings.vae_decode_s = seconds_since(t0);
+  return out;
+}
+
+}  // namespace ipa

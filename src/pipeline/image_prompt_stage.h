@@ -1,0 +1,56 @@
+// The image-prompt stage: every loaded IP-Adapter with its image encoder. At load each adapter
+// is read, checked against the base model (its attention weights bound to the UNet's attn2
+// layers) and paired with an encoder that fits it; encoders are shared between adapters that
+// use the same folder and converted on first use. encode() turns each adapter's reference
+// images into its image tokens, as the reference's get_image_embeds does.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adapter/ip_adapter.h"
+#include "ipadapter/engine.h"
+#include "models/clip_vision.h"
+#include "weights/model_folder.h"
+
+namespace ipa {
+
+// One adapter's tokens for one request, before guidance batching.
+struct AdapterTokens {
+  Tensor cond, uncond;  // [1, images · tokens, width]: several images' tokens concatenated
+};
+
+class ImagePromptStage {
+ public:
+  ImagePromptStage(const std::vector<AdapterOptions>& adapters,
+                   const std::vector<unet::CrossAttentionLayer>& unet_layers, ModelFamily family,
+                   Precision precision, const LogFn& log);
+
+  size_t size() const { return slots_.size(); }
+  const IpAdapter& adapter(size_t i) const { return *slots_.at(i).adapter; }
+  const std::string& encoder_dir(size_t i) const { return slots_.at(i).encoder_dir; }
+  AdapterDescription describe(size_t i) const;
+
+  // prompts[i] for adapter i (sizes must agree; the engine checks).
+  std::vector<AdapterTokens> encode(const std::vector<ImagePrompt>& prompts, ImagePrep prep);
+  // Encoders are loaded by load_encoders() or on first use, and kept until released.
+  void load_encoders();
+  void release_encoders();
+
+ private:
+  struct Encoder {
+    ModelFolder folder;
+    ClipVisionConfig config;
+    std::shared_ptr<const ClipVisionModel> model;  // null until loaded
+  };
+  const ClipVisionModel& encoder(const std::string& dir);
+  struct Slot {
+    std::shared_ptr<IpAdapter> adapter;
+    std::string encoder_dir;
+  };
+  std::vector<Slot> slots_;
+  std::map<std::string, Encoder> encoders_;  // by folder
+};
+
+}  // namespace ipa

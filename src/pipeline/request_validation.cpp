@@ -1,0 +1,80 @@
+// GenerateRequest::validate (public API): every field on its own, before anything is loaded
+// or run.
+#include <cmath>
+
+#include "image/image.h"
+#include "ipadapter/error.h"
+#include "ipadapter/request.h"
+
+namespace ipa {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& field, const std::string& what) {
+  throw Error(field + ": " + what);
+}
+
+void check_size(const std::string& field, int v) {
+  if (v < 0 || v % 8 != 0 || v > image::kMaxImageSide) {
+    bad(field, "must be 0 (the model's default) or a positive multiple of 8 up to " +
+                   std::to_string(image::kMaxImageSide) + ", got " + std::to_string(v));
+  }
+}
+
+}  // namespace
+
+void GenerateRequest::validate() const {
+  check_size("width", width);
+  check_size("height", height);
+  if (steps < 1 || steps > 1000) bad("steps", "must be in [1, 1000], got " + std::to_string(steps));
+  if (num_images < 1 || num_images > 64) {
+    bad("num_images", "must be in [1, 64], got " + std::to_string(num_images));
+  }
+  if (cfg && (!std::isfinite(*cfg) || *cfg < 0)) bad("cfg", "must be a finite number >= 0");
+  if (!std::isfinite(eta) || eta < 0) bad("eta", "must be a finite number >= 0");
+  if (clip_skip < 0 || clip_skip > 64) {
+    bad("clip_skip", "must be in [0, 64], got " + std::to_string(clip_skip));
+  }
+  for (size_t i = 0; i < image_prompts.size(); ++i) {
+    const std::string field = "image_prompts[" + std::to_string(i) + "]";
+    const ImagePrompt& p = image_prompts[i];
+    if (!std::isfinite(p.scale)) bad(field + ".scale", "must be a finite number");
+    if (p.images.empty()) bad(field + ".images", "give at least one reference image");
+    for (size_t k = 0; k < p.images.size(); ++k) {
+      const image::Image& img = p.images[k];
+      const std::string f = field + ".images[" + std::to_string(k) + "]";
+      if (img.empty()) bad(f, "is empty");
+      if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+        bad(f, "holds " + std::to_string(img.rgb.size()) + " bytes for " +
+                   std::to_string(img.width) + "x" + std::to_string(img.height) + " RGB pixels");
+      }
+      image::check_image_dimensions(img.width, img.height, f);
+    }
+  }
+  for (const auto& [field, size] :
+       {std::pair{"original_size", original_size}, std::pair{"target_size", target_size}}) {
+    if (size && (size->width < 1 || size->height < 1 || size->width > image::kMaxImageSide ||
+                 size->height > image::kMaxImageSide)) {
+      bad(field, "must be positive sizes up to " + std::to_string(image::kMaxImageSide));
+    }
+  }
+  if (crop_top < 0 || crop_left < 0 || crop_top > image::kMaxImageSide ||
+      crop_left > image::kMaxImageSide) {
+    bad("crop_top_left", "must be non-negative");
+  }
+  if (!init_latents.empty() || !init_latents.shape.empty()) {
+    if (init_latents.shape.size() != 4) bad("init_latents", "must be [N, C, H/8, W/8]");
+    for (int64_t d : init_latents.shape) {
+      if (d < 1) bad("init_latents", "has a zero or negative dimension");
+    }
+    if (static_cast<int64_t>(init_latents.data.size()) != init_latents.numel()) {
+      bad("init_latents", "holds " + std::to_string(init_latents.data.size()) +
+                              " values for its shape's " + std::to_string(init_latents.numel()));
+    }
+    for (float v : init_latents.data) {
+      if (!std::isfinite(v)) bad("init_latents", "holds a value that is not finite");
+    }
+  }
+}
+
+}  // namespace ipa

@@ -1,0 +1,183 @@
+// The public engine on the tiny pipeline_sd15 / pipeline_sdxl models (unit tests: results are
+// compared with the engine's own, not with the reference — the golden CLI tests do that):
+// - a second generate() on one engine gives the same image; a one-shot engine (each model held
+//   only for its phase) computes exactly what an engine that keeps them computes;
+// - a cancelled generation throws ipa::Cancelled and leaves the engine usable;
+// - bad requests and mismatched models are refused before anything runs, naming the field or
+//   the file, with sizes taken from the models (never written into the test).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "formats/tensor_file.h"
+#include "ipadapter/engine.h"
+#include "ipadapter/io.h"
+#include "models/unet/config.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace ipa {
+namespace {
+
+EngineOptions sd15_options(bool one_shot) {
+  EngineOptions o;
+  o.base = test::golden_path("pipeline_sd15/sd15");
+  o.ip_adapters = {
+      {test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.safetensors"), ""}};
+  o.one_shot = one_shot;
+  return o;
+}
+
+GenerateRequest small_request() {
+  GenerateRequest r;
+  r.prompt = "a cat";
+  r.negative_prompt = "blurry";
+  r.image_prompts = {{{read_image(test::golden_path("pipeline_sd15/reference.png"))}, 0.6f}};
+  r.steps = 2;
+  r.seed = 7;
+  return r;
+}
+
+TEST(Engine, RepeatsAndOneShotMatchKeptModelsExactly) {
+  auto kept = Engine::load(sd15_options(false));
+  const GenerateResult a = kept->generate(small_request());
+  const GenerateResult a2 = kept->generate(small_request());  // same engine, same request
+  auto once = Engine::load(sd15_options(true));
+  const GenerateResult b = once->generate(small_request());
+  ASSERT_FALSE(a.final_latents.data.empty());
+  EXPECT_EQ(a.final_latents.data, a2.final_latents.data);
+  EXPECT_EQ(a.final_latents.data, b.final_latents.data);
+  ASSERT_EQ(b.images.size(), 1u);
+  EXPECT_EQ(a.images[0], a2.images[0]);
+  EXPECT_EQ(a.images[0], b.images[0]);
+  EXPECT_EQ(a.timings.unet_load_s, 0.0);  // loaded by Engine::load
+  EXPECT_GT(b.timings.unet_load_s, 0.0);  // loaded inside generate()
+  // The default size is the UNet's sample_size times the VAE's factor.
+  const auto unet =
+      unet::load_unet_config(test::golden_path("pipeline_sd15/sd15/unet/config.json"));
+  EXPECT_EQ(a.width, unet.sample_size * kept->info().vae_scale_factor);
+  EXPECT_EQ(a.images[0].width, a.width);
+
+  const std::string msg = test::error_of([&] { once->generate(small_request()); });
+  EXPECT_TRUE(test::contains(msg, "one generation")) << msg;
+}
+
+TEST(Engine, CancelledGenerationLeavesTheEngineUsable) {
+  auto engine = Engine::load(sd15_options(false));
+  const GenerateResult reference = engine->generate(small_request());
+  int calls = 0;
+  Callbacks stop_after_one;
+  stop_after_one.on_step = [&](const StepProgress& p) {
+    ++calls;
+    EXPECT_EQ(p.step, 1);
+    EXPECT_EQ(p.total, small_request().steps);
+    return false;
+  };
+  EXPECT_THROW(engine->generate(small_request(), stop_after_one), Cancelled);
+  EXPECT_EQ(calls, 1);
+  const GenerateResult again = engine->generate(small_request());
+  EXPECT_EQ(again.final_latents.data, reference.final_latents.data);
+  EXPECT_EQ(again.images[0], reference.images[0]);
+}
+
+TEST(Engine, ImageScaleTravelsWithTheRequest) {
+  auto engine = Engine::load(sd15_options(false));
+  GenerateRequest text_only = small_request();
+  text_only.image_prompts[0].scale = 0.f;
+  const GenerateResult zero = engine->generate(text_only);
+  const GenerateResult normal = engine->generate(small_request());
+  const GenerateResult zero_again = engine->generate(text_only);
+  EXPECT_NE(zero.final_latents.data, normal.final_latents.data);
+  EXPECT_EQ(zero.final_latents.data, zero_again.final_latents.data);
+}
+
+// A bad request is refused before the encoders run, so a one-shot engine is still usable.
+TEST(Engine, BadRequestsAreRefusedBeforeAnythingRuns) {
+  auto once = Engine::load(sd15_options(true));
+  const EngineInfo& info = once->info();
+  GenerateRequest bad = small_request();
+  bad.init_latents = {{1, info.latent_channels, 5, 5},
+                      std::vector<float>(info.latent_channels * 25)};
+  const int64_t side = info.default_width / info.vae_scale_factor;
+  const std::string expected = shape_str({1, info.latent_channels, side, side});
+  std::string msg = test::error_of([&] { once->generate(bad); });
+  EXPECT_TRUE(test::contains(msg, expected)) << expected << " not in: " << msg;
+  bad = small_request();
+  bad.width = 60;
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "width"));
+  bad = small_request();
+  bad.steps = 0;
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "steps"));
+  bad = small_request();
+  bad.image_prompts.clear();
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "image_prompts"));
+  bad = small_request();
+  bad.image_prompts[0].scale = NAN;
+  EXPECT_TRUE(test::contains(test::error_of([&] { once->generate(bad); }), "scale"));
+  EXPECT_EQ(once->generate(small_request()).images.size(), 1u);
+}
+
+// A one-shot engine still opens the UNet's weights file at load: a truncated one is an
+// error naming it there, not after the encoders ran.
+TEST(Engine, OneShotFindsABrokenUNetFileAtLoad) {
+  const fs::path dir = fs::path(test::temp_dir("one_shot_broken")) / "sd15";
+  fs::copy(test::golden_path("pipeline_sd15/sd15"), dir, fs::copy_options::recursive);
+  fs::resize_file(dir / "unet" / "diffusion_pytorch_model.safetensors", 100);
+  EngineOptions o = sd15_options(true);
+  o.base = dir.string();
+  const std::string msg = test::error_of([&] { Engine::load(o); });
+  EXPECT_TRUE(test::contains(msg, "diffusion_pytorch_model.safetensors")) << msg;
+}
+
+// An adapter for the other family is refused at load, with both widths in the message.
+TEST(Engine, AdapterForTheOtherFamilyIsRefusedAtLoad) {
+  const std::string xl_adapter =
+      test::golden_path("pipeline_sdxl/IP-Adapter/sdxl_models/ip-adapter_sdxl.bin");
+  const TensorFile f = load_tensor_file(xl_adapter);
+  const int64_t xl_width = f.find("ip_adapter.1.to_k_ip.weight")->size(1);
+  const int64_t sd_width =
+      unet::load_unet_config(test::golden_path("pipeline_sd15/sd15/unet/config.json"))
+          .cross_attention_dim;
+  for (bool one_shot : {true, false}) {
+    EngineOptions o = sd15_options(one_shot);
+    o.ip_adapters = {{xl_adapter, ""}};
+    const std::string msg = test::error_of([&] { Engine::load(o); });
+    EXPECT_TRUE(test::contains(msg, std::to_string(xl_width) + " wide")) << msg;
+    EXPECT_TRUE(test::contains(msg, "cross_attention_dim is " + std::to_string(sd_width))) << msg;
+    EXPECT_TRUE(test::contains(msg, "ip-adapter_sdxl.bin")) << msg;
+  }
+  // And the SD1.5 adapter on the SDXL base.
+  EngineOptions o;
+  o.base = test::golden_path("pipeline_sdxl/sdxl");
+  o.ip_adapters = {{test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin"), ""}};
+  EXPECT_TRUE(test::contains(test::error_of([&] { Engine::load(o); }), "ip-adapter_sd15.bin"));
+}
+
+// The family comes from model_index.json; an unknown pipeline class, or a class that disagrees
+// with the UNet, is refused at load naming what was found.
+TEST(Engine, FamilyFromModelIndex) {
+  EngineOptions o;
+  o.base = test::golden_path("pipeline_sdxl/sdxl");
+  auto xl = Engine::load(o);
+  EXPECT_EQ(xl->info().family, ModelFamily::SDXL);
+  EXPECT_EQ(xl->info().default_cfg, 5.0f);
+  o.base = test::golden_path("pipeline_sd15/sd15");
+  EXPECT_EQ(Engine::load(o)->info().family, ModelFamily::SD15);
+
+  for (const std::string cls : {"StableDiffusion3Pipeline", "StableDiffusionXLPipeline"}) {
+    const fs::path dir = fs::path(test::temp_dir("family")) / "sd15";
+    fs::copy(test::golden_path("pipeline_sd15/sd15"), dir, fs::copy_options::recursive);
+    auto index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
+    index["_class_name"] = cls;
+    std::ofstream(dir / "model_index.json") << index.dump();
+    o.base = dir.string();
+    const std::string msg = test::error_of([&] { Engine::load(o); });
+    EXPECT_TRUE(test::contains(msg, cls)) << msg;
+    EXPECT_TRUE(test::contains(msg, "model_index.json")) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace ipa
