@@ -4,8 +4,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 #include "reader_test_util.h"
 #include "test_support.h"
 #include "torch_archive_builder.h"
@@ -61,6 +63,28 @@ TEST(SafetensorsReader, RoundTripWithMetadataAndStridedInput) {
   EXPECT_EQ(f.find("b.t")->to_floats(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(f.find("c")->dtype(), DType::F16);
   EXPECT_EQ(f.find("c")->to_floats(), iota_floats(3, 10.f));
+}
+
+// A header of 640 (= 0x280) bytes makes the file start 80 02, like a legacy PyTorch pickle: the
+// format check must still see safetensors (the single-file goldens are such files).
+TEST(SafetensorsReader, HeaderLengthThatLooksLikeAPickleMagic) {
+  std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  header.resize(640, ' ');
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  ASSERT_EQ(static_cast<unsigned char>(bytes[0]), 0x80);
+  ASSERT_EQ(bytes[1], 2);
+  const float v = 1.5f;
+  bytes += header + std::string(reinterpret_cast<const char*>(&v), 4);
+  const std::string path = test::temp_dir("st_640") + "/x.safetensors";
+  std::ofstream(path, std::ios::binary) << bytes;
+  const TensorFile f = load_tensor_file(path);
+  ASSERT_NE(f.find("a"), nullptr);
+  EXPECT_EQ(f.find("a")->to_floats()[0], 1.5f);
+  // A real legacy pickle (no '{' after 8 bytes) is still refused with its own message.
+  const std::string legacy = test::temp_dir("st_640") + "/old.bin";
+  std::ofstream(legacy, std::ios::binary) << std::string("\x80\x02\x8a\x0alegacy-pickle", 16);
+  EXPECT_TRUE(test::contains(test::error_of([&] { load_tensor_file(legacy); }), "legacy"));
 }
 
 TEST(SafetensorsReader, MisalignedDataIsCopiedAligned) {
