@@ -35,8 +35,10 @@ class IpAdapter {
   // Loads the per-layer attention weights for a UNet with these attn2 layers (every check of
   // IpAttentionWeights::load). Replaces an earlier binding.
   void bind_unet(const std::vector<unet::CrossAttentionLayer>& layers);
-  // Throws when bind_unet was not called.
+  // Throws when bind_unet was not called (or the weights were released).
   const IpAttentionWeights& attention() const;
+  // Drops the attention weights (a one-shot pipeline, once their keys are projected).
+  void release_attention() { attention_.reset(); }
 
  private:
   std::string path_;

@@ -130,16 +130,36 @@ void IpAttention::add(const IpAttentionWeights& weights, Tensor tokens,
   }
   Entry e;
   e.weights = &weights;
+  e.num_layers = weights.num_layers();
   e.tokens = tokens.contiguous();
   e.scales = std::move(layer_scales);
   e.kv.resize(static_cast<size_t>(weights.num_layers()));
   entries_.push_back(std::move(e));
 }
 
+const std::pair<Tensor, Tensor>& IpAttention::keys_values(const Entry& e, int layer) {
+  auto& kv = e.kv[static_cast<size_t>(layer)];
+  if (!kv.first.defined()) {
+    if (!e.weights) throw Error("internal error: IP-Adapter keys were not precomputed");
+    kv = {e.weights->to_k(layer)(e.tokens), e.weights->to_v(layer)(e.tokens)};
+  }
+  return kv;
+}
+
+void IpAttention::precompute() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Entry& e : entries_) {
+    for (int layer = 0; layer < e.num_layers; ++layer) {
+      if (e.scales[static_cast<size_t>(layer)] != 0.f) keys_values(e, layer);
+    }
+    e.weights = nullptr;
+  }
+}
+
 void IpAttention::extend(const unet::CrossAttentionCall& call) const {
   const int layer = call.layer.index;
   for (const Entry& e : entries_) {
-    if (layer < 0 || layer >= e.weights->num_layers()) {
+    if (layer < 0 || layer >= e.num_layers) {
       throw Error("IP-Adapter: the UNet's attn2 number " + std::to_string(layer) +
                   " has no IP-Adapter weights (the adapter was bound to another UNet)");
     }
@@ -153,10 +173,7 @@ void IpAttention::extend(const unet::CrossAttentionCall& call) const {
     Tensor k, v;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto& kv = e.kv[static_cast<size_t>(layer)];
-      if (!kv.first.defined()) {
-        kv = {e.weights->to_k(layer)(e.tokens), e.weights->to_v(layer)(e.tokens)};
-      }
+      const auto& kv = keys_values(e, layer);
       k = kv.first;
       v = kv.second;
     }

@@ -40,21 +40,27 @@ class IpAttentionWeights {
 class IpAttention final : public unet::CrossAttentionExtension {
  public:
   // tokens [B, T, C] for a UNet batch of B (CFG's unconditional rows included); `weights`
-  // must outlive this object. One scale for every layer, or one per layer.
+  // must outlive this object until precompute(). One scale for every layer, or one per layer.
   void add(const IpAttentionWeights& weights, Tensor tokens, float scale);
   void add(const IpAttentionWeights& weights, Tensor tokens, std::vector<float> layer_scales);
   bool empty() const { return entries_.empty(); }
+  // Projects every active layer's keys and values now (else each is made on first use); the
+  // weights are not used afterwards, so a one-shot pipeline can release them before the UNet
+  // loads. They are a few tokens per layer: small next to the weights.
+  void precompute();
 
   void extend(const unet::CrossAttentionCall& call) const override;
 
  private:
   struct Entry {
-    const IpAttentionWeights* weights = nullptr;
+    const IpAttentionWeights* weights = nullptr;  // null once precomputed
+    int num_layers = 0;
     Tensor tokens;
     std::vector<float> scales;  // per layer
     // to_k_ip(tokens), to_v_ip(tokens) per layer: the tokens do not change between steps.
     mutable std::vector<std::pair<Tensor, Tensor>> kv;
   };
+  static const std::pair<Tensor, Tensor>& keys_values(const Entry& e, int layer);
   std::vector<Entry> entries_;
   mutable std::mutex mu_;  // guards the kv caches
 };

@@ -192,6 +192,12 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   auto t0 = clock::now();
   const TextConditioning text = family_->encode_text(r, x.guidance, warn);
   out.timings.text_encode_s = seconds_since(t0);
+  if (options_.one_shot) {
+    // Each phase's models go before the next phase loads its own.
+    generated_ = true;
+    family_->release_text_encoders();
+    pool_trim();
+  }
 
   // ---- image prompt ----
   std::vector<AdapterTokens> tokens;
@@ -200,16 +206,6 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     tokens = image_prompt_->encode(r.image_prompts, r.image_prep);
     out.timings.image_encode_s = seconds_since(t0);
   }
-  if (options_.one_shot) {
-    generated_ = true;
-    family_->release_text_encoders();
-    if (image_prompt_) image_prompt_->release_encoders();
-    pool_trim();  // give the encoders' memory back before the UNet takes its own
-  }
-  t0 = clock::now();
-  const unet::UNet2DConditionModel& model = unet();
-  if (options_.one_shot) out.timings.unet_load_s = seconds_since(t0);
-
   // ---- conditioning, batched for guidance ----
   DenoiseConditioning c;
   c.text = guidance_batch(text.cond, text.uncond, n, x.guidance);
@@ -221,6 +217,21 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
            r.image_prompts[i].scale);
   }
   if (!ip.empty()) c.cross_attention = &ip;
+
+  if (options_.one_shot) {
+    // Everything before the UNet is done: its models go before the UNet takes its memory (the
+    // image tokens' keys and values are projected first, so the adapters' attention weights
+    // go too).
+    if (image_prompt_) {
+      ip.precompute();
+      image_prompt_->release_encoders();
+      image_prompt_->release_attention_weights();
+    }
+    pool_trim();
+  }
+  t0 = clock::now();
+  const unet::UNet2DConditionModel& model = unet();
+  if (options_.one_shot) out.timings.unet_load_s = seconds_since(t0);
 
   // ---- initial latents ----
   sampling::TorchGenerator generator(r.seed);

@@ -94,6 +94,10 @@ void ImagePromptStage::load_encoders() {
   for (const auto& s : slots_) encoder(s.encoder_dir);
 }
 
+void ImagePromptStage::release_attention_weights() {
+  for (auto& s : slots_) s.adapter->release_attention();
+}
+
 void ImagePromptStage::release_encoders() {
   for (auto& [dir, e] : encoders_) e.model.reset();
 }

@@ -37,6 +37,8 @@ class ImagePromptStage {
   // Encoders are loaded by load_encoders() or on first use, and kept until released.
   void load_encoders();
   void release_encoders();
+  // Drops every adapter's attention weights (one-shot, after IpAttention::precompute).
+  void release_attention_weights();
 
  private:
   struct Encoder {

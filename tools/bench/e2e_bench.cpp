@@ -356,6 +356,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   r["peak_gflops_before"] = peak_before;
   r["peak_gflops_after"] = peak_after;
   r["peak_gflops"] = peak;
+  r["peak_isa"] = fma_isa();  // the FMA width the peak was measured with
   // bf16: against the nominal AVX-512 BF16 rate, two products per F32 FMA lane (vdpbf16ps).
   // AMX can exceed it; F32 ops (attention, norms) count at the F32 rate all the same.
   const double peak_compute = o.compute.precision == Precision::BF16 ? 2 * peak : peak;

@@ -10,29 +10,61 @@
 
 namespace ipa::bench {
 
-typedef float v8f __attribute__((vector_size(32)));
+namespace {
 
-// Zen 3 has 2 FMA pipes with 4 cycles latency: >= 8 chains in flight keep both busy. Explicit
-// FMA so the kernel does not depend on -ffp-contract.
-__attribute__((noinline)) float fma_chains(int64_t iters, float seed) {
-  v8f acc[kFmaChains];
-  for (int i = 0; i < kFmaChains; ++i) acc[i] = v8f{} + seed * static_cast<float>(i + 1);
-  const v8f a = v8f{} + 0.999999f, b = v8f{} + 1e-7f;
+// Zen 3/4/5 and Intel cores have 2 FMA pipes with 4 cycles latency: >= 8 chains in flight keep
+// both busy. Explicit FMA intrinsics so the kernels do not depend on -ffp-contract; each is
+// compiled for its own ISA and chosen at run time.
+__attribute__((target("avx2,fma"), noinline)) float fma_chains_256(int64_t iters, float seed) {
+  __m256 acc[kFmaChains];
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_set1_ps(seed * static_cast<float>(i + 1));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
   for (int64_t it = 0; it < iters; ++it) {
 #pragma GCC unroll 12
-    for (int i = 0; i < kFmaChains; ++i) {
-#ifdef __FMA__
-      acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-#else
-      acc[i] = acc[i] * a + b;
-#endif
-    }
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
   }
-  v8f s = {};
-  for (int i = 0; i < kFmaChains; ++i) s += acc[i];
+  __m256 s = _mm256_setzero_ps();
+  for (int i = 0; i < kFmaChains; ++i) s = _mm256_add_ps(s, acc[i]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, s);
   float r = 0;
-  for (int j = 0; j < 8; ++j) r += s[j];
+  for (float v : lanes) r += v;
   return r;
+}
+
+__attribute__((target("avx512f"), noinline)) float fma_chains_512(int64_t iters, float seed) {
+  __m512 acc[kFmaChains];
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_set1_ps(seed * static_cast<float>(i + 1));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  __m512 s = _mm512_setzero_ps();
+  for (int i = 0; i < kFmaChains; ++i) s = _mm512_add_ps(s, acc[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, s);
+  float r = 0;
+  for (float v : lanes) r += v;
+  return r;
+}
+
+bool has_avx512() {
+  return __builtin_cpu_supports("avx512f");
+}
+
+}  // namespace
+
+int fma_lanes() {
+  return has_avx512() ? 16 : 8;
+}
+
+const char* fma_isa() {
+  return has_avx512() ? "avx512" : "avx2";
+}
+
+float fma_chains(int64_t iters, float seed) {
+  return has_avx512() ? fma_chains_512(iters, seed) : fma_chains_256(iters, seed);
 }
 
 double measure_peak_fma_gflops(int threads, double seconds_per_run, int repeats) {

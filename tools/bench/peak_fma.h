@@ -1,17 +1,23 @@
-// The machine's FP32 FMA ceiling: independent 8-wide FMA chains, no memory traffic. Used by
-// ops_bench (BM_peak_fma) and `ipadapter bench` so both compare against the same kernel.
+// The machine's FP32 FMA ceiling: independent FMA chains of the widest vectors the CPU runs
+// (16 floats with AVX-512, else 8), no memory traffic. Used by ops_bench (BM_peak_fma) and
+// `ipadapter bench` so both compare against the same kernel — and against the true peak: a
+// 256-bit probe reads half of it on AVX-512 machines.
 #pragma once
 #include <cstdint>
 
 namespace ipa::bench {
 
-// One thread: `iters` rounds of kFmaChains independent 8-wide FMAs. Returns a value that
-// depends on every chain (so the work cannot be optimised away).
+// Floats per FMA of the widest vector extension this CPU runs (16: AVX-512F; 8: AVX2+FMA).
+int fma_lanes();
+// "avx512" or "avx2".
+const char* fma_isa();
+// One thread: `iters` rounds of kFmaChains independent fma_lanes()-wide FMAs. Returns a value
+// that depends on every chain (so the work cannot be optimised away).
 float fma_chains(int64_t iters, float seed);
 inline constexpr int kFmaChains = 12;
-// FLOPs of one fma_chains(iters) call: 2 · 8 lanes · chains · iters.
+// FLOPs of one fma_chains(iters) call: 2 · lanes · chains · iters.
 inline double fma_chains_flops(int64_t iters) {
-  return 2.0 * 8 * kFmaChains * static_cast<double>(iters);
+  return 2.0 * fma_lanes() * kFmaChains * static_cast<double>(iters);
 }
 
 // GFLOP/s of fma_chains on `threads` OpenMP threads (0 = ops::num_threads()), best of
