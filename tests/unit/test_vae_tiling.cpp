@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#include <fstream>
+
+#include "bench/random_weights.h"
+#include "models/vae/autoencoder_kl.h"
 #include "models/vae/vae_config.h"
 #include "models/vae/vae_tiling.h"
 #include "test_support.h"
@@ -229,6 +233,45 @@ TEST(VaeTilingRun, InvalidGridIsRefused) {
                Error);
   EXPECT_THROW(run_tiled(Tensor::zeros({4, 4}), decode_grid(4, 4, 0.25), constant_tiles({1}, 1)),
                Error);
+}
+
+}  // namespace
+}  // namespace ipa::vae
+
+namespace ipa::vae {
+namespace {
+
+// Auto tiling caps the tile at 512 pixels: a VAE whose own tile (sample_size) holds a whole
+// 1024² image (SDXL's, sample_size 1024) still decodes a 1024² image in tiles under `auto`,
+// while `on` keeps diffusers' rule (no tiling when the latent fits one config tile) and images
+// below auto_min_pixels stay untiled. Shape-only decisions, on the real SDXL VAE config.
+TEST(VaeTilingConfig, AutoCapsTheTileForLargeConfigTiles) {
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(
+      std::string(IPA_SOURCE_DIR) + "/configs/sdxl/vae/config.json"));
+  ASSERT_EQ(j["sample_size"].get<int>(), 1024);
+  const VaeConfig c = VaeConfig::from_json(j, "configs/sdxl/vae/config.json");
+  const int64_t f = c.downscale_factor();
+  // A random-weight model of that config is only needed for the decision functions.
+  bench::RecordingWeightStore store;
+  const AutoencoderKL vae(c, store.scope(""));
+  TilingOptions o;
+  const Shape z1024 = {1, c.latent_channels, 1024 / f, 1024 / f};
+  const Shape z768 = {1, c.latent_channels, 768 / f, 768 / f};
+  EXPECT_TRUE(vae.decode_tiles(z1024, o));   // auto: 512-px tiles
+  EXPECT_FALSE(vae.decode_tiles(z768, o));   // below auto_min_pixels
+  o.mode = Tiling::kOn;
+  EXPECT_FALSE(vae.decode_tiles(z1024, o));  // diffusers: fits the config's 1024-px tile
+  o.mode = Tiling::kOff;
+  EXPECT_FALSE(vae.decode_tiles(z1024, o));
+  // SD1.5's VAE (sample_size 512) is unchanged by the cap.
+  nlohmann::json j15 = nlohmann::json::parse(std::ifstream(
+      std::string(IPA_SOURCE_DIR) + "/configs/sd15/vae/config.json"));
+  const VaeConfig c15 = VaeConfig::from_json(j15, "configs/sd15/vae/config.json");
+  bench::RecordingWeightStore store15;
+  const AutoencoderKL vae15(c15, store15.scope(""));
+  TilingOptions on;
+  on.mode = Tiling::kOn;
+  EXPECT_EQ(vae15.decode_tiles(z1024, TilingOptions{}), vae15.decode_tiles(z1024, on));
 }
 
 }  // namespace

@@ -124,7 +124,15 @@ AutoencoderKL::TileSizes AutoencoderKL::tile_sizes(const TilingOptions& tiling) 
     throw Error("VAE tiling: tile size must be positive (or 0 for the config's), got " +
                 std::to_string(tiling.tile_latent_size));
   }
-  if (tiling.tile_latent_size == 0) return {config_.tile_latent_size(), config_.sample_size};
+  if (tiling.tile_latent_size == 0) {
+    const int64_t f = config_.downscale_factor();
+    if (tiling.mode == Tiling::kAuto && config_.sample_size > tiling.auto_max_tile_pixels &&
+        tiling.auto_max_tile_pixels >= f) {
+      const int64_t latent = tiling.auto_max_tile_pixels / f;
+      return {latent, latent * f};
+    }
+    return {config_.tile_latent_size(), config_.sample_size};
+  }
   return {tiling.tile_latent_size, tiling.tile_latent_size * config_.downscale_factor()};
 }
 

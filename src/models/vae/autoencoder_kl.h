@@ -47,6 +47,11 @@ struct TilingOptions {
   // does, and tiles SD1.5 from 1024², whose untiled decode needs ~5 GB of activations
   // (docs/models.md).
   int64_t auto_min_pixels = 1024 * 1024;
+  // kAuto (with tile_latent_size 0) caps the config's tile at this many pixels per side.
+  // SDXL's VAE has sample_size 1024, so diffusers' own tile holds a whole 1024² image and would
+  // save nothing; 512-pixel tiles (SD1.5's) bound the decoder's activations to one 512² tile's,
+  // less than the UNet phase needs (docs/models.md has the figures).
+  int64_t auto_max_tile_pixels = 512;
 };
 
 // DiagonalGaussianDistribution over VAE-space latents, each [B, latent, h, w].
