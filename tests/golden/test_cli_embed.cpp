@@ -99,8 +99,11 @@ TEST(GoldenCliEmbed, FindsTheEncoderInTheH94Layout) {
 }
 
 TEST(CliEmbed, WrongEncoderSaysWhichOneItNeeds) {
+  const auto c = test::load_case("embed_variants");
   const std::string out = test::temp_dir("embed_bad") + "/e.safetensors";
-  const std::string image = test::golden_path("embed_variants/images/ref_rgb_300x200.png");
+  // The image's file name (it carries the image's size) comes from the case.
+  const std::string image =
+      test::golden_path("embed_variants/" + c["images"][0]["file"].get<std::string>());
   std::string text;
   // The SDXL basic adapter takes the wide encoder's image_embeds; give it the narrow one.
   EXPECT_EQ(test::run_cli({"embed", "--ip-adapter",
@@ -110,7 +113,17 @@ TEST(CliEmbed, WrongEncoderSaysWhichOneItNeeds) {
                           &text),
             1);
   EXPECT_NE(text.find("does not fit"), std::string::npos) << text;
-  EXPECT_NE(text.find("image_embeds of width"), std::string::npos) << text;
+  // Both widths, as the two encoders' configs give them.
+  const auto width = [&](const std::string& encoder) {
+    return c["image_encoders"][encoder]["config"]["projection_dim"].get<int64_t>();
+  };
+  ASSERT_NE(width("image_encoder"), width("image_encoder_g"));
+  EXPECT_NE(text.find("image_embeds of width " + std::to_string(width("image_encoder_g"))),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("encoder gives width " + std::to_string(width("image_encoder"))),
+            std::string::npos)
+      << text;
   // Unreadable image, zero-byte image.
   const std::string empty = test::temp_dir("embed_bad") + "/empty.png";
   { FILE* f = std::fopen(empty.c_str(), "wb"); std::fclose(f); }

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "formats/safetensors.h"
 #include "formats/tensor_file.h"
@@ -17,6 +18,12 @@
 
 namespace ipa {
 namespace {
+
+// Pixels per latent of a base folder's VAE: 2^(blocks - 1), from its config.
+int vae_factor(const std::string& base) {
+  const nlohmann::json vae = nlohmann::json::parse(std::ifstream(base + "/vae/config.json"));
+  return 1 << (static_cast<int>(vae.at("block_out_channels").size()) - 1);
+}
 
 // Runs `generate` for a pipeline case (its generate_kwargs, its fixed initial latents) with
 // each adapter file and compares every step's latents and the PNG with the golden.
@@ -105,6 +112,10 @@ TEST(GoldenCliGenerate, PipelineSdxl) {
 }
 
 TEST(CliGenerate, BadRequestsGiveClearErrors) {
+  // A valid size for this model: the case's own.
+  const nlohmann::json kw = test::load_case("pipeline_sd15").at("generate_kwargs");
+  const std::string width = std::to_string(kw["width"].get<int>());
+  const std::string height = std::to_string(kw["height"].get<int>());
   const std::string base = test::golden_path("pipeline_sd15/sd15");
   const std::string adapter =
       test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin");
@@ -126,9 +137,9 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {
-        "generate", "--base",   base, "--ip-adapter", adapter, "--image",
-        image,      "--prompt", "x",  "--steps",      "1",     "--width",
-        "64",       "--height", "64", "--out",        out};
+        "generate", "--base",   base,   "--ip-adapter", adapter, "--image",
+        image,      "--prompt", "x",    "--steps",      "1",     "--width",
+        width,      "--height", height, "--out",        out};
     for (size_t i = 0; i + 1 < c.extra.size(); i += 2) {
       auto it = std::find(args.begin(), args.end(), c.extra[i]);
       if (it != args.end() && c.extra[i] != "--image") {
@@ -175,17 +186,24 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
 
 TEST(CliGenerate, PlainTextToImageAndPngParameters) {
   const std::string out = test::temp_dir("generate_plain") + "/plain.png";
+  const std::string base = test::golden_path("pipeline_sd15/sd15");
+  // A non-square size that is not the model's default: odd multiples of the size step
+  // (lcm of 8 and the VAE's factor), 9 × 5 of them (72×40 for a VAE factor of 8).
+  const int step = std::lcm(8, vae_factor(base));
+  const int width = 9 * step, height = 5 * step;
   std::string text;
-  ASSERT_EQ(test::run_cli({"generate", "--base", test::golden_path("pipeline_sd15/sd15"),
-                           "--prompt", "a red cat", "--steps", "2", "--width", "72", "--height",
-                           "40", "--seed", "3", "--num-images", "2", "--out", out},
+  ASSERT_EQ(test::run_cli({"generate", "--base", base, "--prompt", "a red cat", "--steps", "2",
+                           "--width", std::to_string(width), "--height", std::to_string(height),
+                           "--seed", "3", "--num-images", "2", "--out", out},
                           &text),
             0)
       << text;
   const image::Image img = image::read_image(out);
-  EXPECT_EQ(img.width, 72);
-  EXPECT_EQ(img.height, 40);
-  EXPECT_EQ(image::read_image(out.substr(0, out.size() - 4) + "_1.png").width, 72);
+  EXPECT_EQ(img.width, width);
+  EXPECT_EQ(img.height, height);
+  const image::Image second = image::read_image(out.substr(0, out.size() - 4) + "_1.png");
+  EXPECT_EQ(second.width, width);
+  EXPECT_EQ(second.height, height);
   // The PNG carries the A1111-style parameters text chunk.
   FILE* f = std::fopen(out.c_str(), "rb");
   ASSERT_NE(f, nullptr);
@@ -207,7 +225,7 @@ TEST(CliGenerate, SdxlDefaultsAndSizeConditioning) {
   const std::string dir = test::temp_dir("generate_xl");
   const std::string base = test::golden_path("pipeline_sdxl/sdxl");
   const nlohmann::json unet = nlohmann::json::parse(std::ifstream(base + "/unet/config.json"));
-  const int side = unet["sample_size"].get<int>() * 8;
+  const int side = unet["sample_size"].get<int>() * vae_factor(base);
   std::string text;
   ASSERT_EQ(
       test::run_cli({"generate", "--base", base, "--prompt", "a lighthouse", "--steps", "1",

@@ -64,7 +64,10 @@ TEST(ImageProj, WrongFeatureWidthIsAClearError) {
     proj->forward(Tensor::zeros({1, info.image_embed_dim + 1}));
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("width"), std::string::npos) << e.what();
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("width " + std::to_string(info.image_embed_dim)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("got " + shape_str({1, info.image_embed_dim + 1})), std::string::npos)
+        << msg;
   }
 }
 

@@ -20,6 +20,12 @@ std::string variant_of_class(const std::string& cls) {
   return "?";
 }
 
+// The base model a layer count means: the released UNets have 16 (SD1.5) and 70 (SDXL) IP
+// layers; other counts (tiny models) are "unknown".
+std::string base_of_layers(int64_t layers) {
+  return layers == 16 ? "sd15" : layers == 70 ? "sdxl" : "unknown";
+}
+
 int64_t feature_width(const nlohmann::json& shapes) {
   for (const char* k : {"proj.weight", "proj_in.weight", "proj.0.weight"}) {
     if (shapes.contains(k)) return shapes[k][1].get<int64_t>();
@@ -44,7 +50,13 @@ TEST(GoldenInspect, EmbedVariantsAdapters) {
       }
       EXPECT_EQ(j["cross_attention_dim"], v["unet_cross_attention_dim"]);
       EXPECT_EQ(j["image_embed_dim"], feature_width(v["image_proj_shapes"]));
-      EXPECT_EQ(j["base"], "unknown");  // tiny UNets have neither 16 nor 70 IP layers
+      // The layer count of the variant's UNet layout, as the case's map spells it out.
+      const int64_t layers =
+          static_cast<int64_t>(c["unet_layouts"][v["unet_layout"].get<std::string>()]
+                                ["ip_adapter_key_index_to_processor"]
+                                    .size());
+      EXPECT_EQ(j["ip_layers"], layers);
+      EXPECT_EQ(j["base"], base_of_layers(layers));
       ++checked;
     }
   }
@@ -62,6 +74,7 @@ TEST(GoldenInspect, UnetCaseAdaptersCountLayers) {
       EXPECT_EQ(j["kind"], "ip-adapter");
       EXPECT_EQ(j["variant"], variant_of_class(v["image_proj_class"]));
       EXPECT_EQ(j["ip_layers"], layers);
+      EXPECT_EQ(j["base"], base_of_layers(layers));
       EXPECT_EQ(j["cross_attention_dim"], cross);
     }
   }

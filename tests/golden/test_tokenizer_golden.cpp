@@ -1,8 +1,9 @@
-// CLIP tokenizer against transformers' CLIPTokenizer (no ftfy): the 31 prompts of the
+// CLIP tokenizer against transformers' CLIPTokenizer (no ftfy): the prompts of the
 // `tokenizer` case (SD1.5 and SDXL tokenizer_2 configs), the pipeline prompts, and the built-in
 // vocabulary against the folder one.
 #include <gtest/gtest.h>
 
+#include "formats/json_file.h"
 #include "test_support.h"
 #include "text/clip_tokenizer.h"
 
@@ -72,7 +73,14 @@ TEST(TokenizerGolden, NoFtfyIdsMatchExactly) {
 TEST(TokenizerGolden, SdxlTokenizer2PadsWithBang) {
   const TokenizerCase c = load_tokenizer_case();
   const ClipTokenizer tok = case_tokenizer(test::golden_path("tokenizer/tokenizer_2"));
-  EXPECT_EQ(tok.pad_id(), 0);
+  // The pad token of tokenizer_2's config ("!"), by its id in the shared vocabulary (0).
+  const std::string pad =
+      ClipTokenizerConfig::from_folder(test::golden_path("tokenizer/tokenizer_2")).pad_token;
+  const nlohmann::json vocab =
+      read_json_file(test::golden_path("pipeline_sd15/sd15/tokenizer/vocab.json"));
+  ASSERT_TRUE(vocab.contains(pad)) << pad;
+  EXPECT_NE(pad, "<|endoftext|>");
+  EXPECT_EQ(tok.pad_id(), vocab.at(pad).get<int64_t>());
   for (size_t i = 0; i < c.prompts.size(); ++i) {
     SCOPED_TRACE("prompt " + std::to_string(i) + ": " + c.prompts[i]);
     EXPECT_EQ(tok.encode(c.prompts[i]), row(c.input_ids_pad_bang, static_cast<int64_t>(i)));

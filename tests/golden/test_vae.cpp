@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "models/vae/autoencoder_kl.h"
 #include "test_support.h"
@@ -69,7 +70,10 @@ TEST(VaeGolden, SampleIsMeanPlusStdTimesNoise) {
     const float want = m[i] + sd[i] * n[i];
     ASSERT_NEAR(got[i], want, 1e-6f * (1.f + std::fabs(want))) << i;
   }
-  EXPECT_THROW(d.sample(Tensor::zeros({1, 1, 1, 1})), Error);
+  Shape wrong = d.mean.shape();
+  wrong[1] += 1;
+  const std::string msg = test::error_of([&] { d.sample(Tensor::zeros(wrong)); });
+  EXPECT_TRUE(test::contains(msg, "noise must be shaped like the mean")) << msg;
 }
 
 TEST(VaeGolden, LatentScalingRoundTrip) {
@@ -82,10 +86,28 @@ TEST(VaeGolden, LatentScalingRoundTrip) {
 
 TEST(VaeGolden, RejectsBadInputs) {
   const VaeConfig& c = model().config();
-  EXPECT_THROW(model().encode(Tensor::zeros({1, c.in_channels + 1, 16, 16})), Error);
-  EXPECT_THROW(model().encode(Tensor::zeros({c.in_channels, 16, 16})), Error);
-  EXPECT_THROW(model().decode(Tensor::zeros({1, c.latent_channels + 1, 2, 2})), Error);
-  EXPECT_THROW(model().decode(Tensor::zeros({1, c.latent_channels, 2, 2}, DType::F16)), Error);
+  // Sizes that are otherwise valid: the case's own image and latents.
+  const Shape image = tensor("image").shape(), z = tensor("decode_input").shape();
+  // Each error names what was wrong: the channel count the model wants and the shape given,
+  // or the dtype.
+  const auto expect_error = [](const std::function<void()>& f, const std::string& part) {
+    const std::string msg = test::error_of(f);
+    EXPECT_TRUE(test::contains(msg, part)) << "wanted '" << part << "' in: " << msg;
+  };
+  const Shape wide_image = {1, c.in_channels + 1, image[2], image[3]};
+  expect_error([&] { model().encode(Tensor::zeros(wide_image)); },
+               std::to_string(c.in_channels) + " channels, got " + shape_str(wide_image));
+  const Shape flat_image = {c.in_channels, image[2], image[3]};
+  expect_error([&] { model().encode(Tensor::zeros(flat_image)); },
+               std::to_string(c.in_channels) + " channels, got " + shape_str(flat_image));
+  const Shape wide_z = {1, c.latent_channels + 1, z[2], z[3]};
+  expect_error([&] { model().decode(Tensor::zeros(wide_z)); },
+               std::to_string(c.latent_channels) + " channels, got " + shape_str(wide_z));
+  expect_error(
+      [&] {
+        model().decode(Tensor::zeros({1, c.latent_channels, z[2], z[3]}, DType::F16));
+      },
+      "expected F32, got");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -85,6 +86,12 @@ Diff diff(const Tensor& actual, const Tensor& expected) {
 }  // namespace
 
 double max_rel_error(const Tensor& actual, const Tensor& expected) {
+  if (actual.shape() != expected.shape()) {
+    // Comparing a prefix (or reading past the end) would give a meaningless number.
+    ADD_FAILURE() << "max_rel_error: shape " << shape_str(actual.shape()) << " vs expected "
+                  << shape_str(expected.shape());
+    return std::numeric_limits<double>::infinity();
+  }
   Diff d = diff(actual, expected);
   return d.max_abs_err / std::max(1e-30, d.max_expected);
 }

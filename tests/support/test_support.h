@@ -34,7 +34,8 @@ Tensor golden_tensor(const TensorFile& file, const std::string& key);
 // max|actual - expected| <= abs_tol
 ::testing::AssertionResult AllCloseAbs(const Tensor& actual, const Tensor& expected,
                                        double abs_tol);
-// Normalised error ||a - e||_inf / max(1e-30, ||e||_inf)
+// Normalised error ||a - e||_inf / max(1e-30, ||e||_inf); +inf and a test failure when the
+// shapes differ.
 double max_rel_error(const Tensor& actual, const Tensor& expected);
 
 // The message of the ipa::Error `f` throws ("" and a test failure when it throws none).

@@ -55,15 +55,32 @@ void expect_sane_report(const nlohmann::json& j, bool ip) {
   }
 }
 
+// The pipeline_sd15 case's image size (valid for its tiny models), as CLI arguments.
+std::vector<std::string> case_size_args() {
+  const nlohmann::json kw = test::load_case("pipeline_sd15").at("generate_kwargs");
+  return {"--width", std::to_string(kw.at("width").get<int>()), "--height",
+          std::to_string(kw.at("height").get<int>())};
+}
+
 TEST(Bench, CliOnTinyRealModels) {
   const std::string models = test::golden_path("pipeline_sd15/IP-Adapter/models");
   std::string out;
-  const int rc =
-      test::run_cli({"bench", "--base", test::golden_path("pipeline_sd15/sd15"), "--ip-adapter",
-                     models + "/ip-adapter_sd15.bin", "--width", "64", "--height", "64", "--steps",
-                     "2", "--threads", "1", "--peak-seconds", "0.02", "--cache",
-                     test::temp_dir("bench_cli"), "--json"},
-                    &out);
+  std::vector<std::string> args = {"bench",
+                                   "--base",
+                                   test::golden_path("pipeline_sd15/sd15"),
+                                   "--ip-adapter",
+                                   models + "/ip-adapter_sd15.bin",
+                                   "--steps",
+                                   "2",
+                                   "--threads",
+                                   "1",
+                                   "--peak-seconds",
+                                   "0.02",
+                                   "--cache",
+                                   test::temp_dir("bench_cli"),
+                                   "--json"};
+  for (const auto& a : case_size_args()) args.push_back(a);
+  const int rc = test::run_cli(args, &out);
   ASSERT_EQ(rc, 0) << out;
   const nlohmann::json j = json_from_output(out);
   ASSERT_TRUE(j.is_object()) << out;
@@ -131,6 +148,25 @@ std::map<std::string, Shape> shapes_of(const std::string& path) {
   return m;
 }
 
+// A synthesized basic adapter against a real tiny one of the same UNet and encoder: the same
+// keys with the same shapes, except that the synthesized projection makes the released 4
+// tokens while the tiny file makes its own count (proj rows = tokens × cross_attention_dim).
+void expect_basic_adapter_layout(const std::string& real, const std::string& synthesized) {
+  const auto want = shapes_of(real);
+  const auto got = shapes_of(synthesized);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [k, shape] : want) {
+    SCOPED_TRACE(k);
+    ASSERT_TRUE(got.count(k));
+    if (k == "image_proj.proj.weight" || k == "image_proj.proj.bias") continue;
+    EXPECT_EQ(got.at(k), shape);
+  }
+  const int64_t cross = got.at("image_proj.norm.weight")[0];
+  EXPECT_EQ(got.at("image_proj.proj.weight"),
+            (Shape{4 * cross, want.at("image_proj.proj.weight")[1]}));
+  EXPECT_EQ(got.at("image_proj.proj.bias"), (Shape{4 * cross}));
+}
+
 TEST(Bench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
   const std::string dir = test::temp_dir("bench_synth");
   bench::SyntheticModelsSpec spec;
@@ -158,14 +194,9 @@ TEST(Bench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
     want.erase("vision_model.embeddings.position_ids");
     EXPECT_EQ(shapes_of(s.string()), want);
   }
-  {
-    // The adapter: the released key set (the tiny golden adapter has the sd15 structure).
-    auto want = shapes_of((real / "IP-Adapter/models/ip-adapter_sd15.safetensors").string());
-    auto got = shapes_of(m.ip_adapter);
-    ASSERT_EQ(got.size(), want.size());
-    for (const auto& [k, s] : want) EXPECT_TRUE(got.count(k)) << k;
-    EXPECT_EQ(got["image_proj.proj.weight"][0], 4 * got["image_proj.norm.weight"][0]);
-  }
+  // The adapter: the released layout (the tiny golden adapter has the sd15 structure).
+  expect_basic_adapter_layout((real / "IP-Adapter/models/ip-adapter_sd15.safetensors").string(),
+                              m.ip_adapter);
 
   // A second call finds everything in the cache.
   EXPECT_FALSE(bench::ensure_synthetic_models(spec).generated);
@@ -190,9 +221,9 @@ TEST(Bench, SynthesizedTinyModelsHaveTheRealLayoutAndRun) {
                                 "--adapter-variant",
                                 "plus",
                                 "--width",
-                                "64",
+                                case_size_args()[1],
                                 "--height",
-                                "64",
+                                case_size_args()[3],
                                 "--steps",
                                 "1",
                                 "--threads",
@@ -230,8 +261,7 @@ TEST(Bench, SynthesizedTinySdxlModelsHaveTheRealLayoutAndRun) {
       {real / "sdxl/text_encoder_2/model.safetensors",
        fs::path(m.base) / "text_encoder_2/model.safetensors"},
       {real / "IP-Adapter/sdxl_models/image_encoder/model.safetensors",
-       fs::path(m.image_encoder) / "model.safetensors"},
-      {real / "IP-Adapter/sdxl_models/ip-adapter_sdxl.safetensors", fs::path(m.ip_adapter)}};
+       fs::path(m.image_encoder) / "model.safetensors"}};
   for (const auto& [r, s] : pairs) {
     SCOPED_TRACE(s.string());
     auto want = shapes_of(r.string());
@@ -239,6 +269,8 @@ TEST(Bench, SynthesizedTinySdxlModelsHaveTheRealLayoutAndRun) {
     want.erase("vision_model.embeddings.position_ids");
     EXPECT_EQ(shapes_of(s.string()), want);
   }
+  expect_basic_adapter_layout(
+      (real / "IP-Adapter/sdxl_models/ip-adapter_sdxl.safetensors").string(), m.ip_adapter);
   expect_generates(m, "basic", 4);
 
   std::string out;

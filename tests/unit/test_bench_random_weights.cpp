@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <string>
 
 #include "bench/peak_fma.h"
 #include "bench/random_weights.h"
@@ -85,7 +86,10 @@ TEST(RandomWeights, WritesTheRecordedTensors) {
 
 TEST(PeakFma, KernelAndMeasurement) {
   EXPECT_TRUE(std::isfinite(bench::fma_chains(1000, 1.f)));
-  EXPECT_DOUBLE_EQ(bench::fma_chains_flops(10), 2.0 * 8 * bench::kFmaChains * 10);
+  // The lane count follows the ISA the probe runs (16 floats with AVX-512, 8 with AVX2).
+  const int lanes = bench::fma_lanes();
+  EXPECT_EQ(lanes, std::string(bench::fma_isa()) == "avx512" ? 16 : 8) << bench::fma_isa();
+  EXPECT_DOUBLE_EQ(bench::fma_chains_flops(10), 2.0 * lanes * bench::kFmaChains * 10);
   EXPECT_GT(bench::measure_peak_fma_gflops(1, 0.01, 1), 0.0);
 }
 

@@ -98,10 +98,12 @@ TEST(Engine, BadRequestsAreRefusedBeforeAnythingRuns) {
   auto once = Engine::load(sd15_options(true));
   const EngineInfo& info = once->info();
   GenerateRequest bad = small_request();
-  bad.init_latents = {{1, info.latent_channels, 5, 5},
-                      std::vector<float>(info.latent_channels * 25)};
-  const int64_t side = info.default_width / info.vae_scale_factor;
-  const std::string expected = shape_str({1, info.latent_channels, side, side});
+  const int64_t h = info.default_height / info.vae_scale_factor;
+  const int64_t w = info.default_width / info.vae_scale_factor;
+  // One latent more than the default size on each side.
+  bad.init_latents = {{1, info.latent_channels, h + 1, w + 1},
+                      std::vector<float>(info.latent_channels * (h + 1) * (w + 1))};
+  const std::string expected = shape_str({1, info.latent_channels, h, w});
   std::string msg = test::error_of([&] { once->generate(bad); });
   EXPECT_TRUE(test::contains(msg, expected)) << expected << " not in: " << msg;
   bad = small_request();
@@ -177,6 +179,69 @@ TEST(Engine, FamilyFromModelIndex) {
     EXPECT_TRUE(test::contains(msg, cls)) << msg;
     EXPECT_TRUE(test::contains(msg, "model_index.json")) << msg;
   }
+}
+
+}  // namespace
+}  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// Both SDXL adapter kinds (ImageProjModel like ip-adapter_sdxl, Resampler like the plus /
+// plus-face _vit-h files, whose unconditional tokens come from the encoder on an all-zero
+// image) generate on an SDXL base, each with the encoder found by its width in an h94-like
+// layout: the `sdxl` case's UNet and text encoders, pipeline_sdxl's VAE and scheduler, the
+// embed_variants encoders as models/ and sdxl_models/ image encoders.
+TEST(Engine, SdxlAdapterVariantsGenerateWithTheirEncoders) {
+  const fs::path root = test::temp_dir("xl_variants");
+  const fs::path base = root / "sdxl";
+  const fs::path h94 = root / "IP-Adapter";
+  for (const fs::path& d : {base, h94 / "models", h94 / "sdxl_models"}) fs::create_directories(d);
+  for (const char* part : {"unet", "text_encoder", "text_encoder_2"}) {
+    fs::copy(test::golden_path(std::string("sdxl/") + part), base / part,
+             fs::copy_options::recursive);
+  }
+  for (const char* part : {"vae", "scheduler", "tokenizer", "tokenizer_2"}) {
+    fs::copy(test::golden_path(std::string("pipeline_sdxl/sdxl/") + part), base / part,
+             fs::copy_options::recursive);
+  }
+  fs::copy_file(test::golden_path("pipeline_sdxl/sdxl/model_index.json"),
+                base / "model_index.json");
+  fs::copy(test::golden_path("embed_variants/image_encoder"), h94 / "models" / "image_encoder",
+           fs::copy_options::recursive);
+  fs::copy(test::golden_path("embed_variants/image_encoder_g"),
+           h94 / "sdxl_models" / "image_encoder", fs::copy_options::recursive);
+  const auto sdxl_case = test::load_case("sdxl");
+  int checked = 0;
+  for (const auto& [variant, v] : sdxl_case.at("variants").items()) {
+    SCOPED_TRACE(variant);
+    std::string file;  // the .safetensors of the variant's files
+    for (const auto& f : v.at("files")) {
+      if (f.get<std::string>().ends_with(".safetensors")) file = f.get<std::string>();
+    }
+    ASSERT_FALSE(file.empty());
+    fs::copy_file(test::golden_path("sdxl/" + file), h94 / "sdxl_models" / file,
+                  fs::copy_options::overwrite_existing);
+    EngineOptions o;
+    o.base = base.string();
+    o.ip_adapters = {{(h94 / "sdxl_models" / file).string(), ""}};
+    auto engine = Engine::load(o);
+    const AdapterDescription& a = engine->info().adapters.at(0);
+    EXPECT_EQ(a.tokens_per_image, v.at("num_tokens").get<int64_t>());
+    GenerateRequest r;
+    r.prompt = "a lighthouse";
+    r.image_prompts = {{{read_image(test::golden_path("pipeline_sdxl/reference.png"))}, 0.6f}};
+    r.steps = 1;
+    // The default size (the UNet's sample_size × the VAE's factor) fits these models.
+    r.width = r.height = 0;
+    const GenerateResult with = engine->generate(r);
+    r.image_prompts[0].scale = 0.f;
+    const GenerateResult without = engine->generate(r);
+    for (float x : with.final_latents.data) ASSERT_TRUE(std::isfinite(x));
+    EXPECT_NE(with.final_latents.data, without.final_latents.data);
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(sdxl_case.at("variants").size()));
 }
 
 }  // namespace
