@@ -1,6 +1,10 @@
-// Flash-style attention against the naive softmax(Q·Kᵀ·scale + mask)·V in double.
+// Flash-style attention against the naive softmax(Q·Kᵀ·scale + mask)·V in double, for every
+// instruction-set variant of the kernel this CPU runs (ops/cpu/isa.h; the variants that ran are
+// printed and recorded as a test property).
 #include <cmath>
+#include <cstdio>
 
+#include "ops/cpu/attention_problem.h"
 #include "ops/ops.h"
 #include "ops_test_util.h"
 
@@ -41,6 +45,29 @@ Tensor attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, int H, d
   return from_doubles(q.shape(), out);
 }
 
+// ops::attention's result with each kernel variant this CPU runs (the first is what
+// ops::attention itself uses).
+std::vector<std::pair<std::string, Tensor>> each_variant(const Tensor& q, const Tensor& k,
+                                                         const Tensor& v, int H, float scale,
+                                                         const Tensor& mask = {}) {
+  std::vector<std::pair<std::string, Tensor>> out = {
+      {"dispatch", ops::attention(q, k, v, H, scale, mask)}};
+  for (auto isa : ops::cpu::supported_isas()) {
+    out.emplace_back(ops::cpu::isa_name(isa), ops::cpu::attention_on(isa, q, k, v, H, scale, mask));
+  }
+  return out;
+}
+
+TEST(OpsAttention, VariantsThatRunHere) {
+  std::string names;
+  for (auto isa : ops::cpu::supported_isas())
+    names += std::string(names.empty() ? "" : ",") + ops::cpu::isa_name(isa);
+  std::printf("[attention] kernel variants tested on this CPU: %s (ops::attention uses %s)\n",
+              names.c_str(), ops::cpu::isa_name(ops::cpu::best_isa()));
+  RecordProperty("attention_variants", names);
+  EXPECT_FALSE(names.empty());
+}
+
 void check(int64_t B, int64_t Lq, int64_t Lk, int H, int64_t D, int mask_kind, uint64_t seed) {
   Tensor q = random_tensor({B, Lq, H * D}, seed, -2.f, 2.f);
   Tensor k = random_tensor({B, Lk, H * D}, seed + 1, -2.f, 2.f);
@@ -60,8 +87,10 @@ void check(int64_t B, int64_t Lq, int64_t Lk, int H, int64_t D, int mask_kind, u
   const std::string label = "attention_B" + std::to_string(B) + "_Lq" + std::to_string(Lq) + "_Lk" +
                             std::to_string(Lk) + "_H" + std::to_string(H) + "_D" +
                             std::to_string(D) + "_mask" + std::to_string(mask_kind);
-  expect_close(ops::attention(q, k, v, H, scale, mask), attention_ref(q, k, v, H, scale, mask),
-               1e-5, label);
+  const Tensor ref = attention_ref(q, k, v, H, scale, mask);
+  for (const auto& [name, out] : each_variant(q, k, v, H, scale, mask)) {
+    expect_close(out, ref, 1e-5, label + "_" + name);
+  }
 }
 
 TEST(OpsAttention, TokenCountsAndHeadSizes) {
@@ -106,12 +135,13 @@ TEST(OpsAttention, MinusInfinityMasks) {
     }
   }
   const float scale = 1.f / std::sqrt(static_cast<float>(D));
-  Tensor out = ops::attention(q, k, v, H, scale, mask);
-  const float* o = out.data<float>();
-  for (int64_t d = 0; d < H * D; ++d) EXPECT_TRUE(std::isnan(o[d])) << d;
   Tensor ref = attention_ref(q, k, v, H, scale, mask);
-  expect_close(out.narrow(1, 1, Lq - 1).contiguous(), ref.narrow(1, 1, Lq - 1).contiguous(), 1e-5,
-               "attention_minus_inf_masks");
+  for (const auto& [name, out] : each_variant(q, k, v, H, scale, mask)) {
+    const float* o = out.data<float>();
+    for (int64_t d = 0; d < H * D; ++d) EXPECT_TRUE(std::isnan(o[d])) << name << " " << d;
+    expect_close(out.narrow(1, 1, Lq - 1).contiguous(), ref.narrow(1, 1, Lq - 1).contiguous(), 1e-5,
+                 "attention_minus_inf_masks_" + name);
+  }
 }
 
 TEST(OpsAttention, LongSequenceOneHead) {
@@ -121,11 +151,12 @@ TEST(OpsAttention, LongSequenceOneHead) {
   Tensor q = random_tensor({1, L, D}, 900, -2.f, 2.f), k = random_tensor({1, L, D}, 901, -2.f, 2.f);
   Tensor v = random_tensor({1, L, D}, 902);
   const float scale = 1.f / std::sqrt(40.f);
-  Tensor out = ops::attention(q, k, v, 1, scale);
-  for (int64_t i : {0, 1, 63, 64, 2047, 4095}) {
-    Tensor qi = q.narrow(1, i, 1).contiguous();
-    expect_close(out.narrow(1, i, 1).contiguous(), attention_ref(qi, k, v, 1, scale, {}), 1e-5,
-                 "attention_4096_row" + std::to_string(i));
+  for (const auto& [name, out] : each_variant(q, k, v, 1, scale)) {
+    for (int64_t i : {0, 1, 63, 64, 95, 96, 2047, 4095}) {
+      Tensor qi = q.narrow(1, i, 1).contiguous();
+      expect_close(out.narrow(1, i, 1).contiguous(), attention_ref(qi, k, v, 1, scale, {}), 1e-5,
+                   "attention_4096_row" + std::to_string(i) + "_" + name);
+    }
   }
 }
 

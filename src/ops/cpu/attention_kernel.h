@@ -1,0 +1,243 @@
+// The flash attention kernel, written once for any vector width and built once per instruction
+// set: attention_avx2.cpp (8 floats per vector) and attention_avx512.cpp (16), each compiled for
+// its ISA; attention.cpp picks one at run time. Everything here has internal linkage, so the two
+// builds never share a function (an inline function shared between them could run AVX-512 code
+// on an AVX2 CPU).
+//
+// For each (batch, head, block of queries): walk the keys in blocks, keep a running maximum and
+// denominator per query (online softmax) and accumulate P·V in F32. The block is computed
+// transposed, queries along the vector lanes: Sᵀ[key][query] = K·(scale·Q)ᵀ and
+// Oᵀ[d][query] += Vᵀ·Pᵀ. K and V are packed once per (batch, head) into panels of kPanel rows, the
+// query block is transposed once per task, and the softmax statistics are lane-wise vector ops.
+// Both products run on one register-tiled FMA micro-kernel (kPanel broadcast rows × TileVecs
+// vectors of accumulators).
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ops/cpu/attention_problem.h"
+
+namespace ipa::ops::cpu {
+namespace {
+
+constexpr int64_t kPanel = 4;    // broadcast rows per micro-tile (packed together)
+constexpr int64_t kKBlock = 64;  // keys per inner block (multiple of kPanel)
+constexpr int64_t kQVecs = 6;    // query vectors per task
+
+// exp(x) for softmax arguments x = s - max <= 0 (the same formula as cpu_util.h's
+// exp8_nonpos, at any width): FMA range reduction, degree-6 Taylor polynomial, ≤ 2 ulp;
+// x < -87.3 (and -inf) gives exactly 0, NaN stays NaN.
+template <class T>
+typename T::V exp_nonpos(typename T::V x) {
+  using V = typename T::V;
+  using I = typename T::I;
+  const V kMagic = T::splat(12582912.f);  // 1.5 · 2^23: adding it rounds to an integer
+  const V kLo = T::splat(-87.3f);
+  const V xc = T::max(kLo, x);  // NaN passes through
+  const V t = T::fma(xc, T::splat(1.44269504088896341f), kMagic);
+  const V n = t - kMagic;
+  const I ni = (I)t - (I)kMagic;
+  V r = T::fma(n, T::splat(-0.693145751953125f), xc);
+  r = T::fma(n, T::splat(-1.42860682030941723e-06f), r);
+  V p = T::splat(1.f / 720.f);
+  p = T::fma(p, r, T::splat(1.f / 120.f));
+  p = T::fma(p, r, T::splat(1.f / 24.f));
+  p = T::fma(p, r, T::splat(1.f / 6.f));
+  p = T::fma(p, r, T::splat(0.5f));
+  p = T::fma(p, r, T::splat(1.f));
+  p = T::fma(p, r, T::splat(1.f));
+  const V result = p * (V)((ni + 127) << 23);
+  return (V)((I)result & ~(I)(x < kLo));
+}
+
+// C[r][W·v ..] for r < kPanel, v < CV (row stride ldc):
+//   (ACC ? C · corr[v] : 0) + Σ_{t<T} A[t][r] · B[t·ldb + W·v ..]
+// A is a packed panel [T][kPanel], so the broadcasts of a step share one cache line.
+template <class T, int CV, bool ACC>
+inline void tile(const float* A, const float* B, int64_t ldb, int64_t steps, float* C, int64_t ldc,
+                 const typename T::V* corr) {
+  using V = typename T::V;
+  constexpr int W = T::W;
+  V acc[kPanel][CV];
+  for (int r = 0; r < kPanel; ++r) {
+    for (int v = 0; v < CV; ++v) {
+      acc[r][v] = ACC ? T::load(C + r * ldc + W * v) * corr[v] : V{};
+    }
+  }
+  for (int64_t t = 0; t < steps; ++t) {
+    const float* a = A + t * kPanel;
+    V bv[CV];
+    for (int v = 0; v < CV; ++v) bv[v] = T::load(B + t * ldb + W * v);
+    // Keep the B vectors in registers: left alone, GCC folds them into the FMAs as memory
+    // operands and reloads each one kPanel times, which makes the loop load-bound.
+    for (int v = 0; v < CV; ++v) asm("" : "+v"(bv[v]));
+    for (int r = 0; r < kPanel; ++r) {
+      const V ar = T::splat(a[r]);
+      for (int v = 0; v < CV; ++v) acc[r][v] = T::fma(ar, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < kPanel; ++r) {
+    for (int v = 0; v < CV; ++v) T::store(C + r * ldc + W * v, acc[r][v]);
+  }
+}
+
+// Rows [0, kPanel) of C over nvec query vectors.
+template <class T, bool ACC>
+inline void tile_row(const float* A, const float* B, int64_t ldb, int64_t steps, float* C,
+                     int64_t ldc, const typename T::V* corr, int64_t nvec) {
+  constexpr int W = T::W, TV = T::kTileVecs;
+  int64_t v = 0;
+  for (; v + TV <= nvec; v += TV) {
+    tile<T, TV, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+  }
+  switch (nvec - v) {
+    case 5:
+      if constexpr (TV > 5) tile<T, 5, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+      break;
+    case 4:
+      if constexpr (TV > 4) tile<T, 4, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+      break;
+    case 3:
+      if constexpr (TV > 3) tile<T, 3, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+      break;
+    case 2:
+      tile<T, 2, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+      break;
+    case 1:
+      tile<T, 1, ACC>(A, B + W * v, ldb, steps, C + W * v, ldc, corr + v);
+      break;
+    default:
+      break;
+  }
+}
+
+// X is [n][D] with row stride ld. pack_rows: panels P[g][col][kPanel] over groups of rows (K:
+// key groups); pack_cols: panels P[g][row][kPanel] over groups of columns (V: head-dim
+// groups). The last group is zero-padded.
+inline void pack_rows(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
+  const int64_t groups = (n + kPanel - 1) / kPanel;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* dst = P + g * D * kPanel;
+    for (int64_t r = 0; r < kPanel; ++r) {
+      const int64_t row = g * kPanel + r;
+      for (int64_t d = 0; d < D; ++d) dst[d * kPanel + r] = row < n ? X[row * ld + d] : 0.f;
+    }
+  }
+}
+inline void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
+  const int64_t groups = (D + kPanel - 1) / kPanel;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* dst = P + g * n * kPanel;
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t r = 0; r < kPanel; ++r) {
+        const int64_t col = g * kPanel + r;
+        dst[j * kPanel + r] = col < D ? X[j * ld + col] : 0.f;
+      }
+    }
+  }
+}
+
+template <class T>
+void attention_kernel(const AttentionProblem& p) {
+  using V = typename T::V;
+  constexpr int64_t W = T::W;
+  constexpr int64_t kQBlock = W * kQVecs;  // queries per task
+  const int64_t B = p.B, H = p.H, Lq = p.Lq, Lk = p.Lk, D = p.D, HD = p.H * p.D;
+  const int64_t qblocks = (Lq + kQBlock - 1) / kQBlock;
+  const int64_t tasks = B * H * qblocks;
+  // K and V of each (batch, head) packed once into micro-kernel panels: K as key groups
+  // [Lk/4][D][4], V as head-dim groups [D/4][Lk][4] (zero-padded to whole groups).
+  const int64_t kgroups = (Lk + kPanel - 1) / kPanel, dgroups = (D + kPanel - 1) / kPanel;
+  const int64_t kpanel_size = kgroups * D * kPanel, vpanel_size = dgroups * Lk * kPanel;
+  float* kpk = p.k_pack;
+  float* vpk = p.v_pack;
+  constexpr float kNegInf = -__builtin_inff();
+
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      pack_rows(p.k + (b * Lk * HD + h * D), HD, Lk, D, kpk + bh * kpanel_size);
+      pack_cols(p.v + (b * Lk * HD + h * D), HD, Lk, D, vpk + bh * vpanel_size);
+    }
+    // Per-thread blocks, query index fastest: Qᵀ [D][kQBlock], Sᵀ/Pᵀ [kKBlock][kQBlock],
+    // Oᵀ [D rounded up to kPanel][kQBlock]; the running max, denominator and rescale factor
+    // per query vector.
+    std::vector<V> Qt(D * kQVecs), S(kKBlock * kQVecs), O(dgroups * kPanel * kQVecs);
+    V mrow[kQVecs], lrow[kQVecs], corr[kQVecs];
+    float* qt = reinterpret_cast<float*>(Qt.data());
+    float* s = reinterpret_cast<float*>(S.data());
+    float* o = reinterpret_cast<float*>(O.data());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t qb = t % qblocks, h = (t / qblocks) % H, b = t / (qblocks * H);
+      const int64_t q0 = qb * kQBlock, nq = std::min(kQBlock, Lq - q0), nvec = (nq + W - 1) / W;
+      // Scaled queries, transposed; lanes past nq are zero (their results are dropped).
+      std::fill(qt, qt + D * kQBlock, 0.f);
+      for (int64_t i = 0; i < nq; ++i) {
+        const float* src = p.q + ((b * Lq + q0 + i) * HD + h * D);
+        for (int64_t d = 0; d < D; ++d) qt[d * kQBlock + i] = src[d] * p.scale;
+      }
+      std::fill(o, o + dgroups * kPanel * kQBlock, 0.f);
+      for (int64_t w = 0; w < kQVecs; ++w) {
+        mrow[w] = T::splat(kNegInf);
+        lrow[w] = V{};
+      }
+      const float* kh = kpk + (b * H + h) * kpanel_size;
+      const float* vh = vpk + (b * H + h) * vpanel_size;
+      for (int64_t k0 = 0; k0 < Lk; k0 += kKBlock) {
+        const int64_t nk = std::min(kKBlock, Lk - k0);
+        // Sᵀ[j][i] = Σ_d K[k0 + j][d] · Qᵀ[d][i] (rows past nk are padding, never read)
+        for (int64_t j = 0; j < nk; j += kPanel) {
+          tile_row<T, false>(kh + (k0 + j) * D, qt, kQBlock, D, s + j * kQBlock, kQBlock, corr,
+                             nvec);
+        }
+        if (p.mask) {
+          for (int64_t j = 0; j < nk; ++j) {
+            const float* mr =
+                p.mask + b * p.mask_sb + h * p.mask_sh + q0 * p.mask_si + (k0 + j) * p.mask_sj;
+            float* sr = s + j * kQBlock;
+            for (int64_t i = 0; i < nq; ++i) sr[i] += mr[i * p.mask_si];
+          }
+        }
+        // Online softmax, lane-wise per query.
+        for (int64_t w = 0; w < nvec; ++w) {
+          V bmax = T::splat(kNegInf);
+          for (int64_t j = 0; j < nk; ++j) bmax = T::max(bmax, S[j * kQVecs + w]);
+          const V mnew = T::max(mrow[w], bmax);
+          // Queries whose keys are all -inf so far keep p = 0 (exp(-inf - 0)), not NaN.
+          const V msafe = mnew == kNegInf ? V{} : mnew;
+          corr[w] = exp_nonpos<T>(mrow[w] - msafe);
+          V psum = {};
+          for (int64_t j = 0; j < nk; ++j) {
+            const V pj = exp_nonpos<T>(S[j * kQVecs + w] - msafe);
+            S[j * kQVecs + w] = pj;
+            psum += pj;
+          }
+          lrow[w] = lrow[w] * corr[w] + psum;
+          mrow[w] = mnew;
+        }
+        // Oᵀ[d][i] = Oᵀ[d][i] · corr[i] + Σ_j V[k0 + j][d] · Pᵀ[j][i]
+        for (int64_t g = 0; g < dgroups; ++g) {
+          tile_row<T, true>(vh + (g * Lk + k0) * kPanel, s, kQBlock, nk, o + g * kPanel * kQBlock,
+                            kQBlock, corr, nvec);
+        }
+      }
+      // A query whose keys are all masked with -inf has l = 0 and gives 0/0 = NaN, as in
+      // PyTorch.
+      const float* l = reinterpret_cast<const float*>(lrow);
+      for (int64_t i = 0; i < nq; ++i) {
+        const float inv = 1.f / l[i];
+        float* dst = p.out + ((b * Lq + q0 + i) * HD + h * D);
+        for (int64_t d = 0; d < D; ++d) dst[d] = o[d * kQBlock + i] * inv;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ipa::ops::cpu

@@ -1,0 +1,15 @@
+// The vector instruction sets our own kernels are built for, chosen at run time: one binary
+// runs on AVX2-only and AVX-512 CPUs. (oneDNN dispatches its own kernels the same way.)
+#pragma once
+#include <vector>
+
+namespace ipa::ops::cpu {
+
+enum class Isa { Avx2, Avx512 };
+const char* isa_name(Isa isa);  // "avx2", "avx512"
+// The widest this CPU runs.
+Isa best_isa();
+// Every variant this CPU runs, narrowest first (tests run each against the reference loops).
+std::vector<Isa> supported_isas();
+
+}  // namespace ipa::ops::cpu
