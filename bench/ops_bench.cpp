@@ -127,9 +127,7 @@ BENCHMARK(BM_conv1x1)->ArgsProduct({{320}, {64}})->ArgNames({"C", "HW"})->Apply(
 
 void BM_linear(benchmark::State& state) {
   const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
-  ops::Linear lin;
-  lin.weight = random_tensor({N, K}, 0.05f, 2);
-  lin.bias = random_tensor({N}, 0.1f, 3);
+  const ops::Linear lin(random_tensor({N, K}, 0.05f, 2), random_tensor({N}, 0.1f, 3));
   const Tensor x = random_tensor({2, M / 2, K});
   benchmark::DoNotOptimize(lin(x));
   for (auto _ : state) benchmark::DoNotOptimize(lin(x));

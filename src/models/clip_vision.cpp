@@ -93,8 +93,8 @@ ClipVisionModel::ClipVisionModel(const ClipVisionConfig& config, const WeightSco
     const ops::Linear q = load_linear(l, "self_attn.q_proj", E, E);
     const ops::Linear k = load_linear(l, "self_attn.k_proj", E, E);
     const ops::Linear v = load_linear(l, "self_attn.v_proj", E, E);
-    layer.qkv.weight = ops::concat({q.weight, k.weight, v.weight}, 0);
-    layer.qkv.bias = ops::concat({q.bias, k.bias, v.bias}, 0);
+    layer.qkv = ops::Linear(ops::concat({q.weight(), k.weight(), v.weight()}, 0),
+                            ops::concat({q.bias(), k.bias(), v.bias()}, 0));
     layer.out_proj = load_linear(l, "self_attn.out_proj", E, E);
     layer.fc1 = load_linear(l, "mlp.fc1", E, c.intermediate_size);
     layer.fc2 = load_linear(l, "mlp.fc2", c.intermediate_size, E);

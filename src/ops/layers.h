@@ -8,13 +8,32 @@
 
 namespace ipa::ops {
 
-struct Linear {
-  Tensor weight;  // [out, in]
-  Tensor bias;    // [out] or undefined
+// x · Wᵀ + b with W [out, in]. F32 weights are read as they are (oneDNN's F32 GEMM packs
+// internally). BF16 weights are reordered into the layout oneDNN's bf16 matmul asks for on the
+// first call and the plain copy is then released, so a bf16 layer holds its weights once;
+// other layouts are reordered from that packed copy. Copies share the weights and the caches.
+// Default-constructed: an absent layer (defined() is false).
+class Linear {
+ public:
+  Linear() = default;
+  // weight F32 or BF16 [out, in]; bias F32 [out] or undefined.
+  Linear(Tensor weight, Tensor bias);
+  bool defined() const { return state_ != nullptr; }
+  int64_t in_features() const;
+  int64_t out_features() const;
+  DType dtype() const;
+  const Tensor& bias() const;
+  // The weights [out, in] in their dtype: as given, or — a bf16 layer after its first call —
+  // unpacked from oneDNN's copy (a fresh tensor; for tests and tools, not the hot path).
+  Tensor weight() const;
   Tensor operator()(const Tensor& x, Activation act = Activation::None) const;
-  int64_t in_features() const { return weight.size(1); }
-  int64_t out_features() const { return weight.size(0); }
-  mutable std::shared_ptr<void> packed;  // backend cache, filled lazily
+  // Bytes held for the weights now (plain and packed copies), for memory accounting.
+  size_t weight_bytes() const;
+
+ private:
+  struct State;
+  State& state() const;  // throws for an undefined layer
+  std::shared_ptr<State> state_;
 };
 
 // A 2-D convolution whose weights live once, in the layout oneDNN computes with. The plain

@@ -154,8 +154,8 @@ TEST(GoldenUNetSD15, IpAdapterBinFilesFp32AndFp16) {
           attach(unet, test::golden_path("unet_sd15_ip/ip-adapter_" + variant + suffix));
       ASSERT_EQ(w.num_layers(), reference.num_layers());
       for (int i = 0; i < w.num_layers(); ++i) {
-        EXPECT_EQ(max_abs_diff(w.to_k(i).weight, reference.to_k(i).weight), 0.f);
-        EXPECT_EQ(max_abs_diff(w.to_v(i).weight, reference.to_v(i).weight), 0.f);
+        EXPECT_EQ(max_abs_diff(w.to_k(i).weight(), reference.to_k(i).weight()), 0.f);
+        EXPECT_EQ(max_abs_diff(w.to_v(i).weight(), reference.to_v(i).weight()), 0.f);
       }
       EXPECT_TRUE(test::AllCloseRel(forward_ip(unet, s.inputs(), w, s.tokens(variant), 0.6f),
                                     test::golden_tensor(s.g, variant + ".noise_pred_scale_0.6"),

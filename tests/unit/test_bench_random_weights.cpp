@@ -25,7 +25,7 @@ TEST(RecordingWeightStore, RecordsEachRequestOnceWithZeroPlaceholders) {
   EXPECT_EQ(store.requested()[0].shape, (Shape{3, 4}));
   EXPECT_EQ(store.requested()[1].name, "block.proj.bias");
   EXPECT_EQ(store.parameters(), 15);
-  for (float v : l.weight.to_floats()) EXPECT_EQ(v, 0.f);
+  for (float v : l.weight().to_floats()) EXPECT_EQ(v, 0.f);
   EXPECT_FALSE(store.has("block.proj.weight"));                  // has() sees stored tensors only
   EXPECT_EQ(store.get_f32("present", {2}).to_floats()[0], 3.f);  // stored ones win
   EXPECT_THROW(store.get("other"), Error);                       // no shape: nothing to make up

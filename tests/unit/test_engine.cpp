@@ -14,6 +14,7 @@
 #include "ipadapter/engine.h"
 #include "ipadapter/io.h"
 #include "models/unet/config.h"
+#include "tensor/block_pool.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -75,8 +76,12 @@ TEST(Engine, CancelledGenerationLeavesTheEngineUsable) {
     EXPECT_EQ(p.total, small_request().steps);
     return false;
   };
+  // Every activation of a finished generation is back in the pool; a cancelled one must leave
+  // exactly as much in use (nothing leaked by the unwinding).
+  const size_t in_use = pool_stats().bytes_in_use;
   EXPECT_THROW(engine->generate(small_request(), stop_after_one), Cancelled);
   EXPECT_EQ(calls, 1);
+  EXPECT_EQ(pool_stats().bytes_in_use, in_use);
   const GenerateResult again = engine->generate(small_request());
   EXPECT_EQ(again.final_latents.data, reference.final_latents.data);
   EXPECT_EQ(again.images[0], reference.images[0]);

@@ -56,9 +56,7 @@ TEST(OpProfile, LayerConvCountedOnceAndNestedOpsBelongToTheOuter) {
   ProfileOn on;
   const ops::Conv2d c(Tensor::full({4, 3, 1, 1}, 0.1f), Tensor::full({4}, 0.f), {});
   c(Tensor::full({1, 3, 4, 4}, 1.f));
-  ops::Linear l;
-  l.weight = Tensor::full({2, 3}, 1.f);
-  l.bias = Tensor::full({2}, 0.f);
+  const ops::Linear l(Tensor::full({2, 3}, 1.f), Tensor::full({2}, 0.f));
   l(Tensor::full({5, 3}, 1.f), ops::Activation::GELU);
   const auto s = prof::snapshot();
   ASSERT_NE(find(s, "conv2d"), nullptr);

@@ -64,11 +64,9 @@ TEST(OpsLinear, MatchesReferenceWithBiasAndActivations) {
 }
 
 TEST(OpsLinear, LayerMatchesFreeFunctionAndStridedInput) {
-  ops::Linear l;
-  l.weight = random_tensor({24, 40}, 3);
-  l.bias = random_tensor({24}, 4);
+  const ops::Linear l(random_tensor({24, 40}, 3), random_tensor({24}, 4));
   Tensor x = random_tensor({40, 2, 5}, 5).permute({1, 2, 0});  // strided [2, 5, 40]
-  Tensor ref = linear_ref(x.contiguous(), l.weight, l.bias, ops::Activation::SiLU);
+  Tensor ref = linear_ref(x.contiguous(), l.weight(), l.bias(), ops::Activation::SiLU);
   expect_close(l(x, ops::Activation::SiLU), ref, 1e-5, "linear_layer_strided");
   expect_close(l(x, ops::Activation::SiLU), ref, 1e-5, "linear_layer_second_call");
 }
@@ -285,11 +283,12 @@ TEST(OpsBf16, LinearAndConvMatchReferenceWithinBf16Rounding) {
   for (auto act : {ops::Activation::None, ops::Activation::GELU}) {
     const Tensor ref = linear_ref(x, w, b, act);
     expect_close(ops::linear(x, wb, b, act), ref, kTol, "linear_bf16");
-    ops::Linear layer;
-    layer.weight = wb;
-    layer.bias = b;
+    const ops::Linear layer(wb, b);
     expect_close(layer(x, act), ref, kTol, "linear_layer_bf16");
     expect_close(layer(x, act), ref, kTol, "linear_layer_bf16_cached");
+    // Packed: the plain bf16 weights are gone, and what the layer gives back is them exactly.
+    EXPECT_EQ(layer.weight().to_floats(), wb.to_floats());
+    EXPECT_LT(layer.weight_bytes(), wb.nbytes() * 3 / 2);  // one packed copy (+ padding)
   }
   const Tensor cx = random_tensor({2, 24, 11, 13}, 73), cw = random_tensor({40, 24, 3, 3}, 74);
   const Tensor cb = random_tensor({40}, 75), cwb = cw.to(DType::BF16);
@@ -300,9 +299,7 @@ TEST(OpsBf16, LinearAndConvMatchReferenceWithinBf16Rounding) {
   expect_close(layer(cx), cref, kTol, "conv_layer_bf16");
   expect_close(layer(cx), cref, kTol, "conv_layer_bf16_cached");
   // The same layers with F32 weights stay F32: exact, not bf16-rounded.
-  ops::Linear f32_layer;
-  f32_layer.weight = w;
-  f32_layer.bias = b;
+  const ops::Linear f32_layer(w, b);
   expect_close(f32_layer(x), linear_ref(x, w, b, ops::Activation::None), 1e-5, "linear_f32");
   const ops::Conv2d f32_conv(cw.clone(), cb, p);
   expect_close(f32_conv(cx), cref, 1e-5, "conv_layer_f32");

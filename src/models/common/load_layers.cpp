@@ -8,10 +8,9 @@ DType layer_dtype(Precision precision) {
 
 ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         bool bias) {
-  ops::Linear l;
-  l.weight = ws.get_float(name + ".weight", {out, in}, ws.store().layer_dtype());
-  if (bias) l.bias = ws.get_f32(name + ".bias", {out});
-  return l;
+  Tensor w = ws.get_float(name + ".weight", {out, in}, ws.store().layer_dtype());
+  Tensor b = bias ? ws.get_f32(name + ".bias", {out}) : Tensor();
+  return ops::Linear(std::move(w), std::move(b));
 }
 
 ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,

@@ -14,11 +14,9 @@ constexpr int64_t kFeedForwardMult = 4;
 ops::Linear load_pointwise(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                            bool as_linear) {
   if (as_linear) return load_linear(ws, name, in, out);
-  ops::Linear l;
-  l.weight =
-      ws.get_float(name + ".weight", {out, in, 1, 1}, ws.store().layer_dtype()).reshape({out, in});
-  l.bias = ws.get_f32(name + ".bias", {out});
-  return l;
+  return ops::Linear(
+      ws.get_float(name + ".weight", {out, in, 1, 1}, ws.store().layer_dtype()).reshape({out, in}),
+      ws.get_f32(name + ".bias", {out}));
 }
 
 }  // namespace

@@ -45,15 +45,11 @@ namespace {
 ops::Linear load_projection(const WeightScope& ws, const std::string& name,
                             const std::string& legacy, int64_t channels) {
   const std::string key = ws.has(name + ".weight") || !ws.has(legacy + ".weight") ? name : legacy;
-  ops::Linear l;
   const Shape conv_shape{channels, channels, 1, 1};
-  if (ws.has(key + ".weight") && ws.shape_of(key + ".weight") == conv_shape) {
-    l.weight = ws.get_f32(key + ".weight", conv_shape).reshape({channels, channels});
-  } else {
-    l.weight = ws.get_f32(key + ".weight", {channels, channels});
-  }
-  l.bias = ws.get_f32(key + ".bias", {channels});
-  return l;
+  const Tensor w = ws.has(key + ".weight") && ws.shape_of(key + ".weight") == conv_shape
+                       ? ws.get_f32(key + ".weight", conv_shape).reshape({channels, channels})
+                       : ws.get_f32(key + ".weight", {channels, channels});
+  return ops::Linear(w, ws.get_f32(key + ".bias", {channels}));
 }
 
 }  // namespace
@@ -65,8 +61,8 @@ MidAttention MidAttention::load(const WeightScope& ws, int64_t channels, int gro
   const ops::Linear q = load_projection(ws, "to_q", "query", channels);
   const ops::Linear k = load_projection(ws, "to_k", "key", channels);
   const ops::Linear v = load_projection(ws, "to_v", "value", channels);
-  a.qkv.weight = ops::concat({q.weight, k.weight, v.weight}, 0);
-  a.qkv.bias = ops::concat({q.bias, k.bias, v.bias}, 0);
+  a.qkv = ops::Linear(ops::concat({q.weight(), k.weight(), v.weight()}, 0),
+                      ops::concat({q.bias(), k.bias(), v.bias()}, 0));
   a.to_out = load_projection(ws, "to_out.0", "proj_attn", channels);
   return a;
 }

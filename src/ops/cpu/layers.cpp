@@ -11,20 +11,91 @@
 
 namespace ipa::ops {
 
-namespace {
-std::mutex g_packed_mu;  // guards the lazy creation of Linear::packed
-}  // namespace
+// ---- Linear -----------------------------------------------------------------------------
+
+struct Linear::State {
+  Shape weight_shape;
+  DType dtype = DType::F32;
+  Tensor bias;
+  std::mutex mu;
+  Tensor plain;              // the constructor's weights; BF16 ones go once packed
+  LinearBf16Weights packed;  // BF16 only
+};
+
+Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
+  const bool float_weight =
+      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16);
+  if (!float_weight || weight.dim() != 2) {
+    throw Error("Linear: weight must be F32 or BF16 [out, in], got " +
+                (weight.defined() ? weight.describe() : std::string("undefined")));
+  }
+  if (bias.defined() && (bias.dtype() != DType::F32 || bias.dim() != 1 ||
+                         bias.size(0) != weight.size(0))) {
+    throw Error("Linear: bias must be F32 [" + std::to_string(weight.size(0)) + "], got " +
+                bias.describe());
+  }
+  state_->weight_shape = weight.shape();
+  state_->dtype = weight.dtype();
+  state_->plain = weight.contiguous();
+  state_->bias = bias.defined() ? bias.contiguous() : Tensor();
+}
+
+Linear::State& Linear::state() const {
+  if (!state_) throw Error("Linear: the layer is not defined (no weights were loaded)");
+  return *state_;
+}
+
+int64_t Linear::in_features() const {
+  return state().weight_shape[1];
+}
+int64_t Linear::out_features() const {
+  return state().weight_shape[0];
+}
+DType Linear::dtype() const {
+  return state().dtype;
+}
+const Tensor& Linear::bias() const {
+  return state().bias;
+}
+
+Tensor Linear::weight() const {
+  State& st = state();
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    if (st.plain.defined()) return st.plain;
+  }
+  return unpack_bf16_weights(st.packed, st.weight_shape);
+}
+
+size_t Linear::weight_bytes() const {
+  if (!state_) return 0;
+  State& st = *state_;
+  std::lock_guard<std::mutex> lock(st.mu);
+  size_t bytes = st.plain.defined() ? st.plain.nbytes() : 0;
+  std::lock_guard<std::mutex> cache_lock(st.packed.mu);
+  for (const auto& [md, m] : st.packed.packed) bytes += m.get_desc().get_size();
+  return bytes;
+}
 
 Tensor Linear::operator()(const Tensor& x, Activation act) const {
-  // F32: oneDNN's matmul reads the plain [out, in] weights directly (its GEMM packs
-  // internally). BF16 weights: `packed` keeps their copy in oneDNN's layout.
-  LinearBf16Weights* cache = nullptr;
-  if (weight.defined() && weight.dtype() == DType::BF16) {
-    std::lock_guard<std::mutex> lock(g_packed_mu);
-    if (!packed) packed = std::make_shared<LinearBf16Weights>();
-    cache = static_cast<LinearBf16Weights*>(packed.get());
+  State& st = state();
+  if (st.dtype != DType::BF16) {
+    return linear_impl(x, st.plain, st.weight_shape, st.dtype, st.bias, act, nullptr);
   }
-  return linear_impl(x, weight, bias, act, cache);
+  Tensor plain;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    plain = st.plain;
+  }
+  Tensor y = linear_impl(x, plain, st.weight_shape, st.dtype, st.bias, act, &st.packed);
+  // Packed now: the plain copy goes (its file pages too, when it is a view of a bf16
+  // checkpoint).
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.plain.defined()) {
+    if (st.plain.read_only()) MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
+    st.plain = Tensor();
+  }
+  return y;
 }
 
 // ---- Conv2d -----------------------------------------------------------------------------

@@ -79,47 +79,65 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
 
 namespace {
 
-// The weights w [N, K] (F32, row-major) in `md`, from `cache` when it holds them.
+// The weights [N, K] in `md`: from `cache` when it holds that layout, else reordered from the
+// cache's packed source or from the plain weights `w` (which then become the source).
 memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* cache) {
   auto& eng = dnnl_engine();
-  auto pack = [&] {
-    const memory::desc user_md({w.size(1), w.size(0)},
-                               w.dtype() == DType::BF16 ? dt::bf16 : dt::f32, tag::ba);
-    memory user(user_md, eng, const_cast<void*>(w.raw())), packed(md, eng);
-    dnnl_run("linear weight reorder", dnnl::reorder(user, packed),
-             {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, packed}});
+  auto reorder_from = [&](const memory& from) {
+    memory packed(md, eng);
+    dnnl_run("linear weight reorder", dnnl::reorder(from, packed),
+             {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, packed}});
     return packed;
   };
-  if (!cache) return pack();
+  auto plain = [&] {
+    if (!w.defined()) throw Error("linear: internal error: bf16 weights were released unpacked");
+    const memory::desc user_md({w.size(1), w.size(0)},
+                               w.dtype() == DType::BF16 ? dt::bf16 : dt::f32, tag::ba);
+    return memory(user_md, eng, const_cast<void*>(w.raw()));
+  };
+  if (!cache) return reorder_from(plain());
   std::lock_guard<std::mutex> lock(cache->mu);
-  if (cache->source != w.raw()) {  // the layer's weight was replaced: drop the old copies
-    cache->packed.clear();
-    cache->source = w.raw();
-  }
   for (const auto& [d, m] : cache->packed) {
     if (d == md) return m;
   }
-  cache->packed.emplace_back(md, pack());
-  return cache->packed.back().second;
+  const memory packed = cache->source ? reorder_from(cache->source) : reorder_from(plain());
+  if (!cache->source) cache->source = packed;
+  cache->packed.emplace_back(md, packed);
+  return packed;
 }
 
 }  // namespace
 
-Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act,
-                   LinearBf16Weights* bf16_cache) {
+Tensor unpack_bf16_weights(LinearBf16Weights& cache, const Shape& w_shape) {
+  std::lock_guard<std::mutex> lock(cache.mu);
+  Tensor w = Tensor::empty(w_shape, DType::BF16, Tensor::Alloc::kSystem);
+  const memory::desc user_md({w_shape[1], w_shape[0]}, dt::bf16, tag::ba);
+  memory user(user_md, dnnl_engine(), w.raw_mutable());
+  dnnl_run("linear weight reorder", dnnl::reorder(cache.source, user),
+           {{DNNL_ARG_FROM, cache.source}, {DNNL_ARG_TO, user}});
+  return w;
+}
+
+Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape, DType w_dtype,
+                   const Tensor& b_in, Activation act, LinearBf16Weights* bf16_cache) {
   profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
-  // BF16 weights (a model loaded for bf16 precision) select the bf16 matmul.
-  Tensor w = w_in.defined() && w_in.dtype() == DType::BF16 ? w_in.contiguous()
-                                                           : f32_input(w_in, op, "weight");
-  check_rank(w, 2, op, "weight");
+  // BF16 weights (a model loaded for bf16 precision) select the bf16 matmul; a cached layer
+  // may have released its plain copy.
+  const bool bf16 = w_dtype == DType::BF16;
+  Tensor w;
+  if (bf16) {
+    if (w_in.defined()) w = w_in.contiguous();
+  } else {
+    w = f32_input(w_in, op, "weight");
+  }
+  if (w_shape.size() != 2) fail(op, "weight must be [out, in], got " + shape_str(w_shape));
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
-  const int64_t K = w.size(1), N = w.size(0);
+  const int64_t K = w_shape[1], N = w_shape[0];
   if (x.size(-1) != K) {
-    fail(op,
-         "x's last dim must equal weight's in_features " + std::to_string(K) + " (weight " +
-             w.describe() + ")",
+    fail(op, "x's last dim must equal weight's in_features " + std::to_string(K) + " (weight " +
+                 shape_str(w_shape) + ")",
          x);
   }
   Tensor b;
@@ -139,7 +157,6 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
 
   // F32: oneDNN reads the plain [N, K] weights (its sgemm packs internally). BF16: src and
   // weights in bf16 (weights packed once per layout), F32 accumulation, bias and output.
-  const bool bf16 = w.dtype() == DType::BF16;
   const dt compute = bf16 ? dt::bf16 : dt::f32;
   const memory::desc src_md({M, K}, compute, tag::ab);
   const memory::desc wei_md({K, N}, compute, bf16 ? tag::any : tag::ba);  // w [N, K] is "ba"
@@ -175,7 +192,8 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, A
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
-  return linear_impl(x, w, b, act, nullptr);
+  if (!w.defined()) fail("linear", "weight must be defined");
+  return linear_impl(x, w, w.shape(), w.dtype(), b, act, nullptr);
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha) {
