@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 namespace ipa {
@@ -24,30 +25,35 @@ size_t bucket_size(size_t bytes) {
 
 struct Pool {
   std::mutex mu;
-  std::map<size_t, std::vector<void*>> free_blocks;
+  std::map<size_t, std::vector<void*>> free_blocks;  // by block size
   PoolStats stats;
 
-  void* take(size_t size) {
+  // A free block of `size`, else the smallest free block of at most twice that, else a new
+  // one. Returns the block and its size (what give() must be told).
+  std::pair<void*, size_t> take(size_t size) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = free_blocks.find(size);
-      if (it != free_blocks.end() && !it->second.empty()) {
+      for (auto it = free_blocks.lower_bound(size);
+           it != free_blocks.end() && it->first <= 2 * size; ++it) {
+        if (it->second.empty()) continue;
         void* p = it->second.back();
         it->second.pop_back();
-        stats.bytes_cached -= size;
-        note_use(size);
-        return p;
+        stats.bytes_cached -= it->first;
+        note_use(it->first);
+        return {p, it->first};
       }
     }
     void* p = std::aligned_alloc(64, size);
     if (!p) throw std::bad_alloc();
     std::lock_guard<std::mutex> lock(mu);
     note_use(size);
-    return p;
+    return {p, size};
   }
   void note_use(size_t size) {
     stats.bytes_in_use += size;
     if (stats.bytes_in_use > stats.peak_in_use) stats.peak_in_use = stats.bytes_in_use;
+    const size_t footprint = stats.bytes_in_use + stats.bytes_cached;
+    if (footprint > stats.peak_footprint) stats.peak_footprint = footprint;
   }
   void give(void* p, size_t size) {
     std::lock_guard<std::mutex> lock(mu);
@@ -65,10 +71,9 @@ Pool& pool() {
 }  // namespace
 
 std::shared_ptr<void> pool_allocate(size_t bytes, void** data) {
-  const size_t size = bucket_size(bytes == 0 ? 1 : bytes);
-  void* p = pool().take(size);
+  const auto [p, size] = pool().take(bucket_size(bytes == 0 ? 1 : bytes));
   *data = p;
-  return std::shared_ptr<void>(p, [size](void* q) { pool().give(q, size); });
+  return std::shared_ptr<void>(p, [size = size](void* q) { pool().give(q, size); });
 }
 
 std::shared_ptr<void> system_allocate(size_t bytes, void** data) {
@@ -94,6 +99,7 @@ void pool_reset_peak() {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);
   p.stats.peak_in_use = p.stats.bytes_in_use;
+  p.stats.peak_footprint = p.stats.bytes_in_use + p.stats.bytes_cached;
 }
 
 void pool_trim() {

@@ -175,3 +175,37 @@ TEST(Tensor, SystemAllocationBypassesThePool) {
 
 }  // namespace
 }  // namespace ipa
+
+namespace ipa {
+namespace {
+
+// The pool reuses a free block of up to twice the size asked before it asks the system for
+// more, so a model whose calls pass through many sizes does not hold one block per size.
+TEST(BlockPool, ReusesALargerFreeBlockBeforeGrowing) {
+  pool_trim();
+  const size_t big = size_t{8} << 20;  // 8 MiB: its own bucket
+  void* first = nullptr;
+  {
+    void* p = nullptr;
+    auto owner = pool_allocate(big, &p);
+    first = p;
+  }
+  const PoolStats after_free = pool_stats();
+  EXPECT_GE(after_free.bytes_cached, big);
+  {
+    void* p = nullptr;
+    auto owner = pool_allocate(big * 3 / 4, &p);  // another bucket, within 2x: the same block
+    EXPECT_EQ(p, first);
+    EXPECT_EQ(pool_stats().bytes_cached + pool_stats().bytes_in_use,
+              after_free.bytes_cached + after_free.bytes_in_use);
+  }
+  {
+    void* p = nullptr;
+    auto owner = pool_allocate(big / 3, &p);  // less than half: not that block
+    EXPECT_NE(p, first);
+  }
+  pool_trim();
+}
+
+}  // namespace
+}  // namespace ipa

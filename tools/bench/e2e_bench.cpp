@@ -261,6 +261,8 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   // benchmark's own extra work, on a UNet (and adapter) it loads itself.
   r["peak_rss_mb"] = peak_rss_mb();
   r["pool_peak_mb"] = static_cast<double>(pool_stats().peak_in_use) / (1024.0 * 1024.0);
+  r["pool_peak_footprint_mb"] =
+      static_cast<double>(pool_stats().peak_footprint) / (1024.0 * 1024.0);
   engine.reset();
   pool_trim();
   say("bench: loading the UNet again for the forwards with and without image tokens");
