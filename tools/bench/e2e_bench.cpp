@@ -359,13 +359,28 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   r["peak_gflops_after"] = peak_after;
   r["peak_gflops"] = peak;
   r["peak_isa"] = fma_isa();  // the FMA width the peak was measured with
-  // bf16: against the nominal AVX-512 BF16 rate, two products per F32 FMA lane (vdpbf16ps).
-  // AMX can exceed it; F32 ops (attention, norms) count at the F32 rate all the same.
-  const double peak_compute = o.compute.precision == Precision::BF16 ? 2 * peak : peak;
+  // bf16: the measured vdpbf16ps rate (AMX, where oneDNN uses it, can exceed it).
+  const bool bf16 = o.compute.precision == Precision::BF16;
+  const double peak_bf16 = measure_peak_bf16_gflops(ops::num_threads(), o.peak_run_s);
+  r["peak_gflops_bf16"] = peak_bf16;
+  const double peak_compute = bf16 && peak_bf16 > 0 ? peak_bf16 : peak;
   r["peak_gflops_compute"] = peak_compute;
   r["unet_gflops"] = steady > 0 ? flops_step * 1e-9 / steady : 0.0;
+  // Every FLOP of the step against the peak of the compute precision...
   r["unet_peak_fraction"] =
       steady > 0 && peak_compute > 0 ? flops_step * 1e-9 / steady / peak_compute : 0.0;
+  // ...and, for a mixed step, each op against the peak of the precision it runs in (in bf16,
+  // convolutions and linears at the bf16 peak, attention and the rest at the F32 peak): the
+  // share of the step the ops would need at their peaks. Equal to the above in F32.
+  double at_peak_s = 0;
+  for (const auto& e : step_profile) {
+    const std::string kind = e.value("kind", std::string());
+    const bool low = bf16 && (kind == "linear" || kind == "conv2d");
+    const double p = low ? peak_compute : peak;
+    if (p > 0) at_peak_s += e.value("gflop", 0.0) / p;
+  }
+  const double profiled_s = calls > 1 ? later : (with_tokens ? best_ip : best_plain);
+  r["unet_peak_fraction_mixed"] = profiled_s > 0 ? at_peak_s / profiled_s : 0.0;
   // Load-independent view: FLOPs per second of CPU time the process actually got, against
   // one core's peak (preempted time is not counted; OpenMP spin-waits are).
   r["peak_gflops_1thread"] = peak_1t;
@@ -419,7 +434,12 @@ std::string format_e2e_report(const nlohmann::json& r) {
   line("UNet achieved", fmt("%.1f GFLOP/s", num("unet_gflops")) +
                             fmt(" = %.0f %% of peak", 100 * num("unet_peak_fraction")));
   line("FMA peak (before / after)", fmt("%.1f", num("peak_gflops_before")) + " / " +
-                                        fmt("%.1f GFLOP/s", num("peak_gflops_after")));
+                                        fmt("%.1f GFLOP/s ", num("peak_gflops_after")) +
+                                        r.value("peak_isa", std::string()));
+  if (num("peak_gflops_bf16") > 0)
+    line("bf16 dot-product peak", fmt("%.1f GFLOP/s", num("peak_gflops_bf16")));
+  line("UNet, each op at its precision's peak",
+       fmt("%.0f %% of the step", 100 * num("unet_peak_fraction_mixed")));
   line("UNet per CPU-second (1-core peak)",
        fmt("%.1f GFLOP/s", num("unet_gflop_per_cpu_s")) +
            fmt(" = %.0f %%", 100 * num("unet_core_efficiency")) +
@@ -431,8 +451,9 @@ std::string format_e2e_report(const nlohmann::json& r) {
   line("IP-Adapter overhead", fmt("%.2f %% profiled", num("ip_overhead_pct")) +
                                   fmt(", %.1f %% A/B", num("ip_overhead_ab_pct")) +
                                   fmt(", %.2f %% FLOPs", num("ip_overhead_flop_pct")));
-  line("peak RSS / pool peak",
-       fmt("%.0f MB", num("peak_rss_mb")) + " / " + fmt("%.0f MB", num("pool_peak_mb")));
+  line("peak RSS / pool peak in use / footprint",
+       fmt("%.0f MB", num("peak_rss_mb")) + " / " + fmt("%.0f", num("pool_peak_mb")) + " / " +
+           fmt("%.0f MB", num("pool_peak_footprint_mb")));
   line("RSS after load / 1st step / generate",
        fmt("%.0f", num("rss_after_load_mb")) + " / " + fmt("%.0f", num("rss_after_first_step_mb")) +
            " / " + fmt("%.0f MB", num("rss_after_generate_mb")));

@@ -24,4 +24,9 @@ inline double fma_chains_flops(int64_t iters) {
 // `repeats` wall-clock runs of about `seconds_per_run` each.
 double measure_peak_fma_gflops(int threads = 0, double seconds_per_run = 0.2, int repeats = 3);
 
+// The bf16 ceiling the same way: independent chains of 512-bit bf16 dot products
+// (vdpbf16ps: 16 lanes × 2 products, 64 FLOP each). 0 where the CPU has no avx512_bf16. (AMX
+// tiles, which oneDNN uses where the OS enables them, can exceed it; not probed.)
+double measure_peak_bf16_gflops(int threads = 0, double seconds_per_run = 0.2, int repeats = 3);
+
 }  // namespace ipa::bench
