@@ -1,8 +1,11 @@
 // ipadapter.cpp public API: one generation, fully decoded and typed. Callers (the CLI, the
 // server, library users) read files and parse strings; the engine only sees values.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ipadapter/image.h"
@@ -10,14 +13,99 @@
 
 namespace ipa {
 
+// diffusers' set_ip_adapter_scale dictionary for one part of the UNet ("down" or "up"): a
+// number for every block with attention, or per block (`block_<i>`, i = the index in
+// unet.down_blocks / up_blocks) a number or one number per transformer (attentions.j).
+struct PartScales {
+  std::optional<float> all;                  // {"down": 0.5}
+  std::map<int, std::vector<float>> blocks;  // {"down": {"block_2": [0.0, 1.0]}}; one
+                                             // number = every transformer of the block
+};
+// The whole dictionary. Parts, blocks and transformers not named get 0, as diffusers does.
+struct BlockScales {
+  std::optional<PartScales> down, up;
+  std::optional<float> mid;
+};
+
+// Per-layer weightings by name: InstantStyle's blocks (style, composition,
+// style_and_composition) and ComfyUI_IPAdapter_plus's weight types (docs/controls.md has
+// every table and its source).
+enum class LayerPreset {
+  None,
+  Style,                // InstantStyle: SDXL up_blocks.0.attentions.1; SD1.5: ComfyUI's style
+  Composition,          // InstantStyle: SDXL down_blocks.2.attentions.1; SD1.5: ComfyUI's
+  StyleAndComposition,  // both, the composition part at weight_composition (default: scale)
+  Linear,
+  EaseIn,
+  EaseOut,
+  EaseInOut,
+  ReverseInOut,
+  WeakInput,
+  WeakOutput,
+  WeakMiddle,
+  StrongMiddle,
+  StyleTransfer,  // ComfyUI's "style transfer" (= Style)
+  StrongStyleTransfer,
+  StyleAndCompositionComfy,  // ComfyUI's "style and composition" (composition at 1.0 unless
+                             // weight_composition is given)
+};
+// "style", "composition", "style_and_composition", "linear", "ease in", ..., "style and
+// composition".
+const char* layer_preset_name(LayerPreset p);
+std::optional<LayerPreset> parse_layer_preset(std::string_view name);
+std::vector<std::string> layer_preset_names();
+
+// How several images of one adapter become its tokens when there are no masks
+// (ComfyUI_IPAdapter_plus's combine_embeds, on the encoder features before the projection).
+enum class CombineImages { Concat, Add, Subtract, Average, NormAverage };
+const char* combine_name(CombineImages c);  // "concat", "add", "subtract", "average",
+                                            // "norm_average"
+std::optional<CombineImages> parse_combine(std::string_view name);
+
+// How the weight enters the image attention (ComfyUI_IPAdapter_plus's embeds_scaling).
+enum class EmbedsScaling { VOnly, KV, KVPenalty, KMeanVPenalty };
+const char* embeds_scaling_name(EmbedsScaling e);  // "V only", "K+V", "K+V w/ C penalty",
+                                                   // "K+mean(V) w/ C penalty"
+std::optional<EmbedsScaling> parse_embeds_scaling(std::string_view name);
+
 // The image prompt for one loaded IP-Adapter (EngineOptions::ip_adapters, same order).
 struct ImagePrompt {
-  // Decoded reference images. Several images' tokens are concatenated (one softmax over all,
-  // image 0 first), as diffusers does with a list of images.
+  ImagePrompt() = default;
+  ImagePrompt(std::vector<image::Image> images_, float scale_ = 0.6f)
+      : images(std::move(images_)), scale(scale_) {}
+
+  // Decoded reference images. Without masks their tokens are concatenated (one softmax over
+  // all, image 0 first), as diffusers does with a list of images; `combine` can merge them.
   std::vector<image::Image> images;
-  // The adapter's weight in every cross-attention layer: 0 = text only; the reference's default
-  // is 1.0, most demos use 0.5–0.8.
+  // The adapter's weight: 0 = text only; the reference's default is 1.0, most demos use
+  // 0.5–0.8. It multiplies every layer's weight below.
   float scale = 0.6f;
+
+  // Or precomputed encoder features instead of images (`embed --save-clip`): clip_feature
+  // [N, P] (image_embeds) or [N, L, E] (hidden states), and optionally their unconditional
+  // counterpart (default: zeros for basic adapters; for plus / full-face it is required).
+  FloatArray clip_feature, uncond_clip_feature;
+  // The unconditional half of the guidance batch from these images instead of the zero
+  // embedding / zero image (ComfyUI's image_negative): one, or one per image.
+  std::vector<image::Image> negative_images;
+
+  // One weight per image (only with masks; scale is then not used).
+  std::vector<float> image_scales;
+  // Per-layer weights: a diffusers dictionary, or a named preset (not both).
+  std::optional<BlockScales> block_scales;
+  LayerPreset preset = LayerPreset::None;
+  std::optional<float> weight_composition;  // presets with a composition part
+
+  // Regional prompts (diffusers' IPAdapterMaskProcessor): one mask per image, white = where the
+  // image acts. Each masked image gets its own attention and its own weight.
+  std::vector<image::Image> masks;
+
+  CombineImages combine = CombineImages::Concat;
+  std::vector<float> image_weights;  // per image, multiplied into the features before combining
+
+  // Step window: the adapter acts in step i of N when start <= i/N < end.
+  float start = 0.f, end = 1.f;
+  EmbedsScaling embeds_scaling = EmbedsScaling::VOnly;
 };
 
 struct GenerateRequest {

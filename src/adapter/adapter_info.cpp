@@ -6,9 +6,12 @@ namespace ipa {
 
 const char* variant_name(AdapterVariant v) {
   switch (v) {
-    case AdapterVariant::Basic: return "basic";
-    case AdapterVariant::Plus: return "plus";
-    case AdapterVariant::FullFace: return "full-face";
+    case AdapterVariant::Basic:
+      return "basic";
+    case AdapterVariant::Plus:
+      return "plus";
+    case AdapterVariant::FullFace:
+      return "full-face";
   }
   return "?";
 }
@@ -76,9 +79,10 @@ void read_ip_layers(const WeightStore& ws, const std::string& path, AdapterInfo*
 
 AdapterInfo detect_image_projection(const WeightScope& ws, const std::string& path) {
   if (ws.has("perceiver_resampler.proj_in.weight")) {
-    throw Error("this is an IP-Adapter FaceID Plus checkpoint (insightface embeddings); FaceID "
-                "variants are not supported yet",
-                path);
+    throw Error(
+        "this is an IP-Adapter FaceID Plus checkpoint (insightface embeddings); FaceID "
+        "variants are not supported yet",
+        path);
   }
   AdapterInfo info;
   if (ws.has("proj.weight")) {
@@ -135,13 +139,15 @@ AdapterInfo detect_image_projection(const WeightScope& ws, const std::string& pa
                   "pos_emb.weight");
     }
   } else if (ws.has("norm.weight")) {
-    throw Error("this looks like an IP-Adapter FaceID checkpoint (insightface embeddings); FaceID "
-                "variants are not supported yet",
-                path);
+    throw Error(
+        "this looks like an IP-Adapter FaceID checkpoint (insightface embeddings); FaceID "
+        "variants are not supported yet",
+        path);
   } else {
-    throw Error("unknown image projection: none of proj.weight (basic), latents (plus), "
-                "proj.3.weight (full-face) is present",
-                path);
+    throw Error(
+        "unknown image projection: none of proj.weight (basic), latents (plus), "
+        "proj.3.weight (full-face) is present",
+        path);
   }
   return info;
 }

@@ -8,16 +8,17 @@
 namespace ipa {
 
 enum class AdapterVariant {
-  Basic,     // ImageProjModel: linear → T tokens → LayerNorm (sd15, sd15_light, sd15_vit-G, sdxl, sdxl_vit-h)
-  Plus,      // Resampler (plus_sd15, plus-face_sd15, plus_sdxl_vit-h, plus-face_sdxl_vit-h)
+  Basic,  // ImageProjModel: linear → T tokens → LayerNorm (sd15, sd15_light, sd15_vit-G, sdxl,
+          // sdxl_vit-h)
+  Plus,   // Resampler (plus_sd15, plus-face_sd15, plus_sdxl_vit-h, plus-face_sdxl_vit-h)
   FullFace,  // MLPProjModel per CLIP token (full-face_sd15)
 };
 const char* variant_name(AdapterVariant v);  // "basic", "plus", "full-face"
 
 // Which image-encoder output the projection consumes.
 enum class EncoderFeature {
-  ImageEmbeds,         // CLIPVisionModelWithProjection.image_embeds, width = projection_dim
-  PenultimateHidden,   // hidden_states[-2], width = hidden_size
+  ImageEmbeds,        // CLIPVisionModelWithProjection.image_embeds, width = projection_dim
+  PenultimateHidden,  // hidden_states[-2], width = hidden_size
 };
 
 struct ResamplerShape {

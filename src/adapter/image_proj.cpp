@@ -93,9 +93,12 @@ std::unique_ptr<ImageProjection> load_image_projection(const WeightStore& ws,
                                                        const AdapterInfo& info) {
   const WeightScope scope = ws.scope("image_proj");
   switch (info.variant) {
-    case AdapterVariant::Basic: return std::make_unique<ImageProjModel>(scope, info);
-    case AdapterVariant::FullFace: return std::make_unique<MlpProjModel>(scope, info);
-    case AdapterVariant::Plus: return std::make_unique<Resampler>(scope, info);
+    case AdapterVariant::Basic:
+      return std::make_unique<ImageProjModel>(scope, info);
+    case AdapterVariant::FullFace:
+      return std::make_unique<MlpProjModel>(scope, info);
+    case AdapterVariant::Plus:
+      return std::make_unique<Resampler>(scope, info);
   }
   throw Error("unknown adapter variant");
 }

@@ -27,11 +27,27 @@ class ImagePromptEncoder {
 
   // pixel_values F32 [N, 3, S, S] (already preprocessed).
   ImagePromptEmbeds encode_pixels(const Tensor& pixel_values) const;
+
+  // The parts of encode_pixels, for callers that change the features before projecting them:
+  // the features of the images and their unconditional counterparts (one encoder call)...
+  struct Features {
+    Tensor cond, uncond;
+  };
+  Features features(const Tensor& pixel_values) const;
+  // ...the feature alone (e.g. of negative images)...
+  Tensor feature(const Tensor& pixel_values) const;
+  // ...the unconditional feature of n images without the images (zeros, or the encoder on
+  // zero pixels)...
+  Tensor uncond_feature(int64_t n) const;
+  // ...and cond and uncond features (same shape) → their tokens, one projection call.
+  std::pair<Tensor, Tensor> project(const Tensor& cond, const Tensor& uncond) const;
   // Decoded RGB images, preprocessed like CLIPImageProcessor() (or squashed).
   ImagePromptEmbeds encode(const std::vector<image::Image>& images,
                            image::ClipResizeMode mode = image::ClipResizeMode::kCenterCrop) const;
 
   const IpAdapter& adapter() const { return *adapter_; }
+  // Preprocessing as the reference does it (CLIPImageProcessor, or squashed).
+  Tensor pixels(const std::vector<image::Image>& images, image::ClipResizeMode mode) const;
   const image::ClipPreprocessConfig& preprocess_config() const { return preprocess_; }
 
  private:

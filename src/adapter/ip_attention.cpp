@@ -115,33 +115,73 @@ void IpAttention::add(const IpAttentionWeights& weights, Tensor tokens, float sc
 
 void IpAttention::add(const IpAttentionWeights& weights, Tensor tokens,
                       std::vector<float> layer_scales) {
-  if (static_cast<int>(layer_scales.size()) != weights.num_layers()) {
-    throw Error("IP-Adapter: " + std::to_string(layer_scales.size()) + " layer scales given for " +
-                std::to_string(weights.num_layers()) + " layers");
+  IpAttentionInput in;
+  in.weights = &weights;
+  in.tokens = std::move(tokens);
+  in.layer_scales = std::move(layer_scales);
+  add(std::move(in));
+}
+
+void IpAttention::add(IpAttentionInput in) {
+  if (!in.weights) throw Error("internal error: IP-Adapter input without weights");
+  const IpAttentionWeights& weights = *in.weights;
+  if (static_cast<int>(in.layer_scales.size()) != weights.num_layers()) {
+    throw Error("IP-Adapter: " + std::to_string(in.layer_scales.size()) +
+                " layer scales given for " + std::to_string(weights.num_layers()) + " layers");
   }
-  for (float s : layer_scales) {
+  for (float s : in.layer_scales) {
+    if (!std::isfinite(s)) throw Error("IP-Adapter scale must be a finite number");
+  }
+  for (float s : in.group_scales) {
     if (!std::isfinite(s)) throw Error("IP-Adapter scale must be a finite number");
   }
   const int64_t width = weights.layers().front().cross_attention_dim;
+  const Tensor& tokens = in.tokens;
   if (!tokens.defined() || tokens.dim() != 3 || tokens.size(2) != width ||
       tokens.dtype() != DType::F32) {
     throw Error("IP-Adapter: image tokens must be F32 [B, T, " + std::to_string(width) + "], got " +
                 (tokens.defined() ? tokens.describe() : std::string("nothing")));
   }
+  if (in.masks.empty()) {
+    if (in.group_scales.size() != 1) {
+      throw Error("IP-Adapter: one weight per image needs masks (one per image)");
+    }
+  } else {
+    const int64_t T = in.tokens_per_image;
+    if (T < 1 || tokens.size(1) != T * static_cast<int64_t>(in.masks.size()) ||
+        in.group_scales.size() != in.masks.size()) {
+      throw Error("IP-Adapter: " + std::to_string(in.masks.size()) + " masks and " +
+                  std::to_string(in.group_scales.size()) + " weights for " +
+                  std::to_string(T > 0 ? tokens.size(1) / T : 0) +
+                  " images: give one mask and one weight per image");
+    }
+    for (const Tensor& m : in.masks) {
+      if (m.dim() != 2 || m.dtype() != DType::F32) {
+        throw Error("IP-Adapter: masks must be F32 [H, W], got " + m.describe());
+      }
+    }
+  }
+  if (!(in.start >= 0 && in.start < in.end && in.end <= 1)) {
+    throw Error("IP-Adapter: the step window must have 0 <= start < end <= 1");
+  }
   Entry e;
-  e.weights = &weights;
   e.num_layers = weights.num_layers();
-  e.tokens = tokens.contiguous();
-  e.scales = std::move(layer_scales);
-  e.kv.resize(static_cast<size_t>(weights.num_layers()));
+  in.tokens = tokens.contiguous();
+  e.in = std::move(in);
+  e.kv.resize(static_cast<size_t>(e.num_layers));
   entries_.push_back(std::move(e));
+}
+
+void IpAttention::begin_step(size_t step, size_t total) {
+  const double f = total > 0 ? static_cast<double>(step) / static_cast<double>(total) : 0.0;
+  for (Entry& e : entries_) e.active = f >= e.in.start && f < e.in.end;
 }
 
 const std::pair<Tensor, Tensor>& IpAttention::keys_values(const Entry& e, int layer) {
   auto& kv = e.kv[static_cast<size_t>(layer)];
   if (!kv.first.defined()) {
-    if (!e.weights) throw Error("internal error: IP-Adapter keys were not precomputed");
-    kv = {e.weights->to_k(layer)(e.tokens), e.weights->to_v(layer)(e.tokens)};
+    if (!e.in.weights) throw Error("internal error: IP-Adapter keys were not precomputed");
+    kv = {e.in.weights->to_k(layer)(e.in.tokens), e.in.weights->to_v(layer)(e.in.tokens)};
   }
   return kv;
 }
@@ -150,23 +190,65 @@ void IpAttention::precompute() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Entry& e : entries_) {
     for (int layer = 0; layer < e.num_layers; ++layer) {
-      if (e.scales[static_cast<size_t>(layer)] != 0.f) keys_values(e, layer);
+      if (e.in.layer_scales[static_cast<size_t>(layer)] != 0.f) keys_values(e, layer);
     }
-    e.weights = nullptr;
+    e.in.weights = nullptr;
   }
 }
 
+namespace {
+
+// K, V of one group under the embeds scaling, and the factor its attention output still takes.
+struct Scaled {
+  Tensor k, v;
+  float out_scale;
+};
+Scaled scale_keys_values(const Tensor& k, const Tensor& v, float w, EmbedsScaling mode,
+                         int64_t width) {
+  const float penalty = static_cast<float>(static_cast<double>(width) / 1280.0);
+  switch (mode) {
+    case EmbedsScaling::VOnly:
+      return {k, v, w};
+    case EmbedsScaling::KV:
+      return {ops::scale(k, w), ops::scale(v, w), 1.f};
+    case EmbedsScaling::KVPenalty: {
+      const float wp = w * penalty;
+      return {ops::scale(k, wp), ops::scale(v, wp), 1.f};
+    }
+    case EmbedsScaling::KMeanVPenalty: {
+      const float wp = w * penalty;
+      // m = mean over the tokens [B, 1, C]; V' = (V - m) + m·w'
+      const int64_t B = v.size(0), L = v.size(1), C = v.size(2);
+      Tensor m = Tensor::zeros({B, 1, C});
+      const float* pv = v.data<float>();
+      float* pm = m.data<float>();
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t t = 0; t < L; ++t) {
+          for (int64_t c = 0; c < C; ++c) pm[b * C + c] += pv[(b * L + t) * C + c];
+        }
+        for (int64_t c = 0; c < C; ++c) pm[b * C + c] /= static_cast<float>(L);
+      }
+      return {ops::scale(k, wp), ops::add(ops::sub(v, m), ops::scale(m, wp)), 1.f};
+    }
+  }
+  return {k, v, w};
+}
+
+}  // namespace
+
 void IpAttention::extend(const unet::CrossAttentionCall& call) const {
   const int layer = call.layer.index;
+  const int64_t nq = call.query.size(1);
   for (const Entry& e : entries_) {
+    if (!e.active) continue;
     if (layer < 0 || layer >= e.num_layers) {
       throw Error("IP-Adapter: the UNet's attn2 number " + std::to_string(layer) +
                   " has no IP-Adapter weights (the adapter was bound to another UNet)");
     }
-    const float scale = e.scales[static_cast<size_t>(layer)];
-    if (scale == 0.f) continue;
-    if (e.tokens.size(0) != call.query.size(0)) {
-      throw Error("IP-Adapter: image tokens for a batch of " + std::to_string(e.tokens.size(0)) +
+    const float layer_scale = e.in.layer_scales[static_cast<size_t>(layer)];
+    if (layer_scale == 0.f) continue;
+    if (e.in.tokens.size(0) != call.query.size(0)) {
+      throw Error("IP-Adapter: image tokens for a batch of " + std::to_string(e.in.tokens.size(0)) +
                   ", but the UNet runs a batch of " + std::to_string(call.query.size(0)));
     }
     ops::profile::OpScope prof("ip_adapter_branch");  // the IP-Adapter's whole cost, for bench
@@ -177,9 +259,49 @@ void IpAttention::extend(const unet::CrossAttentionCall& call) const {
       k = kv.first;
       v = kv.second;
     }
-    const Tensor ip_out = ops::attention(call.query, k, v, call.layer.heads, call.sdpa_scale);
-    call.out = ops::add_scaled(call.out, ip_out, scale);
+    const size_t groups = e.in.masks.empty() ? 1 : e.in.masks.size();
+    for (size_t g = 0; g < groups; ++g) {
+      const float w = layer_scale * e.in.group_scales[g];
+      if (w == 0.f && e.in.scaling == EmbedsScaling::VOnly) continue;
+      Tensor kg = k, vg = v;
+      if (!e.in.masks.empty()) {
+        const int64_t T = e.in.tokens_per_image;
+        kg = k.narrow(1, static_cast<int64_t>(g) * T, T).contiguous();
+        vg = v.narrow(1, static_cast<int64_t>(g) * T, T).contiguous();
+      }
+      const Scaled s = scale_keys_values(kg, vg, w, e.in.scaling, call.layer.inner_dim());
+      Tensor o = ops::attention(call.query, s.k, s.v, call.layer.heads, call.sdpa_scale);
+      if (!e.in.masks.empty()) {
+        Tensor m;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          auto& cached = e.masks_at[{g, nq}];
+          if (!cached.defined()) cached = downsample_ip_mask(e.in.masks[g], nq).reshape({1, nq, 1});
+          m = cached;
+        }
+        o = ops::mul(o, m);
+      }
+      call.out = ops::add_scaled(call.out, o, s.out_scale);
+    }
   }
+}
+
+Tensor downsample_ip_mask(const Tensor& mask, int64_t nq) {
+  if (mask.dim() != 2 || nq < 1) {
+    throw Error("IP-Adapter mask: expected [H, W] and a positive query count");
+  }
+  const int64_t h = mask.size(0), w = mask.size(1);
+  const double ratio = static_cast<double>(w) / static_cast<double>(h);
+  int64_t mask_h = static_cast<int64_t>(std::sqrt(static_cast<double>(nq) / ratio));
+  if (mask_h < 1) mask_h = 1;
+  mask_h += (nq % mask_h != 0) ? 1 : 0;
+  const int64_t mask_w = std::max<int64_t>(nq / mask_h, 1);
+  const Tensor small =
+      ops::interpolate(mask.reshape({1, 1, h, w}), mask_h, mask_w, ops::Interp::Bicubic, false);
+  const std::vector<float> flat = small.to_floats();
+  std::vector<float> out(static_cast<size_t>(nq), 0.f);  // zero-padded, or the first nq kept
+  std::copy_n(flat.begin(), std::min<size_t>(flat.size(), out.size()), out.begin());
+  return Tensor::from_vector({nq}, out);
 }
 
 }  // namespace ipa

@@ -1,7 +1,9 @@
 // Names and parsing of the public API's enums; FloatArray. (The bottom layer: every layer may
 // use the public value types.)
+#include "ipadapter/request.h"
 #include "ipadapter/types.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -59,7 +61,70 @@ constexpr std::array<std::pair<VaeTiling, const char*>, 3> kTilings = {{
     {VaeTiling::Off, "off"},
 }};
 
+constexpr std::array<std::pair<LayerPreset, const char*>, 17> kPresets = {{
+    {LayerPreset::None, "none"},
+    {LayerPreset::Style, "style"},
+    {LayerPreset::Composition, "composition"},
+    {LayerPreset::StyleAndComposition, "style_and_composition"},
+    {LayerPreset::Linear, "linear"},
+    {LayerPreset::EaseIn, "ease in"},
+    {LayerPreset::EaseOut, "ease out"},
+    {LayerPreset::EaseInOut, "ease in-out"},
+    {LayerPreset::ReverseInOut, "reverse in-out"},
+    {LayerPreset::WeakInput, "weak input"},
+    {LayerPreset::WeakOutput, "weak output"},
+    {LayerPreset::WeakMiddle, "weak middle"},
+    {LayerPreset::StrongMiddle, "strong middle"},
+    {LayerPreset::StyleTransfer, "style transfer"},
+    {LayerPreset::StrongStyleTransfer, "strong style transfer"},
+    {LayerPreset::StyleAndCompositionComfy, "style and composition"},
+    // ComfyUI's "composition" is InstantStyle's composition: the same entry.
+    {LayerPreset::Composition, "composition"},
+}};
+constexpr std::array<std::pair<CombineImages, const char*>, 5> kCombines = {{
+    {CombineImages::Concat, "concat"},
+    {CombineImages::Add, "add"},
+    {CombineImages::Subtract, "subtract"},
+    {CombineImages::Average, "average"},
+    {CombineImages::NormAverage, "norm_average"},
+}};
+constexpr std::array<std::pair<EmbedsScaling, const char*>, 4> kScalings = {{
+    {EmbedsScaling::VOnly, "V only"},
+    {EmbedsScaling::KV, "K+V"},
+    {EmbedsScaling::KVPenalty, "K+V w/ C penalty"},
+    {EmbedsScaling::KMeanVPenalty, "K+mean(V) w/ C penalty"},
+}};
+
 }  // namespace
+
+const char* layer_preset_name(LayerPreset p) {
+  return name_of(kPresets, p);
+}
+std::optional<LayerPreset> parse_layer_preset(std::string_view name) {
+  return parse_of(kPresets, name);
+}
+std::vector<std::string> layer_preset_names() {
+  std::vector<std::string> out;
+  for (const auto& [v, name] : kPresets) {
+    if (v != LayerPreset::None && std::find(out.begin(), out.end(), name) == out.end()) {
+      out.emplace_back(name);
+    }
+  }
+  return out;
+}
+const char* combine_name(CombineImages c) {
+  return name_of(kCombines, c);
+}
+std::optional<CombineImages> parse_combine(std::string_view name) {
+  if (name == "norm average") return CombineImages::NormAverage;  // ComfyUI's spelling
+  return parse_of(kCombines, name);
+}
+const char* embeds_scaling_name(EmbedsScaling e) {
+  return name_of(kScalings, e);
+}
+std::optional<EmbedsScaling> parse_embeds_scaling(std::string_view name) {
+  return parse_of(kScalings, name);
+}
 
 const char* precision_name(Precision p) {
   return name_of(kPrecisions, p);

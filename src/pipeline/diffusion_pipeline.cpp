@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "adapter/ip_attention.h"
+#include "adapter/layer_weights.h"
+#include "image/ip_mask.h"
 #include "models/common/load_layers.h"
 #include "ops/ops.h"
 #include "pipeline/decode.h"
@@ -46,13 +48,81 @@ FloatArray to_float_array(const Tensor& t) {
 
 }  // namespace
 
+// How one adapter acts, from its image prompt: weights per layer and per group (all images,
+// or one per masked image).
+struct AdapterPlan {
+  std::vector<float> layer_scales;
+  std::vector<float> group_scales;
+};
+
 struct DiffusionPipeline::Resolved {
   int width = 0, height = 0;
   float cfg = 0;
   bool guidance = false;
   Shape latent_shape;
   std::unique_ptr<sampling::Scheduler> scheduler;  // with its timesteps set
+  std::vector<AdapterPlan> adapters;
 };
+
+namespace {
+
+// Checks one adapter's image prompt against the models and works out its weights. With masks
+// the per-layer weights are factors (the preset at weight 1) and each image's weight multiplies
+// them; without, they are the weights themselves.
+AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
+                         const std::vector<unet::CrossAttentionLayer>& layers) {
+  const std::string field = "ip_adapters[" + std::to_string(i) + "]";
+  const bool embeds = !p.clip_feature.empty();
+  if (embeds == !p.images.empty()) {
+    throw Error(field +
+                ": give either images or image_embeds (precomputed features), one of "
+                "them");
+  }
+  const size_t n = embeds ? static_cast<size_t>(p.clip_feature.shape.at(0)) : p.images.size();
+  auto count = [&](size_t k, const char* name, bool allow_one) {
+    if (k != 0 && k != n && !(allow_one && k == 1)) {
+      throw Error(field + "." + name + ": " + std::to_string(k) + " given for " +
+                  std::to_string(n) + " image(s) (one per image" +
+                  (allow_one ? std::string(", or one for all") : std::string()) + ")");
+    }
+  };
+  count(p.negative_images.size(), "negative_images", true);
+  count(p.masks.size(), "masks", false);
+  count(p.image_weights.size(), "image_weights", false);
+  count(p.image_scales.size(), "scale", false);
+  if (embeds && !p.negative_images.empty()) {
+    throw Error(field +
+                ".negative_images: image_embeds bring their own unconditional half "
+                "(uncond_clip_feature)");
+  }
+  if (!p.image_scales.empty() && p.masks.empty()) {
+    throw Error(field + ".scale: one weight per image needs masks (one per image)");
+  }
+  if (!p.masks.empty() && p.combine != CombineImages::Concat) {
+    throw Error(field +
+                ".combine: masked images are attended one by one; combine must be "
+                "concat");
+  }
+  if (p.block_scales && p.preset != LayerPreset::None) {
+    throw Error(field + ": give a per-block scale dictionary or a preset, not both");
+  }
+  const bool masked = !p.masks.empty();
+  const float w = masked ? 1.f : p.scale;
+  AdapterPlan plan;
+  if (p.block_scales) {
+    plan.layer_scales = resolve_block_scales(*p.block_scales, layers);
+  } else {
+    plan.layer_scales = preset_scales(p.preset, family, w, p.weight_composition, layers);
+  }
+  if (masked) {
+    plan.group_scales = p.image_scales.empty() ? std::vector<float>(n, p.scale) : p.image_scales;
+  } else {
+    plan.group_scales = {1.f};
+  }
+  return plan;
+}
+
+}  // namespace
 
 DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
   ops::require_precision(options.compute.precision);
@@ -163,6 +233,13 @@ DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r)
       throw Error::shape_mismatch("init_latents", "latents", x.latent_shape, given);
     }
   }
+  if (image_prompt_) {
+    const auto layers = unet::cross_attention_layers(base_.unet_config);
+    for (size_t i = 0; i < r.image_prompts.size(); ++i) {
+      image_prompt_->check(i, r.image_prompts[i]);
+      x.adapters.push_back(plan_adapter(i, r.image_prompts[i], base_.family, layers));
+    }
+  }
   x.scheduler =
       sampling::make_scheduler(sampler_name(r.sampler), scheduler_config_, base_.scheduler_config);
   x.scheduler->set_eta(r.eta);
@@ -212,9 +289,24 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   c.added = family_->added_conditioning(r, text, x.width, x.height, n, x.guidance);
   IpAttention ip;
   for (size_t i = 0; i < tokens.size(); ++i) {
-    ip.add(image_prompt_->adapter(i).attention(),
-           guidance_batch(tokens[i].cond, tokens[i].uncond, n, x.guidance),
-           r.image_prompts[i].scale);
+    const ImagePrompt& p = r.image_prompts[i];
+    IpAttentionInput in;
+    in.weights = &image_prompt_->adapter(i).attention();
+    in.tokens = guidance_batch(tokens[i].cond, tokens[i].uncond, n, x.guidance);
+    in.tokens_per_image = tokens[i].tokens_per_image;
+    in.layer_scales = x.adapters[i].layer_scales;
+    in.group_scales = x.adapters[i].group_scales;
+    for (const auto& m : p.masks) {
+      in.masks.push_back(image::ip_adapter_mask(m, x.width, x.height));
+      if (image::mask_is_empty(in.masks.back())) {
+        warn("warning: ip_adapters[" + std::to_string(i) + "].masks[" +
+             std::to_string(in.masks.size() - 1) + "] is all black: its image has no effect");
+      }
+    }
+    in.scaling = p.embeds_scaling;
+    in.start = p.start;
+    in.end = p.end;
+    ip.add(std::move(in));
   }
   if (!ip.empty()) c.cross_attention = &ip;
 
@@ -244,6 +336,11 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   settings.cfg = x.cfg;
   settings.guidance = x.guidance;
   DenoiseHooks hooks;
+  if (!ip.empty()) {
+    // The adapters' step windows: step i of the UNet calls.
+    const size_t calls = x.scheduler->timesteps().size();
+    hooks.before_unet = [&](size_t step, unet::UNetInputs&) { ip.begin_step(step, calls); };
+  }
   t0 = clock::now();
   if (cb.on_step) {
     hooks.on_step = [&](int done, int total) {

@@ -1,7 +1,10 @@
 #include "pipeline/image_prompt_stage.h"
 
+#include <cmath>
 #include "adapter/image_prompt.h"
+
 #include "models/common/load_layers.h"
+#include "ops/ops.h"
 
 namespace ipa {
 
@@ -63,6 +66,91 @@ AdapterDescription ImagePromptStage::describe(size_t i) const {
   return d;
 }
 
+namespace {
+
+Tensor to_tensor(const FloatArray& a) {
+  return Tensor::from_floats(Shape(a.shape.begin(), a.shape.end()), a.data.data());
+}
+
+// n rows from `rows` [m, ...]: the first n, or the last repeated (ComfyUI's tensor_to_size).
+Tensor to_rows(const Tensor& rows, int64_t n) {
+  const int64_t m = rows.size(0);
+  if (m == n) return rows;
+  if (m > n) return ops::slice(rows, 0, 0, n);
+  std::vector<Tensor> parts = {rows};
+  const Tensor last = ops::slice(rows, 0, m - 1, m);
+  for (int64_t i = m; i < n; ++i) parts.push_back(last);
+  return ops::concat(parts, 0);
+}
+
+// ComfyUI_IPAdapter_plus's combine_embeds on features [N, ...] → [1, ...].
+Tensor combine(const Tensor& f, CombineImages mode) {
+  const int64_t n = f.size(0);
+  const int64_t per = f.numel() / n;
+  const std::vector<float> x = f.to_floats();
+  Shape shape = f.shape();
+  shape[0] = 1;
+  std::vector<float> out(static_cast<size_t>(per), 0.f);
+  for (int64_t j = 0; j < per; ++j) {
+    double acc = 0;
+    switch (mode) {
+      case CombineImages::Add:
+      case CombineImages::Average:
+        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)];
+        if (mode == CombineImages::Average) acc /= static_cast<double>(n);
+        break;
+      case CombineImages::Subtract: {
+        // e_0 - mean(e_1..e_{N-1})
+        double rest = 0;
+        for (int64_t i = 1; i < n; ++i) rest += x[static_cast<size_t>(i * per + j)];
+        acc = x[static_cast<size_t>(j)] - rest / static_cast<double>(n - 1);
+        break;
+      }
+      case CombineImages::NormAverage: {
+        // mean_i(e_i / ||E||_dim0): the L2 norm across the images, per element
+        double sq = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = x[static_cast<size_t>(i * per + j)];
+          sq += v * v;
+        }
+        const double norm = std::sqrt(sq);
+        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)] / norm;
+        acc /= static_cast<double>(n);
+        break;
+      }
+      case CombineImages::Concat:
+        break;
+    }
+    out[static_cast<size_t>(j)] = static_cast<float>(acc);
+  }
+  return Tensor::from_vector(shape, out);
+}
+
+}  // namespace
+
+void ImagePromptStage::check(size_t i, const ImagePrompt& p) const {
+  const std::string field = "ip_adapters[" + std::to_string(i) + "]";
+  const AdapterInfo& info = slots_.at(i).adapter->info();
+  for (const FloatArray* a : {&p.clip_feature, &p.uncond_clip_feature}) {
+    if (a->empty()) continue;
+    const bool embeds = info.feature == EncoderFeature::ImageEmbeds;
+    const size_t rank = embeds ? 2 : 3;
+    const std::string name = field + (a == &p.clip_feature ? ".image_embeds clip_feature"
+                                                           : ".image_embeds uncond_clip_feature");
+    if (a->shape.size() != rank || a->shape.back() != info.image_embed_dim) {
+      throw Error(name + ": the " + variant_name(info.variant) + " adapter takes " +
+                  (embeds ? "image_embeds [N, " : "hidden states [N, L, ") +
+                  std::to_string(info.image_embed_dim) + "], got " + shape_str(a->shape) +
+                  " (embeddings made with another image encoder?)");
+    }
+  }
+  if (!p.uncond_clip_feature.empty() && p.uncond_clip_feature.shape != p.clip_feature.shape) {
+    throw Error(field + ".image_embeds: uncond_clip_feature " +
+                shape_str(p.uncond_clip_feature.shape) + " must have clip_feature's shape " +
+                shape_str(p.clip_feature.shape));
+  }
+}
+
 std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePrompt>& prompts,
                                                     ImagePrep prep) {
   if (prompts.size() != slots_.size()) {
@@ -73,11 +161,53 @@ std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePromp
                                                                : image::ClipResizeMode::kCenterCrop;
   std::vector<AdapterTokens> out;
   for (size_t i = 0; i < slots_.size(); ++i) {
-    encoder(slots_[i].encoder_dir);
-    const ImagePromptEncoder encoder(encoders_.at(slots_[i].encoder_dir).model, slots_[i].adapter,
-                                     slots_[i].encoder_dir);
-    const ImagePromptEmbeds embeds = encoder.encode(prompts[i].images, mode);
-    out.push_back({concat_image_tokens(embeds.cond), concat_image_tokens(embeds.uncond)});
+    const ImagePrompt& p = prompts[i];
+    check(i, p);
+    const IpAdapter& adapter = *slots_[i].adapter;
+    // Precomputed features need no encoder, unless a plus / full-face adapter needs the
+    // zero-image unconditional feature the file does not have.
+    const bool basic = adapter.info().feature == EncoderFeature::ImageEmbeds;
+    const bool need_encoder = p.clip_feature.empty() || (p.uncond_clip_feature.empty() && !basic);
+    std::unique_ptr<ImagePromptEncoder> enc;
+    if (need_encoder) {
+      encoder(slots_[i].encoder_dir);
+      enc = std::make_unique<ImagePromptEncoder>(encoders_.at(slots_[i].encoder_dir).model,
+                                                 slots_[i].adapter, slots_[i].encoder_dir);
+    }
+    // Features of the images (or given), and of the unconditional half.
+    ImagePromptEncoder::Features f;
+    if (!p.clip_feature.empty()) {
+      f.cond = to_tensor(p.clip_feature);
+      f.uncond = !p.uncond_clip_feature.empty() ? to_tensor(p.uncond_clip_feature)
+                 : basic                        ? Tensor::zeros(f.cond.shape())
+                                                : enc->uncond_feature(f.cond.size(0));
+    } else if (!p.negative_images.empty()) {
+      f.cond = enc->feature(enc->pixels(p.images, mode));
+      f.uncond = to_rows(enc->feature(enc->pixels(p.negative_images, mode)), f.cond.size(0));
+    } else {
+      f = enc->features(enc->pixels(p.images, mode));
+    }
+    if (!p.image_weights.empty()) {
+      // ComfyUI's IPAdapterEncoder weight: on the conditional features, before combining.
+      std::vector<float> w(p.image_weights);
+      Shape s(static_cast<size_t>(f.cond.dim()), 1);
+      s[0] = f.cond.size(0);
+      f.cond = ops::mul(f.cond, Tensor::from_vector(s, w));
+    }
+    if (p.combine != CombineImages::Concat && f.cond.size(0) > 1) {
+      f.cond = combine(f.cond, p.combine);
+      f.uncond = ops::slice(f.uncond, 0, 0, 1);
+    }
+    // One projection call for both halves (as encode_pixels).
+    const int64_t n = f.cond.size(0);
+    const Tensor tokens = adapter.project(ops::concat({f.cond, f.uncond}, 0));
+    const Tensor cond = ops::slice(tokens, 0, 0, n), uncond = ops::slice(tokens, 0, n, 2 * n);
+    AdapterTokens t;
+    t.images = cond.size(0);
+    t.tokens_per_image = cond.size(1);
+    t.cond = concat_image_tokens(cond);
+    t.uncond = concat_image_tokens(uncond);
+    out.push_back(std::move(t));
   }
   return out;
 }

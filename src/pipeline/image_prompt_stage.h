@@ -19,6 +19,8 @@ namespace ipa {
 // One adapter's tokens for one request, before guidance batching.
 struct AdapterTokens {
   Tensor cond, uncond;  // [1, images · tokens, width]: several images' tokens concatenated
+  int64_t images = 0;   // after combining
+  int64_t tokens_per_image = 0;
 };
 
 class ImagePromptStage {
@@ -32,8 +34,13 @@ class ImagePromptStage {
   const std::string& encoder_dir(size_t i) const { return slots_.at(i).encoder_dir; }
   AdapterDescription describe(size_t i) const;
 
-  // prompts[i] for adapter i (sizes must agree; the engine checks).
+  // prompts[i] for adapter i (sizes must agree; the engine checks): images or precomputed
+  // features → features (negative images for the unconditional half; per-image weights;
+  // combined) → tokens.
   std::vector<AdapterTokens> encode(const std::vector<ImagePrompt>& prompts, ImagePrep prep);
+  // Throws ipa::Error naming the field when a prompt does not fit adapter i (feature widths of
+  // precomputed embeddings).
+  void check(size_t i, const ImagePrompt& prompt) const;
   // Encoders are loaded by load_encoders() or on first use, and kept until released.
   void load_encoders();
   void release_encoders();

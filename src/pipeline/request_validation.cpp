@@ -14,6 +14,37 @@ namespace {
   throw Error(field + ": " + what);
 }
 
+void check_images(const std::string& field, const std::vector<image::Image>& images) {
+  for (size_t k = 0; k < images.size(); ++k) {
+    const image::Image& img = images[k];
+    const std::string f = field + "[" + std::to_string(k) + "]";
+    if (img.empty()) bad(f, "is empty");
+    if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+      bad(f, "holds " + std::to_string(img.rgb.size()) + " bytes for " + std::to_string(img.width) +
+                 "x" + std::to_string(img.height) + " RGB pixels");
+    }
+    image::check_image_dimensions(img.width, img.height, f);
+  }
+}
+
+void check_finite(const std::string& field, const std::vector<float>& values) {
+  for (float v : values) {
+    if (!std::isfinite(v)) bad(field, "must be finite numbers");
+  }
+}
+
+void check_array(const std::string& field, const FloatArray& a) {
+  if (a.empty() && a.shape.empty()) return;
+  for (int64_t d : a.shape) {
+    if (d < 1) bad(field, "has a zero or negative dimension");
+  }
+  if (a.shape.empty() || static_cast<int64_t>(a.data.size()) != a.numel()) {
+    bad(field, "holds " + std::to_string(a.data.size()) + " values for its shape's " +
+                   std::to_string(a.numel()));
+  }
+  check_finite(field, a.data);
+}
+
 void check_size(const std::string& field, int v) {
   if (v < 0 || v % 8 != 0 || v > image::kMaxImageSide) {
     bad(field, "must be 0 (the model's default) or a positive multiple of 8 up to " +
@@ -39,16 +70,35 @@ void GenerateRequest::validate() const {
     const std::string field = "image_prompts[" + std::to_string(i) + "]";
     const ImagePrompt& p = image_prompts[i];
     if (!std::isfinite(p.scale)) bad(field + ".scale", "must be a finite number");
-    if (p.images.empty()) bad(field + ".images", "give at least one reference image");
-    for (size_t k = 0; k < p.images.size(); ++k) {
-      const image::Image& img = p.images[k];
-      const std::string f = field + ".images[" + std::to_string(k) + "]";
-      if (img.empty()) bad(f, "is empty");
-      if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
-        bad(f, "holds " + std::to_string(img.rgb.size()) + " bytes for " +
-                   std::to_string(img.width) + "x" + std::to_string(img.height) + " RGB pixels");
+    if (p.images.empty() && p.clip_feature.empty()) {
+      bad(field + ".images", "give at least one reference image (or image_embeds)");
+    }
+    check_images(field + ".images", p.images);
+    check_images(field + ".negative_images", p.negative_images);
+    check_images(field + ".masks", p.masks);
+    check_array(field + ".image_embeds clip_feature", p.clip_feature);
+    check_array(field + ".image_embeds uncond_clip_feature", p.uncond_clip_feature);
+    check_finite(field + ".scale", p.image_scales);
+    check_finite(field + ".image_weights", p.image_weights);
+    if (p.weight_composition && !std::isfinite(*p.weight_composition)) {
+      bad(field + ".weight_composition", "must be a finite number");
+    }
+    if (p.block_scales) {
+      for (const auto* part : {&p.block_scales->down, &p.block_scales->up}) {
+        if (!*part) continue;
+        if ((*part)->all) check_finite(field + ".scale", {*(*part)->all});
+        for (const auto& [b, v] : (*part)->blocks) {
+          if (b < 0) bad(field + ".scale", "block numbers must be >= 0");
+          if (v.empty()) bad(field + ".scale", "a block needs at least one value");
+          check_finite(field + ".scale", v);
+        }
       }
-      image::check_image_dimensions(img.width, img.height, f);
+      if (p.block_scales->mid) check_finite(field + ".scale.mid", {*p.block_scales->mid});
+    }
+    if (!(std::isfinite(p.start) && std::isfinite(p.end) && p.start >= 0 && p.end <= 1 &&
+          p.start < p.end)) {
+      bad(field + ".start/end", "must satisfy 0 <= start < end <= 1, got start " +
+                                    std::to_string(p.start) + ", end " + std::to_string(p.end));
     }
   }
   for (const auto& [field, size] :
