@@ -173,8 +173,11 @@ void IpAttention::add(IpAttentionInput in) {
 }
 
 void IpAttention::begin_step(size_t step, size_t total) {
+  // start and end arrive as floats (0.2f is a little above 0.2): compare with a margin far
+  // below one step (steps are at most 1000).
+  constexpr double kMargin = 1e-6;
   const double f = total > 0 ? static_cast<double>(step) / static_cast<double>(total) : 0.0;
-  for (Entry& e : entries_) e.active = f >= e.in.start && f < e.in.end;
+  for (Entry& e : entries_) e.active = f >= e.in.start - kMargin && f < e.in.end - kMargin;
 }
 
 const std::pair<Tensor, Tensor>& IpAttention::keys_values(const Entry& e, int layer) {

@@ -339,7 +339,9 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   if (!ip.empty()) {
     // The adapters' step windows: step i of the UNet calls.
     const size_t calls = x.scheduler->timesteps().size();
-    hooks.before_unet = [&](size_t step, unet::UNetInputs&) { ip.begin_step(step, calls); };
+    hooks.before_unet = [&ip, calls](size_t step, unet::UNetInputs&) {
+      ip.begin_step(step, calls);
+    };
   }
   t0 = clock::now();
   if (cb.on_step) {

@@ -1,18 +1,23 @@
 // `ipadapter generate`: text + image prompt → PNG(s), SD1.5 and SDXL families. A client of
-// the public API: it reads the files, fills a GenerateRequest, writes the PNGs.
+// the public API: it reads the files (or a JSON request, --request), fills a GenerateRequest,
+// writes the PNGs. Options given next to --request override the request's fields.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "bench/process_memory.h"
 #include "commands.h"
 #include "compute_options.h"
 #include "ipadapter/ipadapter.hpp"
+#include "ipadapter/request_json.h"
 #include "progress.h"
 
 namespace ipa::cli {
 namespace {
 
 struct GenerateFlags {
+  std::string request_file;
   std::string base, ip_adapter, image_encoder;
   std::vector<std::string> images;
   std::string image_prep = "crop", sampler = "default", vae_tiling = "auto";
@@ -24,9 +29,12 @@ struct GenerateFlags {
   std::string out = "out.png";
   std::string init_latents, dump_latents;
   ComputeFlags compute;
-  // Options whose absence means something (diffusers' None).
-  CLI::Option *negative = nullptr, *negative_2 = nullptr, *prompt_2_opt = nullptr,
-              *cfg_opt = nullptr;
+  // Every option, to know which were given (they override a --request file's fields).
+  std::map<std::string, CLI::Option*> options;
+  bool given(const std::string& name) const {
+    const auto it = options.find(name);
+    return it != options.end() && it->second->count() > 0;
+  }
 };
 
 std::string output_name(const std::string& out, int index) {
@@ -48,67 +56,104 @@ ImageSize parse_size(const std::string& flag, const std::string& text) {
   return {w, h};
 }
 
-GenerateRequest make_request(const GenerateFlags& f) {
-  GenerateRequest r;
-  r.prompt = f.prompt;
-  if (f.negative->count()) r.negative_prompt = f.negative_prompt;
-  if (f.prompt_2_opt->count()) r.prompt_2 = f.prompt_2;
-  if (f.negative_2->count()) r.negative_prompt_2 = f.negative_prompt_2;
-  if (!f.images.empty()) {
-    ImagePrompt p;
-    for (const auto& path : f.images) p.images.push_back(read_image(path));
-    p.scale = f.scale;
-    r.image_prompts.push_back(std::move(p));
+ParsedRequest read_request_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read the request file", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  return parse_request_json(s.str(), file_request_sources(folder), path);
+}
+
+// The flags that were given, over the request (or over the defaults without one).
+void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
+  GenerateRequest& r = pr->request;
+  if (f.given("--base")) pr->base = f.base;
+  if (f.given("--prompt")) r.prompt = f.prompt;
+  if (f.given("--negative-prompt")) r.negative_prompt = f.negative_prompt;
+  if (f.given("--prompt-2")) r.prompt_2 = f.prompt_2;
+  if (f.given("--negative-prompt-2")) r.negative_prompt_2 = f.negative_prompt_2;
+  // The one-adapter flags act on the first adapter.
+  const bool adapter_flags = f.given("--ip-adapter") || f.given("--image-encoder") ||
+                             f.given("--image") || f.given("--scale");
+  if (adapter_flags && pr->ip_adapters.empty()) {
+    pr->ip_adapters.emplace_back();
+    r.image_prompts.emplace_back();
   }
-  r.image_prep = *parse_image_prep(f.image_prep);
-  r.steps = f.steps;
-  if (f.cfg_opt->count()) r.cfg = f.cfg;
-  const auto sampler = parse_sampler(f.sampler);
-  if (!sampler) {
-    std::string names;
-    for (const auto& n : sampler_names()) names += (names.empty() ? "" : ", ") + n;
-    throw Error("--sampler: unknown sampler '" + f.sampler + "' (one of: " + names + ")");
+  if (f.given("--ip-adapter")) pr->ip_adapters[0].file = f.ip_adapter;
+  if (f.given("--image-encoder")) pr->ip_adapters[0].image_encoder = f.image_encoder;
+  if (f.given("--image")) {
+    r.image_prompts[0].images.clear();
+    for (const auto& path : f.images) r.image_prompts[0].images.push_back(read_image(path));
   }
-  r.sampler = *sampler;
-  r.eta = f.eta;
-  r.seed = f.seed;
-  r.width = f.width;
-  r.height = f.height;
-  r.num_images = f.num_images;
-  r.clip_skip = f.clip_skip;
-  r.vae_tiling = *parse_vae_tiling(f.vae_tiling);
-  if (!f.original_size.empty()) r.original_size = parse_size("--original-size", f.original_size);
-  if (!f.target_size.empty()) r.target_size = parse_size("--target-size", f.target_size);
-  if (!f.crop_top_left.empty()) {
+  if (f.given("--scale")) r.image_prompts[0].scale = f.scale;
+  if (f.given("--image-prep")) r.image_prep = *parse_image_prep(f.image_prep);
+  if (f.given("--steps")) r.steps = f.steps;
+  if (f.given("--cfg")) r.cfg = f.cfg;
+  if (f.given("--sampler")) {
+    const auto sampler = parse_sampler(f.sampler);
+    if (!sampler) {
+      std::string names;
+      for (const auto& n : sampler_names()) names += (names.empty() ? "" : ", ") + n;
+      throw Error("--sampler: unknown sampler '" + f.sampler + "' (one of: " + names + ")");
+    }
+    r.sampler = *sampler;
+  }
+  if (f.given("--eta")) r.eta = f.eta;
+  if (f.given("--seed")) r.seed = f.seed;
+  if (f.given("--width")) r.width = f.width;
+  if (f.given("--height")) r.height = f.height;
+  if (f.given("--num-images")) r.num_images = f.num_images;
+  if (f.given("--clip-skip")) r.clip_skip = f.clip_skip;
+  if (f.given("--vae-tiling")) r.vae_tiling = *parse_vae_tiling(f.vae_tiling);
+  if (f.given("--original-size")) r.original_size = parse_size("--original-size", f.original_size);
+  if (f.given("--target-size")) r.target_size = parse_size("--target-size", f.target_size);
+  if (f.given("--crop-top-left")) {
     char extra = 0;
     if (std::sscanf(f.crop_top_left.c_str(), "%d,%d%c", &r.crop_top, &r.crop_left, &extra) != 2) {
       throw Error("--crop-top-left must be TOP,LEFT, e.g. 0,0, got '" + f.crop_top_left + "'");
     }
   }
-  if (!f.init_latents.empty()) {
+  if (f.given("--init-latents")) {
     const auto arrays = read_float_arrays(f.init_latents);
     const auto it = arrays.find("latents");
     if (it == arrays.end()) throw Error("no tensor named 'latents'", f.init_latents, "latents");
     r.init_latents = it->second;
   }
-  r.keep_step_latents = !f.dump_latents.empty();
-  return r;
+  if (f.given("--dump-latents") || pr->dump_latents.empty()) {
+    if (f.given("--dump-latents")) pr->dump_latents = f.dump_latents;
+  }
+  if (f.given("--out") || pr->out.empty()) pr->out = f.out;
+  if (f.given("--threads") || f.given("--precision") || !pr->compute) {
+    ComputeOptions c = pr->compute.value_or(f.compute.options());
+    if (f.given("--threads")) c.threads = f.compute.threads;
+    if (f.given("--precision")) c.precision = f.compute.options().precision;
+    pr->compute = c;
+  }
+  r.keep_step_latents = !pr->dump_latents.empty();
 }
 
 int run_generate(const GenerateFlags& f) {
   Stopwatch t;
-  EngineOptions o;
-  o.base = f.base;
-  if (!f.ip_adapter.empty()) o.ip_adapters = {{f.ip_adapter, f.image_encoder}};
-  if (f.ip_adapter.empty() && !f.image_encoder.empty()) {
-    throw Error("--image-encoder was given without --ip-adapter");
+  // The request is read and checked before the models load: a bad image or flag costs nothing.
+  ParsedRequest pr = f.request_file.empty() ? ParsedRequest{} : read_request_file(f.request_file);
+  apply_flags(f, &pr);
+  if (pr.base.empty()) throw Error("--base is required (or \"base\" in the --request file)");
+  for (size_t i = 0; i < pr.ip_adapters.size(); ++i) {
+    if (pr.ip_adapters[i].file.empty()) {
+      throw Error(i == 0 ? "--image-encoder / --image / --scale need --ip-adapter"
+                         : "ip_adapters[" + std::to_string(i) + "]: no adapter file");
+    }
   }
-  o.compute = f.compute.options();
+  const GenerateRequest& request = pr.request;
+  request.validate();
+
+  EngineOptions o;
+  o.base = pr.base;
+  o.ip_adapters = pr.ip_adapters;
+  o.compute = *pr.compute;
   o.one_shot = true;  // one generation per process: hold each model only while needed
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
-  // The request is read and checked before the models load: a bad image or flag costs nothing.
-  const GenerateRequest request = make_request(f);
-  request.validate();
   auto engine = Engine::load(o);
   engine->check(request);
   log_timing("load", t.seconds());
@@ -127,17 +172,17 @@ int run_generate(const GenerateFlags& f) {
   std::fprintf(stderr, "%-28s %8.0f MB\n", "peak memory (RSS)", bench::peak_rss_mb());
   const std::string parameters = generation_parameters(engine->info(), request, res);
   for (size_t i = 0; i < res.images.size(); ++i) {
-    const std::string path = output_name(f.out, static_cast<int>(i));
+    const std::string path = output_name(pr.out, static_cast<int>(i));
     write_png(path, res.images[i], {{"parameters", parameters}});
     std::fprintf(stderr, "wrote %s\n", path.c_str());
   }
-  if (!f.dump_latents.empty()) {
+  if (!pr.dump_latents.empty()) {
     std::vector<std::pair<std::string, FloatArray>> arrays = {{"final_latents", res.final_latents}};
     for (size_t i = 0; i < res.step_latents.size(); ++i) {
       arrays.emplace_back("step_" + std::to_string(i), res.step_latents[i]);
     }
-    write_float_arrays(f.dump_latents, arrays);
-    std::fprintf(stderr, "wrote %s\n", f.dump_latents.c_str());
+    write_float_arrays(pr.dump_latents, arrays);
+    std::fprintf(stderr, "wrote %s\n", pr.dump_latents.c_str());
   }
   return 0;
 }
@@ -145,70 +190,79 @@ int run_generate(const GenerateFlags& f) {
 const bool registered = register_command(
     "generate", "Generate images from a text prompt and reference image(s)", [](CLI::App& sub) {
       auto f = std::make_shared<GenerateFlags>();
-      sub.add_option("--base", f->base,
-                     "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or SDXL "
-                     "(StableDiffusionXLPipeline)")
-          ->required();
-      sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors");
-      sub.add_option("--image-encoder", f->image_encoder,
-                     "CLIP vision encoder folder (default: beside the adapter, h94 layout)");
-      sub.add_option("--image", f->images, "Reference image; repeat to concatenate several");
-      sub.add_option("--image-prep", f->image_prep, "crop (CLIPImageProcessor) or squash")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"crop", "squash"}));
-      sub.add_option("--prompt", f->prompt, "Text prompt")->required();
-      f->negative = sub.add_option("--negative-prompt", f->negative_prompt,
-                                   "Negative prompt (default: none — the empty prompt, or zero "
-                                   "embeddings where the model asks for them, as diffusers)");
-      f->prompt_2_opt =
-          sub.add_option("--prompt-2", f->prompt_2,
-                         "SDXL: prompt for the second text encoder (default: --prompt)");
-      f->negative_2 = sub.add_option("--negative-prompt-2", f->negative_prompt_2,
-                                     "SDXL: negative prompt for the second text encoder (default: "
-                                     "--negative-prompt)");
-      sub.add_option("--scale", f->scale, "IP-Adapter scale (0 = text only, 1 = image only)")
-          ->capture_default_str();
-      sub.add_option("--steps", f->steps, "Sampling steps")
-          ->capture_default_str()
-          ->check(CLI::Range(1, 1000));
-      f->cfg_opt = sub.add_option("--cfg", f->cfg,
-                                  "Classifier-free guidance scale (default: 7.5 for SD1.5, 5 for "
-                                  "SDXL)");
-      sub.add_option("--sampler", f->sampler,
-                     "default (the base model's scheduler), ddim, pndm, euler, euler_karras, "
-                     "euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpmpp_2m_sde_karras, lms, "
-                     "lms_karras")
-          ->capture_default_str();
-      sub.add_option("--eta", f->eta, "DDIM eta")->capture_default_str();
-      sub.add_option("--seed", f->seed, "Seed (PyTorch CPU generator compatible)")
-          ->capture_default_str();
-      sub.add_option("--width", f->width,
-                     "Width in pixels, a multiple of 8 (default: the model's, 512 for SD1.5, "
-                     "1024 for SDXL)");
-      sub.add_option("--height", f->height,
-                     "Height in pixels, a multiple of 8 (default: the model's)");
-      sub.add_option("--num-images", f->num_images, "Images to generate")->capture_default_str();
-      sub.add_option("--vae-tiling", f->vae_tiling,
-                     "Decode in overlapping tiles (diffusers' enable_tiling): auto (large images "
-                     "only), on, off")
-          ->capture_default_str()
-          ->check(CLI::IsMember({"auto", "on", "off"}));
-      sub.add_option("--clip-skip", f->clip_skip, "Skip the last N text-encoder layers")
-          ->capture_default_str();
-      sub.add_option("--original-size", f->original_size,
-                     "SDXL size conditioning: WIDTHxHEIGHT of the 'original' image (default: the "
-                     "output size)");
-      sub.add_option("--target-size", f->target_size,
-                     "SDXL size conditioning: WIDTHxHEIGHT (default: the output size)");
-      sub.add_option("--crop-top-left", f->crop_top_left,
-                     "SDXL crop conditioning: TOP,LEFT (default: 0,0)");
-      sub.add_option("--init-latents", f->init_latents,
-                     "safetensors with tensor 'latents' [N,C,H/8,W/8] (diffusers' latents=)");
-      sub.add_option("--dump-latents", f->dump_latents,
-                     "write final_latents and step_<i> (after step i) to this safetensors file");
+      auto opt = [&](CLI::Option* o) {
+        f->options[o->get_name()] = o;
+        return o;
+      };
+      opt(sub.add_option("--request", f->request_file,
+                         "JSON request (docs/request.md): several adapters, masks, per-block "
+                         "scales, presets, windows...; options given beside it override its "
+                         "fields"));
+      opt(sub.add_option("--base", f->base,
+                         "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or "
+                         "SDXL (StableDiffusionXLPipeline)"));
+      opt(sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors"));
+      opt(sub.add_option("--image-encoder", f->image_encoder,
+                         "CLIP vision encoder folder (default: beside the adapter, h94 layout)"));
+      opt(sub.add_option("--image", f->images, "Reference image; repeat to concatenate several"));
+      opt(sub.add_option("--image-prep", f->image_prep, "crop (CLIPImageProcessor) or squash")
+              ->capture_default_str()
+              ->check(CLI::IsMember({"crop", "squash"})));
+      opt(sub.add_option("--prompt", f->prompt, "Text prompt"));
+      opt(sub.add_option("--negative-prompt", f->negative_prompt,
+                         "Negative prompt (default: none — the empty prompt, or zero embeddings "
+                         "where the model asks for them, as diffusers)"));
+      opt(sub.add_option("--prompt-2", f->prompt_2,
+                         "SDXL: prompt for the second text encoder (default: --prompt)"));
+      opt(sub.add_option("--negative-prompt-2", f->negative_prompt_2,
+                         "SDXL: negative prompt for the second text encoder (default: "
+                         "--negative-prompt)"));
+      opt(sub.add_option("--scale", f->scale, "IP-Adapter scale (0 = text only, 1 = image only)")
+              ->capture_default_str());
+      opt(sub.add_option("--steps", f->steps, "Sampling steps")
+              ->capture_default_str()
+              ->check(CLI::Range(1, 1000)));
+      opt(sub.add_option("--cfg", f->cfg,
+                         "Classifier-free guidance scale (default: 7.5 for SD1.5, 5 for SDXL)"));
+      opt(sub.add_option("--sampler", f->sampler,
+                         "default (the base model's scheduler), ddim, pndm, euler, euler_karras, "
+                         "euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpmpp_2m_sde_karras, "
+                         "lms, lms_karras")
+              ->capture_default_str());
+      opt(sub.add_option("--eta", f->eta, "DDIM eta")->capture_default_str());
+      opt(sub.add_option("--seed", f->seed, "Seed (PyTorch CPU generator compatible)")
+              ->capture_default_str());
+      opt(sub.add_option("--width", f->width,
+                         "Width in pixels, a multiple of 8 (default: the model's, 512 for SD1.5, "
+                         "1024 for SDXL)"));
+      opt(sub.add_option("--height", f->height,
+                         "Height in pixels, a multiple of 8 (default: the model's)"));
+      opt(sub.add_option("--num-images", f->num_images, "Images to generate")
+              ->capture_default_str());
+      opt(sub.add_option("--vae-tiling", f->vae_tiling,
+                         "Decode in overlapping tiles (diffusers' enable_tiling): auto (large "
+                         "images only), on, off")
+              ->capture_default_str()
+              ->check(CLI::IsMember({"auto", "on", "off"})));
+      opt(sub.add_option("--clip-skip", f->clip_skip, "Skip the last N text-encoder layers")
+              ->capture_default_str());
+      opt(sub.add_option("--original-size", f->original_size,
+                         "SDXL size conditioning: WIDTHxHEIGHT of the 'original' image (default: "
+                         "the output size)"));
+      opt(sub.add_option("--target-size", f->target_size,
+                         "SDXL size conditioning: WIDTHxHEIGHT (default: the output size)"));
+      opt(sub.add_option("--crop-top-left", f->crop_top_left,
+                         "SDXL crop conditioning: TOP,LEFT (default: 0,0)"));
+      opt(sub.add_option("--init-latents", f->init_latents,
+                         "safetensors with tensor 'latents' [N,C,H/8,W/8] (diffusers' latents=)"));
+      opt(sub.add_option("--dump-latents", f->dump_latents,
+                         "write final_latents and step_<i> (after step i) to this safetensors "
+                         "file"));
       add_compute_options(sub, f->compute);
-      sub.add_option("--out", f->out, "Output PNG (more images: NAME_1.png, ...)")
-          ->capture_default_str();
+      f->options["--threads"] = sub.get_option("--threads");
+      f->options["--precision"] = sub.get_option("--precision");
+      opt(sub.add_option("--out", f->out, "Output PNG (more images: NAME_1.png, ...)")
+              ->capture_default_str());
       return [f] { return run_generate(*f); };
     });
 
