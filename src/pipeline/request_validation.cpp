@@ -71,7 +71,7 @@ void GenerateRequest::validate() const {
     const ImagePrompt& p = image_prompts[i];
     if (!std::isfinite(p.scale)) bad(field + ".scale", "must be a finite number");
     if (p.images.empty() && p.clip_feature.empty()) {
-      bad(field + ".images", "give at least one reference image (or image_embeds)");
+      bad(field + ".images", "give at least one reference image (--image), or image_embeds");
     }
     check_images(field + ".images", p.images);
     check_images(field + ".negative_images", p.negative_images);
