@@ -1,5 +1,6 @@
 #include "adapter/image_prompt.h"
 
+#include <cmath>
 #include <tuple>
 
 #include "ops/ops.h"
@@ -79,6 +80,59 @@ ImagePromptEmbeds ImagePromptEncoder::encode_pixels(const Tensor& pixel_values) 
 ImagePromptEmbeds ImagePromptEncoder::encode(const std::vector<image::Image>& images,
                                              image::ClipResizeMode mode) const {
   return encode_pixels(pixels(images, mode));
+}
+
+Tensor repeat_rows_to(const Tensor& rows, int64_t n) {
+  const int64_t m = rows.size(0);
+  if (m == n) return rows;
+  if (m > n) return ops::slice(rows, 0, 0, n);
+  std::vector<Tensor> parts = {rows};
+  const Tensor last = ops::slice(rows, 0, m - 1, m);
+  for (int64_t i = m; i < n; ++i) parts.push_back(last);
+  return ops::concat(parts, 0);
+}
+
+Tensor combine_features(const Tensor& f, CombineImages mode) {
+  if (mode == CombineImages::Concat) return f;
+  const int64_t n = f.size(0);
+  const int64_t per = f.numel() / n;
+  const std::vector<float> x = f.to_floats();
+  Shape shape = f.shape();
+  shape[0] = 1;
+  std::vector<float> out(static_cast<size_t>(per), 0.f);
+  for (int64_t j = 0; j < per; ++j) {
+    double acc = 0;
+    switch (mode) {
+      case CombineImages::Add:
+      case CombineImages::Average:
+        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)];
+        if (mode == CombineImages::Average) acc /= static_cast<double>(n);
+        break;
+      case CombineImages::Subtract: {
+        // e_0 - mean(e_1..e_{N-1})
+        double rest = 0;
+        for (int64_t i = 1; i < n; ++i) rest += x[static_cast<size_t>(i * per + j)];
+        acc = x[static_cast<size_t>(j)] - rest / static_cast<double>(n - 1);
+        break;
+      }
+      case CombineImages::NormAverage: {
+        // mean_i(e_i / ||E||_dim0): the L2 norm across the images, per element
+        double sq = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = x[static_cast<size_t>(i * per + j)];
+          sq += v * v;
+        }
+        const double norm = std::sqrt(sq);
+        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)] / norm;
+        acc /= static_cast<double>(n);
+        break;
+      }
+      case CombineImages::Concat:
+        break;
+    }
+    out[static_cast<size_t>(j)] = static_cast<float>(acc);
+  }
+  return Tensor::from_vector(shape, out);
 }
 
 Tensor concat_image_tokens(const Tensor& per_image_tokens) {

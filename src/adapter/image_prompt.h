@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "adapter/ip_adapter.h"
+#include "ipadapter/request.h"
 #include "image/clip_preprocess.h"
 #include "models/clip_vision.h"
 
@@ -59,5 +60,15 @@ class ImagePromptEncoder {
 // Several images make one prompt: their tokens are concatenated along the token axis, as
 // diffusers does ([N, T, C] → [1, N·T, C]).
 Tensor concat_image_tokens(const Tensor& per_image_tokens);
+
+// ComfyUI_IPAdapter_plus's combine_embeds on encoder features [N, ...] → [1, ...]
+// (IPAdapterPlus.py ipadapter_execute): add Σ e_i; subtract e_0 − mean(e_1..e_{N−1});
+// average mean e_i; norm_average mean_i(e_i / ‖E‖) with the L2 norm taken across the N images
+// per element. Computed in double per element. Concat returns the features unchanged.
+Tensor combine_features(const Tensor& features, CombineImages mode);
+
+// n rows from rows [m, ...]: the first n, or the last row repeated (ComfyUI's tensor_to_size:
+// one negative image for several references).
+Tensor repeat_rows_to(const Tensor& rows, int64_t n);
 
 }  // namespace ipa

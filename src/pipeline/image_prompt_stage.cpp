@@ -72,60 +72,6 @@ Tensor to_tensor(const FloatArray& a) {
   return Tensor::from_floats(Shape(a.shape.begin(), a.shape.end()), a.data.data());
 }
 
-// n rows from `rows` [m, ...]: the first n, or the last repeated (ComfyUI's tensor_to_size).
-Tensor to_rows(const Tensor& rows, int64_t n) {
-  const int64_t m = rows.size(0);
-  if (m == n) return rows;
-  if (m > n) return ops::slice(rows, 0, 0, n);
-  std::vector<Tensor> parts = {rows};
-  const Tensor last = ops::slice(rows, 0, m - 1, m);
-  for (int64_t i = m; i < n; ++i) parts.push_back(last);
-  return ops::concat(parts, 0);
-}
-
-// ComfyUI_IPAdapter_plus's combine_embeds on features [N, ...] → [1, ...].
-Tensor combine(const Tensor& f, CombineImages mode) {
-  const int64_t n = f.size(0);
-  const int64_t per = f.numel() / n;
-  const std::vector<float> x = f.to_floats();
-  Shape shape = f.shape();
-  shape[0] = 1;
-  std::vector<float> out(static_cast<size_t>(per), 0.f);
-  for (int64_t j = 0; j < per; ++j) {
-    double acc = 0;
-    switch (mode) {
-      case CombineImages::Add:
-      case CombineImages::Average:
-        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)];
-        if (mode == CombineImages::Average) acc /= static_cast<double>(n);
-        break;
-      case CombineImages::Subtract: {
-        // e_0 - mean(e_1..e_{N-1})
-        double rest = 0;
-        for (int64_t i = 1; i < n; ++i) rest += x[static_cast<size_t>(i * per + j)];
-        acc = x[static_cast<size_t>(j)] - rest / static_cast<double>(n - 1);
-        break;
-      }
-      case CombineImages::NormAverage: {
-        // mean_i(e_i / ||E||_dim0): the L2 norm across the images, per element
-        double sq = 0;
-        for (int64_t i = 0; i < n; ++i) {
-          const double v = x[static_cast<size_t>(i * per + j)];
-          sq += v * v;
-        }
-        const double norm = std::sqrt(sq);
-        for (int64_t i = 0; i < n; ++i) acc += x[static_cast<size_t>(i * per + j)] / norm;
-        acc /= static_cast<double>(n);
-        break;
-      }
-      case CombineImages::Concat:
-        break;
-    }
-    out[static_cast<size_t>(j)] = static_cast<float>(acc);
-  }
-  return Tensor::from_vector(shape, out);
-}
-
 }  // namespace
 
 void ImagePromptStage::check(size_t i, const ImagePrompt& p) const {
@@ -183,7 +129,7 @@ std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePromp
                                                 : enc->uncond_feature(f.cond.size(0));
     } else if (!p.negative_images.empty()) {
       f.cond = enc->feature(enc->pixels(p.images, mode));
-      f.uncond = to_rows(enc->feature(enc->pixels(p.negative_images, mode)), f.cond.size(0));
+      f.uncond = repeat_rows_to(enc->feature(enc->pixels(p.negative_images, mode)), f.cond.size(0));
     } else {
       f = enc->features(enc->pixels(p.images, mode));
     }
@@ -195,7 +141,7 @@ std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePromp
       f.cond = ops::mul(f.cond, Tensor::from_vector(s, w));
     }
     if (p.combine != CombineImages::Concat && f.cond.size(0) > 1) {
-      f.cond = combine(f.cond, p.combine);
+      f.cond = combine_features(f.cond, p.combine);
       f.uncond = ops::slice(f.uncond, 0, 0, 1);
     }
     // One projection call for both halves (as encode_pixels).
