@@ -48,11 +48,17 @@ int run_embed(const EmbedFlags& f) {
     out.emplace_back("uncond_clip_feature", e.uncond_clip_feature);
   }
   const AdapterDescription& a = embedder->adapter();
-  write_float_arrays(f.out, out,
-                     {{"ip_adapter", f.ip_adapter},
-                      {"image_encoder", a.image_encoder},
-                      {"variant", a.variant},
-                      {"image_prep", f.image_prep}});
+  // What made the file: `generate` reads clip_feature back as image_embeds and refuses a width
+  // that does not fit its adapter.
+  const int64_t width = e.clip_feature.shape.empty() ? 0 : e.clip_feature.shape.back();
+  write_float_arrays(
+      f.out, out,
+      {{"ip_adapter", f.ip_adapter},
+       {"image_encoder", a.image_encoder},
+       {"variant", a.variant},
+       {"image_prep", f.image_prep},
+       {"clip_feature", e.clip_feature.shape.size() == 2 ? "image_embeds" : "hidden_states[-2]"},
+       {"clip_feature_width", std::to_string(width)}});
   std::fprintf(stderr, "wrote %s: image_prompt_embeds %s\n", f.out.c_str(),
                shape_text(e.cond.shape).c_str());
   log_timing("total", total.seconds());
