@@ -76,7 +76,8 @@ LayerPlace place_of(const unet::CrossAttentionLayer& layer) {
 }
 
 std::vector<float> resolve_block_scales(const BlockScales& s,
-                                        const std::vector<unet::CrossAttentionLayer>& layers) {
+                                        const std::vector<unet::CrossAttentionLayer>& layers,
+                                        const std::string& adapter) {
   // Per (part, block, attention): the weight; anything not named is 0 (set_ip_adapter_scale
   // passes default_scale=0.0).
   std::map<Slot, float> weights;
@@ -86,7 +87,7 @@ std::vector<float> resolve_block_scales(const BlockScales& s,
     const std::map<int, int> blocks = attentions_per_block(layers, part);
     const int order = part == Part::Down ? 0 : 2;
     if (ps->all && !ps->blocks.empty()) {
-      throw Error(std::string("ip_adapters.scale.") + part_name(part) +
+      throw Error(adapter + ".scale." + part_name(part) +
                   ": give one number for the part or a block_<i> table, not both");
     }
     if (ps->all) {
@@ -96,7 +97,7 @@ std::vector<float> resolve_block_scales(const BlockScales& s,
     }
     for (const auto& [block, values] : ps->blocks) {
       const std::string field =
-          std::string("ip_adapters.scale.") + part_name(part) + ".block_" + std::to_string(block);
+          adapter + ".scale." + part_name(part) + ".block_" + std::to_string(block);
       const auto it = blocks.find(block);
       if (it == blocks.end()) {
         std::string have;
@@ -108,7 +109,8 @@ std::vector<float> resolve_block_scales(const BlockScales& s,
       const int n = it->second;
       if (values.size() != 1 && static_cast<int>(values.size()) != n) {
         throw Error(field + ": " + std::to_string(values.size()) + " values for a block with " +
-                    std::to_string(n) + " transformers (give 1 or " + std::to_string(n) + ")");
+                    std::to_string(n) + " transformer(s) (give one number for all, or one per " +
+                    "transformer)");
       }
       for (int a = 0; a < n; ++a) {
         weights[{order, block, a}] =
@@ -119,7 +121,7 @@ std::vector<float> resolve_block_scales(const BlockScales& s,
   if (s.mid) {
     bool any = false;
     for (const auto& l : layers) any = any || place_of(l).part == Part::Mid;
-    if (!any) throw Error("ip_adapters.scale.mid: this UNet's mid block has no attention layers");
+    if (!any) throw Error(adapter + ".scale.mid: this UNet's mid block has no attention layers");
     weights[{1, 0, 0}] = *s.mid;
   }
   std::vector<float> out;
@@ -171,7 +173,8 @@ std::vector<Entry> concat(std::vector<Entry> a, const std::vector<Entry>& b) {
 
 std::vector<float> preset_scales(LayerPreset preset, ModelFamily family, float w_in,
                                  std::optional<float> wc_in,
-                                 const std::vector<unet::CrossAttentionLayer>& layers) {
+                                 const std::vector<unet::CrossAttentionLayer>& layers,
+                                 const std::string& adapter) {
   const double w = w_in;
   const std::vector<Slot> order = transformers_in_order(layers);
   const double L = static_cast<double>(order.size());
@@ -240,8 +243,7 @@ std::vector<float> preset_scales(LayerPreset preset, ModelFamily family, float w
       all_but = true;
       break;
     default:
-      throw Error(std::string("ip_adapters.preset: '") + layer_preset_name(preset) +
-                  "' is not supported");
+      throw Error(adapter + ".preset: '" + layer_preset_name(preset) + "' is not supported");
   }
   const double wc_used =
       preset == LayerPreset::StyleAndCompositionComfy ? (wc_in ? *wc_in : 1.0) : wc;
@@ -249,7 +251,7 @@ std::vector<float> preset_scales(LayerPreset preset, ModelFamily family, float w
   for (const Entry& e : table) {
     const Slot s = slot_of({e.part, e.block, e.attention, 0});
     if (!std::binary_search(order.begin(), order.end(), s)) {
-      throw Error(std::string("ip_adapters.preset: '") + layer_preset_name(preset) + "' for " +
+      throw Error(adapter + ".preset: '" + layer_preset_name(preset) + "' for " +
                   family_name(family) + " uses " + part_name(e.part) +
                   (e.part == Part::Mid ? "_block" : "_blocks." + std::to_string(e.block)) +
                   ".attentions." + std::to_string(e.attention) +

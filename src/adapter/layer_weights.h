@@ -33,14 +33,17 @@ LayerPlace place_of(const unet::CrossAttentionLayer& layer);
 // The dictionary's weight for every layer. Throws ipa::Error naming the entry for a block the
 // UNet lacks or that has no attention, and for a list whose length is not the block's number
 // of transformers.
+// `field` names the adapter in messages (e.g. "ip_adapters[1]").
 std::vector<float> resolve_block_scales(const BlockScales& scales,
-                                        const std::vector<unet::CrossAttentionLayer>& layers);
+                                        const std::vector<unet::CrossAttentionLayer>& layers,
+                                        const std::string& field = "ip_adapter");
 
 // The preset's weight for every layer, at scale `w` (and `wc` for the composition part of the
 // presets that have one). Throws ipa::Error when the preset names a layer this UNet lacks (e.g.
 // SDXL's style block on a smaller UNet).
 std::vector<float> preset_scales(LayerPreset preset, ModelFamily family, float w,
                                  std::optional<float> wc,
-                                 const std::vector<unet::CrossAttentionLayer>& layers);
+                                 const std::vector<unet::CrossAttentionLayer>& layers,
+                                 const std::string& field = "ip_adapter");
 
 }  // namespace ipa

@@ -110,9 +110,9 @@ AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
   const float w = masked ? 1.f : p.scale;
   AdapterPlan plan;
   if (p.block_scales) {
-    plan.layer_scales = resolve_block_scales(*p.block_scales, layers);
+    plan.layer_scales = resolve_block_scales(*p.block_scales, layers, field);
   } else {
-    plan.layer_scales = preset_scales(p.preset, family, w, p.weight_composition, layers);
+    plan.layer_scales = preset_scales(p.preset, family, w, p.weight_composition, layers, field);
   }
   if (masked) {
     plan.group_scales = p.image_scales.empty() ? std::vector<float>(n, p.scale) : p.image_scales;
