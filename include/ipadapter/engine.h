@@ -36,12 +36,25 @@ struct AdapterOptions {
   std::string image_encoder;  // CLIP vision folder; empty = found beside the adapter by width
 };
 
+// A ControlNet: a diffusers folder (config.json + weights), or one weights file in diffusers'
+// or the original (lllyasviel, `control_model.`) names.
+struct ControlNetOptions {
+  std::string file;
+  // For a single file: a folder whose config.json describes it; empty = the family's standard
+  // ControlNet config.
+  std::string config;
+};
+
 struct EngineOptions {
   // A diffusers pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
   // scheduler/; SDXL adds text_encoder_2/ and tokenizer_2/). The family comes from
   // model_index.json's _class_name and the UNet config.
   std::string base;
   std::vector<AdapterOptions> ip_adapters;
+  // A UNet folder used instead of the base's unet/ (an inpainting UNet with 9 input channels,
+  // a fine-tuned UNet of the same family).
+  std::string unet;
+  std::vector<ControlNetOptions> controlnets;
   ComputeOptions compute;
   // One generation per engine (the CLI's `generate`): each model is loaded only for the phase
   // that needs it (text encoders, then image encoders, then the UNet, then the VAE decode), so
@@ -68,6 +81,8 @@ struct EngineInfo {
   int default_width = 0, default_height = 0;
   float default_cfg = 7.5f;
   int64_t latent_channels = 4;
+  int64_t unet_in_channels = 4;          // 9 for an inpainting UNet
+  std::vector<std::string> controlnets;  // the files loaded
   int vae_scale_factor = 8;
   std::vector<AdapterDescription> adapters;
   ComputeOptions compute;  // as resolved (threads > 0)
@@ -88,7 +103,7 @@ struct Callbacks {
 
 struct Timings {
   double unet_load_s = 0;  // one-shot engines load the UNet inside generate()
-  double text_encode_s = 0, image_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
+  double text_encode_s = 0, image_encode_s = 0, vae_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
 };
 
 struct GenerateResult {

@@ -108,6 +108,17 @@ struct ImagePrompt {
   EmbedsScaling embeds_scaling = EmbedsScaling::VOnly;
 };
 
+// One loaded ControlNet's input (EngineOptions::controlnets, same order).
+struct ControlImage {
+  // The condition (edges, depth, pose, ...), RGB; resized to the output size (Lanczos,
+  // stretched) and given to the ControlNet in [0, 1].
+  image::Image image;
+  float scale = 1.0f;  // diffusers' controlnet_conditioning_scale
+  // Step window (control_guidance_start / end): the ControlNet acts in step i of the N steps
+  // that run unless i/N < start or (i+1)/N > end.
+  float start = 0.f, end = 1.f;
+};
+
 struct GenerateRequest {
   std::string prompt;
   // Unset: the empty prompt (SD1.5), or zero embeddings where the model asks for them
@@ -139,6 +150,30 @@ struct GenerateRequest {
   std::optional<ImageSize> original_size;
   std::optional<ImageSize> target_size;
   int crop_top = 0, crop_left = 0;
+
+  // img2img (init_image alone) and inpainting (with mask), as diffusers' Img2Img / Inpaint
+  // pipelines: the image is encoded by the VAE (a sample of its latent distribution), noised to
+  // the step where `strength` starts, and the last steps run. Without width/height the output
+  // takes the init image's size rounded down to a multiple of 8; otherwise the image is resized
+  // to the asked size (Lanczos, stretched).
+  std::optional<image::Image> init_image;
+  // In (0, 1]: the fraction of the steps that run. Unset = diffusers' default for the task and
+  // family: img2img 0.8 (SD1.5) / 0.3 (SDXL); inpainting 1.0 (SD1.5) / 0.9999 (SDXL).
+  std::optional<double> strength;
+  // Inpainting: white = repaint (grey levels binarised at 0.5, as diffusers' mask_processor).
+  // A 9-channel inpainting UNet sees the mask and the masked image; an ordinary UNet keeps the
+  // unmasked latents by blending them back after every step.
+  std::optional<image::Image> mask;
+  float mask_blur = 0;         // PIL GaussianBlur radius applied to the mask first (0 = none)
+  int padding_mask_crop = 0;   // > 0: work on the mask's region grown by this many pixels, as
+                               // diffusers' padding_mask_crop (the result is pasted back)
+  bool keep_unmasked = false;  // paste the original back where the mask is black
+
+  // One per loaded ControlNet.
+  std::vector<ControlImage> controls;
+  // diffusers' guess_mode: the ControlNets see only the conditional half of the guidance batch
+  // and their residuals grow from 0.1 (shallow) to 1 (deep).
+  bool guess_mode = false;
 
   // Optional starting noise [num_images, latent channels, height/8, width/8], before the
   // scheduler's init_noise_sigma scaling (diffusers' `latents=`). Empty = drawn from `seed`.

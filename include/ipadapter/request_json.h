@@ -31,6 +31,8 @@ struct ParsedRequest {
   // The models (resolved paths): what EngineOptions needs.
   std::string base;
   std::vector<AdapterOptions> ip_adapters;
+  std::string unet;  // EngineOptions::unet
+  std::vector<ControlNetOptions> controlnets;
   std::optional<ComputeOptions> compute;  // "threads" / "precision", when given
   GenerateRequest request;
   // Outputs a caller may honour (resolved paths; empty when not given).

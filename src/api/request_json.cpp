@@ -94,6 +94,10 @@ class Parser {
     }
     return v;
   }
+  bool boolean(const json& j, const std::string& field) const {
+    if (!j.is_boolean()) fail(field, "must be true or false, got " + j.dump());
+    return j.get<bool>();
+  }
   const json& list(const json& j, const std::string& field, size_t max = 1024) const {
     if (!j.is_array()) fail(field, "must be a list, got " + type_of(j));
     if (j.size() > max) fail(field, "has more than " + std::to_string(max) + " entries");
@@ -255,15 +259,61 @@ class Parser {
     return p;
   }
 
+  ControlImage control(const json& j, const std::string& field, ControlNetOptions* models) {
+    only_keys(j, field, {"file", "config", "image", "scale", "start", "end"});
+    if (!j.contains("file")) fail(path(field, "file"), "is required (the ControlNet)");
+    models->file = file(j["file"], path(field, "file"));
+    if (j.contains("config")) models->config = file(j["config"], path(field, "config"));
+    if (!j.contains("image")) fail(path(field, "image"), "is required (the control image)");
+    ControlImage c;
+    c.image = sources_.image(text(j["image"], path(field, "image")), path(field, "image"));
+    if (j.contains("scale")) c.scale = number(j["scale"], path(field, "scale"));
+    if (j.contains("start")) c.start = number(j["start"], path(field, "start"));
+    if (j.contains("end")) c.end = number(j["end"], path(field, "end"));
+    if (!(c.start >= 0 && c.end <= 1 && c.start < c.end)) {
+      fail(path(field, "start"), "the window must satisfy 0 <= start < end <= 1, got start " +
+                                     std::to_string(c.start) + ", end " + std::to_string(c.end));
+    }
+    return c;
+  }
+
   ParsedRequest request(const json& j) {
     object(j, "request");
-    only_keys(
-        j, "",
-        {"base",        "prompt",        "negative_prompt", "prompt_2",      "negative_prompt_2",
-         "width",       "height",        "steps",           "cfg",           "sampler",
-         "eta",         "seed",          "num_images",      "clip_skip",     "vae_tiling",
-         "image_prep",  "original_size", "target_size",     "crop_top_left", "init_latents",
-         "ip_adapters", "threads",       "precision",       "out",           "dump_latents"});
+    only_keys(j, "",
+              {"base",
+               "prompt",
+               "negative_prompt",
+               "prompt_2",
+               "negative_prompt_2",
+               "width",
+               "height",
+               "steps",
+               "cfg",
+               "sampler",
+               "eta",
+               "seed",
+               "num_images",
+               "clip_skip",
+               "vae_tiling",
+               "image_prep",
+               "original_size",
+               "target_size",
+               "crop_top_left",
+               "init_latents",
+               "ip_adapters",
+               "threads",
+               "precision",
+               "out",
+               "dump_latents",
+               "init_image",
+               "strength",
+               "mask",
+               "mask_blur",
+               "padding_mask_crop",
+               "keep_unmasked",
+               "unet",
+               "controlnets",
+               "guess_mode"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
     if (j.contains("base")) out.base = file(j["base"], "base");
@@ -326,6 +376,31 @@ class Parser {
         out.ip_adapters.push_back(std::move(models));
       }
     }
+    if (j.contains("init_image")) {
+      r.init_image = sources_.image(text(j["init_image"], "init_image"), "init_image");
+    }
+    if (j.contains("strength")) {
+      if (!j["strength"].is_number()) fail("strength", "must be a number");
+      r.strength = j["strength"].get<double>();
+    }
+    if (j.contains("mask")) r.mask = sources_.image(text(j["mask"], "mask"), "mask");
+    if (j.contains("mask_blur")) r.mask_blur = number(j["mask_blur"], "mask_blur");
+    if (j.contains("padding_mask_crop")) {
+      r.padding_mask_crop =
+          static_cast<int>(integer(j["padding_mask_crop"], "padding_mask_crop", 0, 16384));
+    }
+    if (j.contains("keep_unmasked")) r.keep_unmasked = boolean(j["keep_unmasked"], "keep_unmasked");
+    if (j.contains("unet")) out.unet = file(j["unet"], "unet");
+    if (j.contains("controlnets")) {
+      const json& list_j = list(j["controlnets"], "controlnets", 8);
+      for (size_t i = 0; i < list_j.size(); ++i) {
+        const std::string f = "controlnets[" + std::to_string(i) + "]";
+        ControlNetOptions models;
+        r.controls.push_back(control(object(list_j[i], f), f, &models));
+        out.controlnets.push_back(std::move(models));
+      }
+    }
+    if (j.contains("guess_mode")) r.guess_mode = boolean(j["guess_mode"], "guess_mode");
     if (j.contains("threads") || j.contains("precision")) {
       ComputeOptions c;
       if (j.contains("threads"))

@@ -89,9 +89,10 @@ struct Coefficients {
   std::vector<int32_t> k;
 };
 
-Coefficients compute_coefficients(int in_size, int out_size, const Filter& filter) {
-  // Maps output pixel centres onto the whole input range [0, in_size).
-  const double scale = double(in_size) / out_size;
+Coefficients compute_coefficients(int in_size, double in0, double in1, int out_size,
+                                  const Filter& filter) {
+  // Maps output pixel centres onto the input range [in0, in1) (the whole image without a box).
+  const double scale = (in1 - in0) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;  // widen the kernel only when shrinking
   const double support = filter.support * filterscale;
   Coefficients c;
@@ -102,7 +103,7 @@ Coefficients compute_coefficients(int in_size, int out_size, const Filter& filte
   std::vector<double> w(c.taps_max);
   const double ss = 1.0 / filterscale;
   for (int xx = 0; xx < out_size; ++xx) {
-    const double center = (xx + 0.5) * scale;
+    const double center = in0 + (xx + 0.5) * scale;
     // PIL truncates toward zero after adding 0.5, then clamps.
     int xmin = int(center - support + 0.5);
     if (xmin < 0) xmin = 0;
@@ -198,14 +199,26 @@ const char* resample_filter_name(ResampleFilter filter) {
 }
 
 Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter filter) {
+  return pil_resize(src, out_width, out_height, filter,
+                    ResizeBox{0, 0, double(src.width), double(src.height)});
+}
+
+Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter filter,
+                 const ResizeBox& box) {
   check_image_dimensions(src.width, src.height, "resize input");
   check_image_dimensions(out_width, out_height, "resize output");
+  if (!(box.x0 >= 0 && box.y0 >= 0 && box.x1 <= src.width && box.y1 <= src.height &&
+        box.x0 <= box.x1 && box.y0 <= box.y1)) {
+    throw Error("resize: the box must lie inside the " + std::to_string(src.width) + "x" +
+                std::to_string(src.height) + " image");
+  }
   const Filter f = filter_for(filter);
-  const bool horizontal = out_width != src.width;
-  const bool vertical = out_height != src.height;
+  // PIL's need_horizontal / need_vertical.
+  const bool horizontal = out_width != src.width || box.x0 != 0 || box.x1 != out_width;
+  const bool vertical = out_height != src.height || box.y0 != 0 || box.y1 != out_height;
   if (!horizontal && !vertical) return src;  // PIL returns a copy for the same size
 
-  const Coefficients cv = compute_coefficients(src.height, out_height, f);
+  const Coefficients cv = compute_coefficients(src.height, box.y0, box.y1, out_height, f);
   // Only the input rows some output row reads need the horizontal pass.
   const int row0 = cv.first.front();
   const int row1 = cv.first.back() + cv.count.back();
@@ -214,9 +227,9 @@ Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter
     resample_vertical(src, 0, cv, out);
     return out;
   }
-  const Coefficients ch = compute_coefficients(src.width, out_width, f);
-  Image tmp(out_width, vertical ? row1 - row0 : src.height);
-  resample_horizontal(src, vertical ? row0 : 0, ch, tmp);
+  const Coefficients ch = compute_coefficients(src.width, box.x0, box.x1, out_width, f);
+  Image tmp(out_width, row1 - row0);
+  resample_horizontal(src, row0, ch, tmp);
   if (!vertical) return tmp;
   Image out(out_width, out_height);
   resample_vertical(tmp, row0, cv, out);

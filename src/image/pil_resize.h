@@ -27,4 +27,13 @@ const char* resample_filter_name(ResampleFilter filter);
 // code path in PIL) is not supported and throws ipa::Error, as do sizes outside the image limits.
 Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter filter);
 
+// PIL's `img.resize(size, filter, box=(x0, y0, x1, y1))`: only the box's region is resampled
+// (a box of zero height or width spreads its edge row or column, as diffusers' fill resize
+// relies on).
+struct ResizeBox {
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter filter,
+                 const ResizeBox& box);
+
 }  // namespace ipa::image

@@ -110,4 +110,39 @@ BaseModel open_base_model(const std::string& dir) {
   return m;
 }
 
+void use_unet_folder(BaseModel& m, const std::string& dir) {
+  if (!fs::is_directory(dir)) throw Error("--unet: the UNet folder was not found", dir);
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::is_regular_file(config_path)) {
+    throw Error("--unet: config.json is missing (expected a diffusers UNet folder)", dir);
+  }
+  const unet::UNetConfig c = unet::load_unet_config(config_path);
+  const unet::UNetConfig& base = m.unet_config;
+  auto refuse = [&](const std::string& what, const std::string& got, const std::string& want) {
+    throw Error("--unet: " + what + " is " + got + ", the base model's (" + family_name(m.family) +
+                    ") is " + want,
+                config_path);
+  };
+  if (c.text_time != base.text_time) {
+    refuse("addition_embed_type", c.text_time ? "\"text_time\" (SDXL)" : "none (SD1.5)",
+           base.text_time ? "\"text_time\"" : "none");
+  }
+  if (c.cross_attention_dim != base.cross_attention_dim) {
+    refuse("cross_attention_dim", std::to_string(c.cross_attention_dim),
+           std::to_string(base.cross_attention_dim));
+  }
+  if (c.out_channels != base.out_channels) {
+    refuse("out_channels", std::to_string(c.out_channels), std::to_string(base.out_channels));
+  }
+  if (c.in_channels != base.out_channels && c.in_channels != 2 * base.out_channels + 1) {
+    throw Error("--unet: in_channels is " + std::to_string(c.in_channels) + "; expected " +
+                    std::to_string(base.out_channels) + " (an ordinary UNet) or " +
+                    std::to_string(2 * base.out_channels + 1) +
+                    " (an inpainting UNet: latents + mask + masked-image latents)",
+                config_path);
+  }
+  m.unet_config = c;
+  m.unet_dir = dir;
+}
+
 }  // namespace ipa

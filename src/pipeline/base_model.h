@@ -27,4 +27,9 @@ struct BaseModel {
 // and the UNet config, and checks that every part the family needs is there.
 BaseModel open_base_model(const std::string& dir);
 
+// Replaces the base's UNet with the diffusers UNet folder `dir` (an inpainting UNet, a
+// fine-tune): it must be of the base's family and take the same text conditioning; the error
+// names `--unet` and both values otherwise.
+void use_unet_folder(BaseModel& base, const std::string& dir);
+
 }  // namespace ipa

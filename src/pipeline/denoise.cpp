@@ -20,11 +20,11 @@ Tensor denoise(const unet::UNet2DConditionModel& unet, sampling::Scheduler& sche
     in.text_embeds = c.added.text_embeds;
     in.time_ids = c.added.time_ids;
     in.cross_attention = c.cross_attention;
-    if (hooks.before_unet) hooks.before_unet(i, in);
+    for (const auto& hook : hooks.before_unet) hook(i, in);
     Tensor noise_pred = unet.forward(in);
     if (s.guidance) noise_pred = sampling::classifier_free_guidance(noise_pred, s.cfg);
     latents = scheduler.step(noise_pred, i, latents, noise).prev_sample;
-    if (hooks.after_step) hooks.after_step(i, latents);
+    for (const auto& hook : hooks.after_step) hook(i, latents);
     if (step_latents) step_latents->push_back(latents.clone());
     const int done = static_cast<int>(i + 1 - s.first_step);
     if (hooks.on_step && !hooks.on_step(done, total)) {

@@ -21,10 +21,12 @@ struct DenoiseConditioning {
 };
 
 struct DenoiseHooks {
-  // Before the UNet call of step `step`; may add residuals or other inputs.
-  std::function<void(size_t step, unet::UNetInputs& in)> before_unet;
-  // After the scheduler step `step`; may change the latents.
-  std::function<void(size_t step, Tensor& latents)> after_step;
+  // Before the UNet call of step `step`, in order (e.g. the image prompt's step window, then
+  // ControlNet residuals from the scaled 4-channel input, then an inpainting UNet's extra
+  // channels).
+  std::vector<std::function<void(size_t step, unet::UNetInputs& in)>> before_unet;
+  // After the scheduler step `step`, in order; may change the latents.
+  std::vector<std::function<void(size_t step, Tensor& latents)>> after_step;
   // After every step (steps done, total); returning false cancels: denoise throws
   // ipa::Cancelled (after the last step too: the decode is skipped).
   std::function<bool(int done, int total)> on_step;

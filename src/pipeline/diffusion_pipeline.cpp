@@ -5,12 +5,14 @@
 
 #include "adapter/ip_attention.h"
 #include "adapter/layer_weights.h"
-#include "image/ip_mask.h"
+#include "image/binary_mask.h"
+#include "image/vae_image.h"
 #include "models/common/load_layers.h"
 #include "ops/ops.h"
 #include "pipeline/decode.h"
 #include "pipeline/denoise.h"
 #include "pipeline/guidance_batch.h"
+#include "pipeline/init_latents.h"
 #include "sampling/scheduler.h"
 #include "sampling/scheduler_config.h"
 #include "sampling/torch_rng.h"
@@ -56,6 +58,9 @@ struct AdapterPlan {
 };
 
 struct DiffusionPipeline::Resolved {
+  Task task = Task::Txt2Img;
+  double strength = 1.0;
+  bool nine_channel = false;  // the UNet takes mask + masked-image latents
   int width = 0, height = 0;
   float cfg = 0;
   bool guidance = false;
@@ -130,6 +135,10 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   const Precision precision = options.compute.precision;
   say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
       ")");
+  if (!options.unet.empty()) use_unet_folder(base_, options.unet);
+  if (!options.controlnets.empty()) {
+    throw Error("controlnets: ControlNet models are not supported by this build yet");
+  }
   family_ = base_.family == ModelFamily::SDXL ? open_sdxl_stages(base_, precision, options_.log)
                                               : open_sd15_stages(base_, precision, options_.log);
   // The UNet and VAE files are opened now (a broken file is found before anything runs); their
@@ -151,7 +160,14 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   info_.pipeline_class = base_.pipeline_class;
   info_.scheduler_class = scheduler_config_.value("_class_name", std::string());
   info_.vae_scale_factor = static_cast<int>(vae_config_.downscale_factor());
-  info_.latent_channels = base_.unet_config.in_channels;
+  info_.latent_channels = vae_config_.latent_channels;
+  info_.unet_in_channels = base_.unet_config.in_channels;
+  if (base_.unet_config.out_channels != vae_config_.latent_channels) {
+    throw Error("the UNet's out_channels (" + std::to_string(base_.unet_config.out_channels) +
+                    ") differ from the VAE's latent_channels (" +
+                    std::to_string(vae_config_.latent_channels) + ")",
+                base_.unet_dir);
+  }
   const int64_t sample_size = base_.unet_config.sample_size > 0
                                   ? base_.unet_config.sample_size
                                   : (base_.family == ModelFamily::SDXL ? 128 : 64);
@@ -200,11 +216,45 @@ const vae::AutoencoderKL& DiffusionPipeline::vae() {
 DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r) const {
   r.validate();
   Resolved x;
-  x.width = r.width > 0 ? r.width : info_.default_width;
-  x.height = r.height > 0 ? r.height : info_.default_height;
+  x.task = !r.init_image ? Task::Txt2Img : r.mask ? Task::Inpaint : Task::Img2Img;
+  const int f = info_.vae_scale_factor;
+  // Without a size: the init image's, else the first control image's (both rounded down to the
+  // VAE's factor, as diffusers' image processor does), else the model's.
+  const image::Image* sized = r.init_image          ? &*r.init_image
+                              : !r.controls.empty() ? &r.controls[0].image
+                                                    : nullptr;
+  const image::PixelSize from_image =
+      sized ? image::rounded_down_size(*sized, f) : image::PixelSize{};
+  if (sized && (r.width == 0 || r.height == 0) &&
+      (from_image.width == 0 || from_image.height == 0)) {
+    throw Error(std::string(r.init_image ? "init_image (--init-image)" : "controls[0].image") +
+                " is smaller than the VAE's factor " + std::to_string(f) + " pixels");
+  }
+  x.width = r.width > 0 ? r.width : sized ? from_image.width : info_.default_width;
+  x.height = r.height > 0 ? r.height : sized ? from_image.height : info_.default_height;
+  // The UNet decides between inpainting with mask inputs and latent blending.
+  const int64_t latent_c = info_.latent_channels;
+  x.nine_channel = info_.unet_in_channels == 2 * latent_c + 1;
+  if (x.nine_channel && x.task != Task::Inpaint) {
+    throw Error("this UNet takes " + std::to_string(info_.unet_in_channels) +
+                " input channels (an inpainting UNet: latents + mask + masked-image latents): "
+                "give the image to repaint (--init-image) and the mask (--mask)");
+  }
+  if (!x.nine_channel && info_.unet_in_channels != latent_c) {
+    throw Error("the UNet takes " + std::to_string(info_.unet_in_channels) +
+                " input channels; expected " + std::to_string(latent_c) + " or " +
+                std::to_string(2 * latent_c + 1) + " (inpainting)");
+  }
+  if (x.task != Task::Txt2Img) {
+    x.strength = r.strength.value_or(default_strength(x.task, base_.family));
+  }
+  if (r.controls.size() != options_.controlnets.size()) {
+    throw Error("controls: " + std::to_string(r.controls.size()) +
+                " control images were given for " + std::to_string(options_.controlnets.size()) +
+                " loaded ControlNets (--control-image: one per --controlnet, in order)");
+  }
   x.cfg = r.cfg.value_or(info_.default_cfg);
   x.guidance = x.cfg > 1.0f;  // diffusers: do_classifier_free_guidance = guidance_scale > 1
-  const int f = info_.vae_scale_factor;
   if (x.width % f != 0 || x.height % f != 0) {
     throw Error("width and height must be multiples of the VAE's scale factor " +
                 std::to_string(f) + ", got " + std::to_string(x.width) + "x" +
@@ -244,6 +294,12 @@ DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r)
       sampling::make_scheduler(sampler_name(r.sampler), scheduler_config_, base_.scheduler_config);
   x.scheduler->set_eta(r.eta);
   x.scheduler->set_timesteps(r.steps);
+  if (x.task != Task::Txt2Img &&
+      x.scheduler->first_step_for_strength(x.strength) >= x.scheduler->timesteps().size()) {
+    throw Error("strength (--strength) " + std::to_string(x.strength) + " with " +
+                std::to_string(r.steps) +
+                " steps leaves no step to run (int(steps × strength) must be at least 1)");
+  }
   return x;
 }
 
@@ -259,6 +315,7 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   Resolved x = resolve(r);
   const int n = r.num_images;
   const LogFn warn = cb.on_log ? cb.on_log : options_.log;
+  const InitImages init_images = prepare_init_images(r, x.task, x.width, x.height, warn);
   GenerateResult out;
   out.width = x.width;
   out.height = x.height;
@@ -297,7 +354,7 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     in.layer_scales = x.adapters[i].layer_scales;
     in.group_scales = x.adapters[i].group_scales;
     for (const auto& m : p.masks) {
-      in.masks.push_back(image::ip_adapter_mask(m, x.width, x.height));
+      in.masks.push_back(image::binary_mask(m, x.width, x.height));
       if (image::mask_is_empty(in.masks.back())) {
         warn("warning: ip_adapters[" + std::to_string(i) + "].masks[" +
              std::to_string(in.masks.size() - 1) + "] is all black: its image has no effect");
@@ -321,27 +378,48 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     }
     pool_trim();
   }
+  // ---- initial latents (img2img / inpainting encode with the VAE first) ----
+  vae::TilingOptions tiling;
+  tiling.mode = to_vae_tiling(r.vae_tiling);
+  sampling::TorchGenerator generator(r.seed);
+  StartSettings start_settings;
+  start_settings.task = x.task;
+  start_settings.latent_shape = x.latent_shape;
+  start_settings.strength = x.strength;
+  start_settings.nine_channel = x.nine_channel;
+  const Tensor given = r.init_latents.empty() ? Tensor() : to_tensor(r.init_latents);
+  if (given.defined()) start_settings.given_latents = &given;
+  t0 = clock::now();
+  const StartLatents start =
+      start_latents(start_settings, init_images, x.task == Task::Txt2Img ? nullptr : &vae(), tiling,
+                    *x.scheduler, generator);
+  if (x.task != Task::Txt2Img) {
+    out.timings.vae_encode_s = seconds_since(t0);
+    if (options_.one_shot) {
+      vae_.reset();  // converted again for the decode: the UNet phase is the peak
+      pool_trim();
+    }
+  }
+  Tensor latents = start.latents;
+
   t0 = clock::now();
   const unet::UNet2DConditionModel& model = unet();
   if (options_.one_shot) out.timings.unet_load_s = seconds_since(t0);
-
-  // ---- initial latents ----
-  sampling::TorchGenerator generator(r.seed);
-  Tensor latents =
-      r.init_latents.empty() ? generator.randn(x.latent_shape) : to_tensor(r.init_latents);
-  latents = ops::scale(latents, x.scheduler->init_noise_sigma());
 
   // ---- denoising ----
   DenoiseSettings settings;
   settings.cfg = x.cfg;
   settings.guidance = x.guidance;
+  settings.first_step = start.first_step;
   DenoiseHooks hooks;
   if (!ip.empty()) {
-    // The adapters' step windows: step i of the UNet calls.
-    const size_t calls = x.scheduler->timesteps().size();
-    hooks.before_unet = [&ip, calls](size_t step, unet::UNetInputs&) {
-      ip.begin_step(step, calls);
-    };
+    // The adapters' step windows: step i of the N steps that run.
+    const size_t first = start.first_step, runs = x.scheduler->timesteps().size() - first;
+    hooks.before_unet.push_back(
+        [&ip, first, runs](size_t step, unet::UNetInputs&) { ip.begin_step(step - first, runs); });
+  }
+  if (x.task == Task::Inpaint) {
+    add_inpaint_hooks(start, x.nine_channel, x.guidance, *x.scheduler, &hooks);
   }
   t0 = clock::now();
   if (cb.on_step) {
@@ -364,9 +442,8 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     pool_trim();
   }
   t0 = clock::now();
-  vae::TilingOptions tiling;
-  tiling.mode = to_vae_tiling(r.vae_tiling);
   out.images = to_images(decode_latents(vae(), latents, tiling));
+  for (auto& img : out.images) img = finish_image(init_images, img);
   out.timings.vae_decode_s = seconds_since(t0);
   return out;
 }

@@ -14,16 +14,18 @@ namespace {
   throw Error(field + ": " + what);
 }
 
+void check_image(const std::string& f, const image::Image& img) {
+  if (img.empty()) bad(f, "is empty");
+  if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+    bad(f, "holds " + std::to_string(img.rgb.size()) + " bytes for " + std::to_string(img.width) +
+               "x" + std::to_string(img.height) + " RGB pixels");
+  }
+  image::check_image_dimensions(img.width, img.height, f);
+}
+
 void check_images(const std::string& field, const std::vector<image::Image>& images) {
   for (size_t k = 0; k < images.size(); ++k) {
-    const image::Image& img = images[k];
-    const std::string f = field + "[" + std::to_string(k) + "]";
-    if (img.empty()) bad(f, "is empty");
-    if (img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
-      bad(f, "holds " + std::to_string(img.rgb.size()) + " bytes for " + std::to_string(img.width) +
-                 "x" + std::to_string(img.height) + " RGB pixels");
-    }
-    image::check_image_dimensions(img.width, img.height, f);
+    check_image(field + "[" + std::to_string(k) + "]", images[k]);
   }
 }
 
@@ -112,6 +114,53 @@ void GenerateRequest::validate() const {
       crop_left > image::kMaxImageSide) {
     bad("crop_top_left", "must be non-negative");
   }
+  // img2img / inpainting
+  if (init_image) check_image("init_image (--init-image)", *init_image);
+  if (mask) {
+    check_image("mask (--mask)", *mask);
+    if (!init_image) bad("mask (--mask)", "inpainting needs the image to repaint (--init-image)");
+  }
+  if (strength) {
+    if (!init_image)
+      bad("strength (--strength)", "applies to img2img and inpainting (--init-image)");
+    if (!(std::isfinite(*strength) && *strength > 0 && *strength <= 1)) {
+      bad("strength (--strength)", "must be in (0, 1], got " + std::to_string(*strength));
+    }
+  }
+  if (!(std::isfinite(mask_blur) && mask_blur >= 0 && mask_blur <= 1024)) {
+    bad("mask_blur (--mask-blur)",
+        "must be a radius in [0, 1024], got " + std::to_string(mask_blur));
+  }
+  if (padding_mask_crop < 0 || padding_mask_crop > image::kMaxImageSide) {
+    bad("padding_mask_crop (--padding-mask-crop)",
+        "must be in [0, " + std::to_string(image::kMaxImageSide) + "], got " +
+            std::to_string(padding_mask_crop));
+  }
+  if (!mask && (mask_blur > 0 || padding_mask_crop > 0 || keep_unmasked)) {
+    bad(mask_blur > 0           ? "mask_blur (--mask-blur)"
+        : padding_mask_crop > 0 ? "padding_mask_crop (--padding-mask-crop)"
+                                : "keep_unmasked (--keep-unmasked)",
+        "applies to inpainting only (--mask)");
+  }
+  if (init_image && !init_latents.empty()) {
+    bad("init_latents (--init-latents)",
+        "cannot be combined with init_image: img2img and inpainting draw their noise from the "
+        "seed");
+  }
+  // ControlNet
+  for (size_t i = 0; i < controls.size(); ++i) {
+    const ControlImage& c = controls[i];
+    const std::string field = "controls[" + std::to_string(i) + "]";
+    check_image(field + ".image (--control-image)", c.image);
+    if (!std::isfinite(c.scale)) bad(field + ".scale (--control-scale)", "must be a finite number");
+    if (!(std::isfinite(c.start) && std::isfinite(c.end) && c.start >= 0 && c.end <= 1 &&
+          c.start < c.end)) {
+      bad(field + ".start/end (--control-start/--control-end)",
+          "must satisfy 0 <= start < end <= 1, got start " + std::to_string(c.start) + ", end " +
+              std::to_string(c.end));
+    }
+  }
+
   if (!init_latents.empty() || !init_latents.shape.empty()) {
     if (init_latents.shape.size() != 4) bad("init_latents", "must be [N, C, H/8, W/8]");
     for (int64_t d : init_latents.shape) {

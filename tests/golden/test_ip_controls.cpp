@@ -16,7 +16,7 @@
 #include "adapter/layer_weights.h"
 #include "formats/safetensors.h"
 #include "image/decode.h"
-#include "image/ip_mask.h"
+#include "image/binary_mask.h"
 #include "ipadapter/request_json.h"
 #include "models/unet/config.h"
 #include "test_support.h"
@@ -166,7 +166,7 @@ TEST(GoldenIpControls, MaskProcessor) {
   ASSERT_EQ(pre.size(0), static_cast<int64_t>(r["mask_pngs"].size()));
   int checked = 0;
   for (size_t i = 0; i < r["mask_pngs"].size(); ++i) {
-    const Tensor mask = image::ip_adapter_mask(
+    const Tensor mask = image::binary_mask(
         image::read_image(x.path(r["mask_pngs"][i].get<std::string>())), w, h);
     EXPECT_TRUE(test::AllCloseAbs(mask, pre.select(0, i).select(0, 0).contiguous(), 0.0)) << i;
     for (const auto& [name, spec] : x.c["tensors"].items()) {

@@ -28,6 +28,16 @@ struct GenerateFlags {
   std::string original_size, target_size, crop_top_left;
   std::string out = "out.png";
   std::string init_latents, dump_latents;
+  // img2img / inpainting
+  std::string init_image, mask, unet;
+  double strength = 0;
+  float mask_blur = 0;
+  int padding_mask_crop = 0;
+  bool keep_unmasked = false;
+  // ControlNet (repeatable; scale/start/end: one for all or one per ControlNet)
+  std::vector<std::string> controlnets, controlnet_configs, control_images;
+  std::vector<float> control_scales, control_starts, control_ends;
+  bool guess_mode = false;
   ComputeFlags compute;
   // Every option, to know which were given (they override a --request file's fields).
   std::map<std::string, CLI::Option*> options;
@@ -63,6 +73,51 @@ ParsedRequest read_request_file(const std::string& path) {
   s << in.rdbuf();
   const std::string folder = std::filesystem::path(path).parent_path().string();
   return parse_request_json(s.str(), file_request_sources(folder), path);
+}
+
+// --controlnet / --control-image pairs (given together they replace the request's list);
+// --control-scale, --control-start, --control-end: one value for every ControlNet or one each.
+void apply_control_flags(const GenerateFlags& f, ParsedRequest* pr) {
+  std::vector<ControlImage>& controls = pr->request.controls;
+  if (f.given("--controlnet") != f.given("--control-image")) {
+    throw Error(f.given("--controlnet")
+                    ? "--controlnet needs its control image (--control-image, one per --controlnet)"
+                    : "--control-image needs a ControlNet (--controlnet)");
+  }
+  if (f.given("--controlnet")) {
+    if (f.controlnets.size() != f.control_images.size()) {
+      throw Error("--control-image: " + std::to_string(f.control_images.size()) + " given for " +
+                  std::to_string(f.controlnets.size()) + " --controlnet (one each, in order)");
+    }
+    if (f.controlnet_configs.size() > f.controlnets.size()) {
+      throw Error("--controlnet-config: more given than --controlnet");
+    }
+    pr->controlnets.clear();
+    controls.clear();
+    for (size_t i = 0; i < f.controlnets.size(); ++i) {
+      pr->controlnets.push_back(
+          {f.controlnets[i], i < f.controlnet_configs.size() ? f.controlnet_configs[i] : ""});
+      ControlImage c;
+      c.image = read_image(f.control_images[i]);
+      controls.push_back(std::move(c));
+    }
+  } else if (f.given("--controlnet-config")) {
+    throw Error("--controlnet-config needs --controlnet");
+  }
+  auto per_control = [&](const char* flag, const std::vector<float>& values, auto set) {
+    if (!f.given(flag)) return;
+    if (values.size() != 1 && values.size() != controls.size()) {
+      throw Error(std::string(flag) + ": " + std::to_string(values.size()) + " values for " +
+                  std::to_string(controls.size()) +
+                  " ControlNets (one for all, or one per --controlnet)");
+    }
+    for (size_t i = 0; i < controls.size(); ++i) {
+      set(controls[i], values.size() == 1 ? values[0] : values[i]);
+    }
+  };
+  per_control("--control-scale", f.control_scales, [](ControlImage& c, float v) { c.scale = v; });
+  per_control("--control-start", f.control_starts, [](ControlImage& c, float v) { c.start = v; });
+  per_control("--control-end", f.control_ends, [](ControlImage& c, float v) { c.end = v; });
 }
 
 // The flags that were given, over the request (or over the defaults without one).
@@ -120,6 +175,15 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
     if (it == arrays.end()) throw Error("no tensor named 'latents'", f.init_latents, "latents");
     r.init_latents = it->second;
   }
+  if (f.given("--init-image")) pr->request.init_image = read_image(f.init_image);
+  if (f.given("--strength")) r.strength = f.strength;
+  if (f.given("--mask")) r.mask = read_image(f.mask);
+  if (f.given("--mask-blur")) r.mask_blur = f.mask_blur;
+  if (f.given("--padding-mask-crop")) r.padding_mask_crop = f.padding_mask_crop;
+  if (f.given("--keep-unmasked")) r.keep_unmasked = f.keep_unmasked;
+  if (f.given("--unet")) pr->unet = f.unet;
+  apply_control_flags(f, pr);
+  if (f.given("--guess-mode")) r.guess_mode = f.guess_mode;
   if (f.given("--dump-latents") || pr->dump_latents.empty()) {
     if (f.given("--dump-latents")) pr->dump_latents = f.dump_latents;
   }
@@ -151,6 +215,8 @@ int run_generate(const GenerateFlags& f) {
   EngineOptions o;
   o.base = pr.base;
   o.ip_adapters = pr.ip_adapters;
+  o.unet = pr.unet;
+  o.controlnets = pr.controlnets;
   o.compute = *pr.compute;
   o.one_shot = true;  // one generation per process: hold each model only while needed
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
@@ -167,6 +233,7 @@ int run_generate(const GenerateFlags& f) {
   log_timing("unet load", res.timings.unet_load_s);
   log_timing("text encoder", res.timings.text_encode_s);
   if (!request.image_prompts.empty()) log_timing("image prompt", res.timings.image_encode_s);
+  if (request.init_image) log_timing("vae encode", res.timings.vae_encode_s);
   log_timing("denoising", res.timings.denoise_s);
   log_timing("vae decode", res.timings.vae_decode_s);
   std::fprintf(stderr, "%-28s %8.0f MB\n", "peak memory (RSS)", bench::peak_rss_mb());
@@ -258,6 +325,41 @@ const bool registered = register_command(
       opt(sub.add_option("--dump-latents", f->dump_latents,
                          "write final_latents and step_<i> (after step i) to this safetensors "
                          "file"));
+      opt(sub.add_option("--init-image", f->init_image,
+                         "img2img: start from this image (inpainting with --mask); the output "
+                         "takes its size unless --width/--height are given"));
+      opt(sub.add_option("--strength", f->strength,
+                         "img2img/inpainting: the fraction of the steps that run, in (0, 1] "
+                         "(default as diffusers: img2img 0.8 SD1.5 / 0.3 SDXL, inpainting 1.0 / "
+                         "0.9999)"));
+      opt(sub.add_option("--mask", f->mask,
+                         "Inpainting mask: white = repaint (binarised at 0.5, as diffusers)"));
+      opt(sub.add_option("--mask-blur", f->mask_blur,
+                         "Inpainting: blur the mask first (PIL GaussianBlur radius)"));
+      opt(sub.add_option("--padding-mask-crop", f->padding_mask_crop,
+                         "Inpainting: work on the mask's region grown by N pixels at the output "
+                         "size, then paste it back (diffusers' padding_mask_crop)"));
+      opt(sub.add_flag("--keep-unmasked", f->keep_unmasked,
+                       "Inpainting: paste the original back where the mask is black"));
+      opt(sub.add_option("--unet", f->unet,
+                         "UNet folder to use instead of the base's (e.g. a 9-channel inpainting "
+                         "UNet)"));
+      opt(sub.add_option("--controlnet", f->controlnets,
+                         "ControlNet folder or file (repeat for several, each with its "
+                         "--control-image)"));
+      opt(sub.add_option("--controlnet-config", f->controlnet_configs,
+                         "Folder with the config.json of a single-file ControlNet (default: the "
+                         "family's standard one)"));
+      opt(sub.add_option("--control-image", f->control_images,
+                         "Control image (edges, depth, pose...), one per --controlnet"));
+      opt(sub.add_option("--control-scale", f->control_scales,
+                         "ControlNet conditioning scale (default 1.0; one for all or one each)"));
+      opt(sub.add_option("--control-start", f->control_starts,
+                         "ControlNet active from this fraction of the steps (default 0)"));
+      opt(sub.add_option("--control-end", f->control_ends,
+                         "ControlNet active until this fraction of the steps (default 1)"));
+      opt(sub.add_flag("--guess-mode", f->guess_mode,
+                       "ControlNet guess mode (diffusers): only the conditional batch half"));
       add_compute_options(sub, f->compute);
       f->options["--threads"] = sub.get_option("--threads");
       f->options["--precision"] = sub.get_option("--precision");

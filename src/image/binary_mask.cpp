@@ -1,10 +1,10 @@
-#include "image/ip_mask.h"
+#include "image/binary_mask.h"
 
 #include "image/pil_resize.h"
 
 namespace ipa::image {
 
-Tensor ip_adapter_mask(const Image& mask, int width, int height) {
+Tensor binary_mask(const Image& mask, int width, int height) {
   check_image_dimensions(width, height, "mask size");
   // PIL returns a copy for a resize to the same size.
   const Image sized = mask.width == width && mask.height == height
