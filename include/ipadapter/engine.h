@@ -113,6 +113,7 @@ struct GenerateResult {
   std::string sampler_class;             // the diffusers scheduler that ran
   int width = 0, height = 0;             // as generated (defaults resolved)
   float cfg = 0;                         // as used
+  double strength = 0;                   // img2img / inpainting: as used (defaults resolved)
   Timings timings;
 };
 

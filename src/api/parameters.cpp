@@ -27,6 +27,19 @@ std::string generation_parameters(const EngineInfo& info, const GenerateRequest&
     << ", Model: " << std::filesystem::path(info.base).filename().string()
     << ", Model family: " << family_name(info.family);
   if (r.clip_skip > 0) p << ", Clip skip: " << r.clip_skip;
+  if (r.init_image) p << ", Denoising strength: " << format_float(result.strength);
+  if (r.mask) {
+    p << ", Inpainting: " << (info.unet_in_channels > info.latent_channels ? "unet" : "blend");
+    if (r.mask_blur > 0) p << ", Mask blur: " << format_float(r.mask_blur);
+    if (r.padding_mask_crop > 0) p << ", Inpaint padding: " << r.padding_mask_crop;
+  }
+  for (size_t i = 0; i < info.controlnets.size() && i < r.controls.size(); ++i) {
+    const ControlImage& c = r.controls[i];
+    p << ", ControlNet " << i
+      << ": \"Model: " << std::filesystem::path(info.controlnets[i]).filename().string()
+      << ", Weight: " << format_float(c.scale) << ", Guidance Start: " << format_float(c.start)
+      << ", Guidance End: " << format_float(c.end) << "\"";
+  }
   for (size_t i = 0; i < info.adapters.size() && i < r.image_prompts.size(); ++i) {
     std::string suffix;  // " 2" for the second of several adapters
     if (info.adapters.size() > 1) suffix.append(" ").append(std::to_string(i + 1));

@@ -320,6 +320,7 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   out.width = x.width;
   out.height = x.height;
   out.cfg = x.cfg;
+  if (x.task != Task::Txt2Img) out.strength = x.strength;
   out.sampler_class = x.scheduler->class_name();
 
   // ---- text ----
