@@ -263,7 +263,8 @@ class Parser {
          "width",       "height",        "steps",           "cfg",           "sampler",
          "eta",         "seed",          "num_images",      "clip_skip",     "vae_tiling",
          "image_prep",  "original_size", "target_size",     "crop_top_left", "init_latents",
-         "ip_adapters", "threads",       "precision",       "out",           "dump_latents"});
+         "ip_adapters", "threads",       "precision",       "out",           "timestep_spacing",
+         "dump_latents"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
     if (j.contains("base")) out.base = file(j["base"], "base");
@@ -280,6 +281,11 @@ class Parser {
     if (j.contains("cfg")) r.cfg = number(j["cfg"], "cfg");
     if (j.contains("sampler")) {
       r.sampler = choice<Sampler>(j["sampler"], "sampler", parse_sampler, sampler_names());
+    }
+    if (j.contains("timestep_spacing")) {
+      r.timestep_spacing =
+          choice<TimestepSpacing>(j["timestep_spacing"], "timestep_spacing", parse_timestep_spacing,
+                                  timestep_spacing_names());
     }
     if (j.contains("eta")) r.eta = number(j["eta"], "eta");
     if (j.contains("seed")) {
