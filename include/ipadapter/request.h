@@ -137,7 +137,11 @@ struct GenerateRequest {
   // diffusers). 1 or less runs without guidance (one UNet batch instead of two).
   std::optional<float> cfg;
   Sampler sampler = Sampler::Default;
-  float eta = 0.f;  // DDIM's eta (other samplers ignore it, as diffusers' pipelines do)
+  // Overrides the scheduler config's timestep_spacing (Default keeps it); LCM / TCD refuse it.
+  TimestepSpacing timestep_spacing = TimestepSpacing::Default;
+  // DDIM's eta or TCD's gamma (in [0, 1]); unset = the sampler's default (DDIM 0, TCD 0.3).
+  // Other samplers ignore it, as diffusers' pipelines do.
+  std::optional<float> eta;
   uint64_t seed = 0;
   // 0 = the model's default size (UNet sample_size × VAE scale factor: 512 for SD1.5, 1024 for
   // SDXL). Otherwise multiples of 8.

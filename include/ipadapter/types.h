@@ -51,12 +51,25 @@ enum class Sampler {
   DPMPP2MSDEKarras,
   LMS,
   LMSKarras,
+  LCM,  // LCMScheduler: LCM / LCM-LoRA models (few steps, cfg 1-2)
+  TCD,  // TCDScheduler: TCD / Hyper-SD LoRAs; eta is its gamma
 };
 // "default", "ddim", "pndm", "euler", "euler_karras", "euler_a", "dpmpp_2m", "dpmpp_2m_karras",
-// "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "lms", "lms_karras".
+// "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "lms", "lms_karras", "lcm", "tcd".
 const char* sampler_name(Sampler s);
 std::optional<Sampler> parse_sampler(std::string_view name);
 std::vector<std::string> sampler_names();
+
+// How the inference timesteps are spread over the training ones (diffusers' timestep_spacing,
+// Table 2 of arXiv:2305.08891). Default = the base model's scheduler_config.json. Few-step
+// distilled models (SDXL-Lightning, Hyper-SD) want Trailing; LCM and TCD have their own rule.
+enum class TimestepSpacing { Default, Leading, Trailing, Linspace };
+// "default", "leading", "trailing", "linspace"; parse also takes "sgm_uniform" (A1111 /
+// ComfyUI's schedule for those models), which is close to but not the same as Trailing
+// (docs/sampling.md has the difference).
+const char* timestep_spacing_name(TimestepSpacing t);
+std::optional<TimestepSpacing> parse_timestep_spacing(std::string_view name);
+std::vector<std::string> timestep_spacing_names();
 
 // How a reference image becomes the image encoder's square input.
 enum class ImagePrep {

@@ -313,7 +313,8 @@ class Parser {
                "keep_unmasked",
                "unet",
                "controlnets",
-               "guess_mode"});
+               "guess_mode",
+               "timestep_spacing"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
     if (j.contains("base")) out.base = file(j["base"], "base");
@@ -330,6 +331,11 @@ class Parser {
     if (j.contains("cfg")) r.cfg = number(j["cfg"], "cfg");
     if (j.contains("sampler")) {
       r.sampler = choice<Sampler>(j["sampler"], "sampler", parse_sampler, sampler_names());
+    }
+    if (j.contains("timestep_spacing")) {
+      r.timestep_spacing =
+          choice<TimestepSpacing>(j["timestep_spacing"], "timestep_spacing", parse_timestep_spacing,
+                                  timestep_spacing_names());
     }
     if (j.contains("eta")) r.eta = number(j["eta"], "eta");
     if (j.contains("seed")) {

@@ -37,7 +37,7 @@ constexpr std::array<std::pair<ModelFamily, const char*>, 2> kFamilies = {{
     {ModelFamily::SDXL, "sdxl"},
 }};
 // The names are those sampling::make_scheduler knows (scheduler.cpp).
-constexpr std::array<std::pair<Sampler, const char*>, 12> kSamplers = {{
+constexpr std::array<std::pair<Sampler, const char*>, 14> kSamplers = {{
     {Sampler::Default, "default"},
     {Sampler::DDIM, "ddim"},
     {Sampler::PNDM, "pndm"},
@@ -50,6 +50,15 @@ constexpr std::array<std::pair<Sampler, const char*>, 12> kSamplers = {{
     {Sampler::DPMPP2MSDEKarras, "dpmpp_2m_sde_karras"},
     {Sampler::LMS, "lms"},
     {Sampler::LMSKarras, "lms_karras"},
+    {Sampler::LCM, "lcm"},
+    {Sampler::TCD, "tcd"},
+}};
+// The values of the scheduler configs' timestep_spacing key.
+constexpr std::array<std::pair<TimestepSpacing, const char*>, 4> kSpacings = {{
+    {TimestepSpacing::Default, "default"},
+    {TimestepSpacing::Leading, "leading"},
+    {TimestepSpacing::Trailing, "trailing"},
+    {TimestepSpacing::Linspace, "linspace"},
 }};
 constexpr std::array<std::pair<ImagePrep, const char*>, 2> kPreps = {{
     {ImagePrep::Crop, "crop"},
@@ -144,6 +153,21 @@ std::optional<Sampler> parse_sampler(std::string_view name) {
 std::vector<std::string> sampler_names() {
   std::vector<std::string> out;
   for (const auto& [v, name] : kSamplers) out.emplace_back(name);
+  return out;
+}
+const char* timestep_spacing_name(TimestepSpacing t) {
+  return name_of(kSpacings, t);
+}
+std::optional<TimestepSpacing> parse_timestep_spacing(std::string_view name) {
+  // A1111 / ComfyUI's name for the schedule SDXL-Lightning and Hyper-SD recommend; diffusers'
+  // model cards give trailing for it.
+  if (name == "sgm_uniform") return TimestepSpacing::Trailing;
+  return parse_of(kSpacings, name);
+}
+std::vector<std::string> timestep_spacing_names() {
+  std::vector<std::string> out;
+  for (const auto& [v, name] : kSpacings) out.emplace_back(name);
+  out.emplace_back("sgm_uniform");
   return out;
 }
 const char* image_prep_name(ImagePrep p) {

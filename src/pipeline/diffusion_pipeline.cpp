@@ -290,9 +290,12 @@ DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r)
       x.adapters.push_back(plan_adapter(i, r.image_prompts[i], base_.family, layers));
     }
   }
-  x.scheduler =
-      sampling::make_scheduler(sampler_name(r.sampler), scheduler_config_, base_.scheduler_config);
-  x.scheduler->set_eta(r.eta);
+  const std::string spacing = r.timestep_spacing == TimestepSpacing::Default
+                                  ? ""
+                                  : timestep_spacing_name(r.timestep_spacing);
+  x.scheduler = sampling::make_scheduler(sampler_name(r.sampler), scheduler_config_,
+                                         base_.scheduler_config, spacing);
+  if (r.eta) x.scheduler->set_eta(*r.eta);
   x.scheduler->set_timesteps(r.steps);
   if (x.task != Task::Txt2Img &&
       x.scheduler->first_step_for_strength(x.strength) >= x.scheduler->timesteps().size()) {

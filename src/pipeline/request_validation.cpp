@@ -64,7 +64,7 @@ void GenerateRequest::validate() const {
     bad("num_images", "must be in [1, 64], got " + std::to_string(num_images));
   }
   if (cfg && (!std::isfinite(*cfg) || *cfg < 0)) bad("cfg", "must be a finite number >= 0");
-  if (!std::isfinite(eta) || eta < 0) bad("eta", "must be a finite number >= 0");
+  if (eta && (!std::isfinite(*eta) || *eta < 0)) bad("eta", "must be a finite number >= 0");
   if (clip_skip < 0 || clip_skip > 64) {
     bad("clip_skip", "must be in [0, 64], got " + std::to_string(clip_skip));
   }

@@ -9,7 +9,7 @@ namespace ipa::sampling {
 
 AlphaBarScheduler::AlphaBarScheduler(SchedulerKind kind, SchedulerConfig config)
     : Scheduler(kind, std::move(config)),
-      alphas_cumprod_(make_alphas_cumprod(config_)),
+      alphas_cumprod_(make_alphas_cumprod(config_, /*zero_snr_floor=*/false)),
       final_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : alphas_cumprod_.front()) {}
 
 Tensor AlphaBarScheduler::add_noise(const Tensor& original_in, const Tensor& noise_in,

@@ -53,7 +53,7 @@ class DPMSolverMultistepScheduler final : public Scheduler {
           "choose 'sigma_min'",
           k.source, "final_sigmas_type");
     }
-    const std::vector<float> alphas_cumprod = make_alphas_cumprod(config_);
+    const std::vector<float> alphas_cumprod = make_alphas_cumprod(config_, /*zero_snr_floor=*/true);
     train_sigmas_ = train_sigmas(alphas_cumprod);
     log_sigmas_ = log_f32(train_sigmas_);
     train_lambdas_.resize(alphas_cumprod.size());

@@ -167,7 +167,7 @@ std::vector<float> make_betas(const SchedulerConfig& c) {
   return betas;
 }
 
-std::vector<float> make_alphas_cumprod(const SchedulerConfig& c) {
+std::vector<float> make_alphas_cumprod(const SchedulerConfig& c, bool zero_snr_floor) {
   const std::vector<float> betas = make_betas(c);
   std::vector<float> out(betas.size());
   double cum = 1.0;  // torch.cumprod accumulates float32 inputs in double on the CPU
@@ -176,7 +176,7 @@ std::vector<float> make_alphas_cumprod(const SchedulerConfig& c) {
     out[i] = static_cast<float>(cum);
   }
   // Close to 0 without being 0 so the first sigma stays finite (diffusers does the same).
-  if (c.rescale_betas_zero_snr) out.back() = 0x1p-24f;
+  if (c.rescale_betas_zero_snr && zero_snr_floor) out.back() = 0x1p-24f;
   return out;
 }
 

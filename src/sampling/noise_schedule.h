@@ -34,8 +34,10 @@ double numpy_round(double x);
 // unknown schedule or invalid values.
 std::vector<float> make_betas(const SchedulerConfig& config);
 // torch.cumprod(1 - betas): float32 factors, product accumulated in double on the CPU.
-// With rescale_betas_zero_snr the last entry becomes 2^-24, as diffusers sets it.
-std::vector<float> make_alphas_cumprod(const SchedulerConfig& config);
+// With rescale_betas_zero_snr the last entry is 0; `zero_snr_floor` makes it 2^-24 instead, as
+// diffusers' sigma schedulers (Euler, Euler a, DPM-Solver) set it so that their first sigma
+// stays finite (DDIM, LCM and TCD keep the 0).
+std::vector<float> make_alphas_cumprod(const SchedulerConfig& config, bool zero_snr_floor);
 // ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5 in float32, indexed by training timestep.
 std::vector<float> train_sigmas(const std::vector<float>& alphas_cumprod);
 

@@ -27,7 +27,9 @@ namespace ipa::sampling {
 
 struct StepOutput {
   Tensor prev_sample;           // x_{t-1}
-  Tensor pred_original_sample;  // predicted x_0; undefined where diffusers does not return it
+  Tensor pred_original_sample;  // predicted x_0 (LCM: its `denoised`); undefined where diffusers
+                                // does not return it
+  Tensor pred_noised_sample{};  // TCD only: x_s, the prediction renoised to timestep s
 };
 
 class Scheduler {
@@ -44,10 +46,12 @@ class Scheduler {
   virtual void set_timesteps(int num_inference_steps) = 0;
   int num_inference_steps() const { return num_inference_steps_; }
 
-  // The model timestep of each step (integers for DDIM/PNDM/DPM, float32 values for Euler/LMS).
+  // The model timestep of each step (integers for DDIM/PNDM/DPM/LCM/TCD, float32 values for
+  // Euler/LMS).
   // PNDM repeats one timestep, so it has num_inference_steps + 1 entries.
   const std::vector<double>& timesteps() const { return timesteps_; }
-  // The noise levels, one more than timesteps (the final level); empty for DDIM and PNDM.
+  // The noise levels, one more than timesteps (the final level); empty for the alpha-bar
+  // schedulers (DDIM, PNDM, LCM, TCD).
   const std::vector<float>& sigmas() const { return sigmas_; }
 
   // Factor for the initial noise (diffusers' init_noise_sigma).
@@ -55,8 +59,9 @@ class Scheduler {
   // The UNet input for step `step_index` (identity except for sigma schedulers).
   virtual Tensor scale_model_input(const Tensor& sample, size_t step_index) const;
   // One denoising step. `noise` supplies the noise of stochastic samplers (Euler ancestral,
-  // DDIM with eta > 0, SDE-DPM-Solver++); it may be null for the others (Euler still draws
-  // from it when given, exactly as diffusers does, so a shared generator stays in step).
+  // DDIM with eta > 0, SDE-DPM-Solver++, LCM and TCD with gamma > 0 on every step but the
+  // last); it may be null for the others (Euler still draws from it when given, exactly as
+  // diffusers does, so a shared generator stays in step).
   virtual StepOutput step(const Tensor& model_output, size_t step_index, const Tensor& sample,
                           NoiseSource* noise) = 0;
 
@@ -68,7 +73,7 @@ class Scheduler {
   // StableDiffusionImg2ImgPipeline.get_timesteps computes it (t_start).
   size_t first_step_for_strength(double strength) const;
 
-  // DDIM's eta (the other schedulers ignore it, like diffusers' pipelines do).
+  // DDIM's eta, TCD's gamma (the other schedulers ignore it, like diffusers' pipelines do).
   virtual void set_eta(float /*eta*/) {}
 
  protected:
@@ -98,12 +103,17 @@ class Scheduler {
 
 // `name` picks the scheduler: a diffusers class name ("DDIMScheduler", "PNDMScheduler",
 // "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
-// "LMSDiscreteScheduler"), a short name ("ddim", "pndm", "euler", "euler_a", "dpmpp_2m",
-// "dpmpp_2m_karras", "dpmpp_2m_sde", "dpmpp_2m_sde_karras", "lms", "lms_karras",
-// "euler_karras"), or "" / "default" for the config's own `_class_name`. Short names set the
+// "LMSDiscreteScheduler", "LCMScheduler", "TCDScheduler"), a short name ("ddim", "pndm",
+// "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_2m_sde", "dpmpp_2m_sde_karras",
+// "lms", "lms_karras", "euler_karras", "lcm", "tcd"), or "" / "default" for the config's own
+// `_class_name`. Short names set the
 // options their sampler implies on top of the config (e.g. use_karras_sigmas).
+// A non-empty `timestep_spacing` ("leading", "trailing", "linspace") replaces the config's (as
+// diffusers' from_config(config, timestep_spacing=...)); LCM and TCD refuse one, since they
+// would ignore it.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const nlohmann::json& config,
-                                          const std::string& source = "scheduler config");
+                                          const std::string& source = "scheduler config",
+                                          const std::string& timestep_spacing = "");
 std::unique_ptr<Scheduler> make_scheduler_from_file(const std::string& name,
                                                     const std::string& config_path);
 // Names make_scheduler accepts, for help texts.

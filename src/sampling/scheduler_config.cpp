@@ -121,6 +121,14 @@ SchedulerConfig parse_scheduler_config(const json& j, SchedulerKind kind,
       c.set_alpha_to_one = false;
       c.skip_prk_steps = false;
       break;
+    case SchedulerKind::kLCM:
+    case SchedulerKind::kTCD:
+      c.beta_start = 0.00085;
+      c.beta_end = 0.012;
+      c.beta_schedule = "scaled_linear";
+      c.set_alpha_to_one = true;
+      c.timestep_spacing = "leading";  // read but unused, as in diffusers
+      break;
     default:
       c.timestep_spacing = "linspace";
       break;
@@ -169,6 +177,23 @@ SchedulerConfig parse_scheduler_config(const json& j, SchedulerKind kind,
       break;
     case SchedulerKind::kLMS:
       r.get("use_karras_sigmas", &c.use_karras_sigmas);
+      break;
+    case SchedulerKind::kLCM:
+    case SchedulerKind::kTCD:
+      r.get("set_alpha_to_one", &c.set_alpha_to_one);
+      r.get("thresholding", &c.thresholding);
+      if (j.contains("original_inference_steps") && j.at("original_inference_steps").is_null()) {
+        c.original_inference_steps.reset();  // TCD: every training timestep
+      } else {
+        int steps = *c.original_inference_steps;
+        r.get("original_inference_steps", &steps);
+        c.original_inference_steps = steps;
+      }
+      if (kind == SchedulerKind::kLCM) {
+        r.get("clip_sample", &c.clip_sample);
+        r.get("clip_sample_range", &c.clip_sample_range);
+        r.get("timestep_scaling", &c.timestep_scaling);
+      }
       break;
     case SchedulerKind::kDPMSolverMultistep:
       r.get("solver_order", &c.solver_order);

@@ -1,7 +1,8 @@
 // The keys of diffusers' `scheduler/scheduler_config.json` that the schedulers here honour.
 // Like diffusers' `from_config`, keys a scheduler does not know are ignored and missing keys
 // take that scheduler's own defaults (they differ: DDIM and PNDM space timesteps "leading",
-// the others "linspace"; DDIM clips samples and sets the final alpha to one by default).
+// the others "linspace"; DDIM clips samples and sets the final alpha to one by default; LCM and
+// TCD default to SD's scaled_linear betas and ignore timestep_spacing / steps_offset).
 #pragma once
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -11,7 +12,16 @@
 
 namespace ipa::sampling {
 
-enum class SchedulerKind { kDDIM, kPNDM, kEuler, kEulerAncestral, kDPMSolverMultistep, kLMS };
+enum class SchedulerKind {
+  kDDIM,
+  kPNDM,
+  kEuler,
+  kEulerAncestral,
+  kDPMSolverMultistep,
+  kLMS,
+  kLCM,
+  kTCD,
+};
 
 struct SchedulerConfig {
   std::string source;  // file path or label, for error messages
@@ -27,7 +37,7 @@ struct SchedulerConfig {
   std::string timestep_spacing = "linspace";  // linspace | leading | trailing
   int steps_offset = 0;
 
-  // DDIM / PNDM.
+  // DDIM / PNDM / LCM / TCD.
   bool set_alpha_to_one = false;
   bool clip_sample = false;
   double clip_sample_range = 1.0;
@@ -50,6 +60,11 @@ struct SchedulerConfig {
   bool use_lu_lambdas = false;
   double lambda_min_clipped = -std::numeric_limits<double>::infinity();
   std::optional<std::string> variance_type;
+
+  // LCM / TCD: the distillation schedule's step count (TCD: null = every training timestep)
+  // and the factor on t in LCM's boundary conditions c_skip / c_out.
+  std::optional<int> original_inference_steps = 50;
+  double timestep_scaling = 10.0;
 };
 
 // Reads the keys `kind` uses from `j`, starting from that scheduler's diffusers defaults.

@@ -12,5 +12,7 @@ std::unique_ptr<Scheduler> make_euler_scheduler(SchedulerConfig config);
 std::unique_ptr<Scheduler> make_euler_ancestral_scheduler(SchedulerConfig config);
 std::unique_ptr<Scheduler> make_dpm_solver_multistep_scheduler(SchedulerConfig config);
 std::unique_ptr<Scheduler> make_lms_scheduler(SchedulerConfig config);
+std::unique_ptr<Scheduler> make_lcm_scheduler(SchedulerConfig config);
+std::unique_ptr<Scheduler> make_tcd_scheduler(SchedulerConfig config);
 
 }  // namespace ipa::sampling

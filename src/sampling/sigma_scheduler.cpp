@@ -11,7 +11,7 @@ namespace ipa::sampling {
 
 SigmaScheduler::SigmaScheduler(SchedulerKind kind, SchedulerConfig config)
     : Scheduler(kind, std::move(config)),
-      train_sigmas_(train_sigmas(make_alphas_cumprod(config_))),
+      train_sigmas_(train_sigmas(make_alphas_cumprod(config_, /*zero_snr_floor=*/true))),
       log_sigmas_(log_f32(train_sigmas_)) {}
 
 float SigmaScheduler::init_noise_sigma() const {

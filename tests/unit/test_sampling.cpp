@@ -449,6 +449,7 @@ TEST(SchedulerErrors, InvalidStepCountsAndInputs) {
     SCOPED_TRACE(name);
     json cfg = linear_config();
     cfg["skip_prk_steps"] = true;
+    cfg["original_inference_steps"] = 100;  // LCM / TCD: up to 100 steps
     auto sched = make_scheduler(name, cfg);
     const Tensor x = test::random_tensor({4}, 1);
     EXPECT_THROW(sched->step(x, 0, x, nullptr), Error);  // set_timesteps not called yet

@@ -189,6 +189,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   req.height = o.height;
   req.seed = o.seed;
   req.sampler = o.sampler;
+  req.cfg = o.cfg;
   std::vector<double> step_end_s, step_end_cpu_s;
   std::vector<std::vector<prof::OpStats>> step_ops;
   prof::reset();
@@ -210,6 +211,8 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   const GenerateResult res = engine->generate(req, callbacks);
   const double gen_s = since(gen_t0);
   const auto after_gen = prof::snapshot();
+  r["sampler"] = res.sampler_class;
+  r["cfg"] = res.cfg;
   r["width"] = res.width;
   r["height"] = res.height;
   r["unet_load_s"] = res.timings.unet_load_s;

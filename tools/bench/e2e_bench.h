@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "ipadapter/types.h"
@@ -22,6 +23,7 @@ struct E2EBenchOptions {
   ComputeOptions compute;
   std::string image;  // reference image (default: a generated pattern)
   Sampler sampler = Sampler::Default;
+  std::optional<float> cfg;              // unset = the family's default; <= 1 runs without guidance
   int width = 0, height = 0, steps = 2;  // 0 = the model's default size
   int overhead_reps = 1;                 // UNet forwards with / without image tokens, each
   uint64_t seed = 0;                     // random weights and initial noise

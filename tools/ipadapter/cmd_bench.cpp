@@ -22,6 +22,8 @@ struct BenchCliOptions {
   bench::E2EBenchOptions bench;
   ComputeFlags compute;
   std::string sampler = "default";
+  float cfg = 0.f;
+  CLI::Option* cfg_option = nullptr;  // given or not
   bool json = false;
 };
 
@@ -55,8 +57,13 @@ int run_bench(BenchCliOptions& o) {
   bench::E2EBenchOptions& b = o.bench;
   b.compute = o.compute.options();
   const auto sampler = parse_sampler(o.sampler);
-  if (!sampler) throw Error("--sampler: unknown sampler '" + o.sampler + "'");
+  if (!sampler) {
+    std::string names;
+    for (const auto& n : sampler_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("--sampler: unknown sampler '" + o.sampler + "' (one of: " + names + ")");
+  }
   b.sampler = *sampler;
+  if (o.cfg_option && o.cfg_option->count() > 0) b.cfg = o.cfg;
   if (b.base.empty()) b.configs_dir = find_configs(b.configs_dir);
   b.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   const nlohmann::json report = bench::run_e2e_bench(b);
@@ -94,7 +101,12 @@ const bool registered = register_command(
           ->capture_default_str()
           ->check(CLI::IsMember({"basic", "plus"}));
       sub.add_option("--image", b.image, "Reference image (default: a generated test pattern)");
-      sub.add_option("--sampler", o->sampler, "Sampler (default: the base model's scheduler)");
+      sub.add_option("--sampler", o->sampler,
+                     "Sampler, as generate's (default: the base model's scheduler)");
+      o->cfg_option =
+          sub.add_option("--cfg", o->cfg,
+                         "Guidance scale (default: the model's; 1 or less = one UNet batch, e.g. "
+                         "for lcm)");
       sub.add_option("--width", b.width, "Width in pixels (default: the model's, 512 / 1024)");
       sub.add_option("--height", b.height, "Height in pixels (default: the model's)");
       sub.add_option("--steps", b.steps, "Sampling steps")

@@ -21,6 +21,7 @@ struct GenerateFlags {
   std::string base, ip_adapter, image_encoder;
   std::vector<std::string> images;
   std::string image_prep = "crop", sampler = "default", vae_tiling = "auto";
+  std::string timestep_spacing = "default";
   std::string prompt, negative_prompt, prompt_2, negative_prompt_2;
   float scale = 0.6f, cfg = 0.f, eta = 0.f;
   int steps = 30, width = 0, height = 0, num_images = 1, clip_skip = 0;
@@ -153,6 +154,9 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
       throw Error("--sampler: unknown sampler '" + f.sampler + "' (one of: " + names + ")");
     }
     r.sampler = *sampler;
+  }
+  if (f.given("--timestep-spacing")) {
+    r.timestep_spacing = *parse_timestep_spacing(f.timestep_spacing);
   }
   if (f.given("--eta")) r.eta = f.eta;
   if (f.given("--seed")) r.seed = f.seed;
@@ -294,9 +298,14 @@ const bool registered = register_command(
       opt(sub.add_option("--sampler", f->sampler,
                          "default (the base model's scheduler), ddim, pndm, euler, euler_karras, "
                          "euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpmpp_2m_sde_karras, "
-                         "lms, lms_karras")
+                         "lms, lms_karras, lcm, tcd")
               ->capture_default_str());
-      opt(sub.add_option("--eta", f->eta, "DDIM eta")->capture_default_str());
+      opt(sub.add_option("--timestep-spacing", f->timestep_spacing,
+                         "default (the base model's scheduler config), leading, trailing, "
+                         "linspace; sgm_uniform = trailing (SDXL-Lightning, Hyper-SD)")
+              ->capture_default_str()
+              ->check(CLI::IsMember(timestep_spacing_names())));
+      opt(sub.add_option("--eta", f->eta, "DDIM eta / TCD gamma (default: 0 / 0.3)"));
       opt(sub.add_option("--seed", f->seed, "Seed (PyTorch CPU generator compatible)")
               ->capture_default_str());
       opt(sub.add_option("--width", f->width,
