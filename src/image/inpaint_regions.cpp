@@ -16,8 +16,8 @@ inline uint32_t luma(const uint8_t* rgb) {
 }
 
 // One line of PIL's ImagingLineBoxBlur8: a box of 2·radius + 1 whole taps plus a fractional tap
-// at each end (weights ww and fw in 24-bit fixed point), edges extended. `in` and `out` are
-// strided (a row or a column of one channel).
+// at each end (weights ww and fw in 24-bit fixed point), edges extended. `in` is strided (a row
+// or a column of one channel), `out` is a packed line of n bytes.
 struct BoxWeights {
   int radius;
   uint32_t ww, fw;
@@ -33,7 +33,7 @@ void box_blur_line(const uint8_t* in, uint8_t* out, int n, size_t stride, const 
   auto emit = [&](int x, int sub, int add, int far_left, int far_right) {
     acc += at(add) - at(sub);
     const uint32_t bulk = acc * b.ww + (at(far_left) + at(far_right)) * b.fw;
-    out[static_cast<size_t>(x) * stride] = static_cast<uint8_t>((bulk + (1u << 23)) >> 24);
+    out[x] = static_cast<uint8_t>((bulk + (1u << 23)) >> 24);
   };
   if (edge_a <= edge_b) {
     for (int x = 0; x < edge_a; ++x) emit(x, 0, x + r, 0, x + r + 1);
@@ -191,26 +191,21 @@ Image resize_fill(const Image& img, int width, int height) {
   Image out(width, height);
   paste(out, resized, width / 2 - src_w / 2, height / 2 - src_h / 2);
   const double rw = resized.width, rh = resized.height;
+  // diffusers' edge resizes pass no `resample`: PIL's default for RGB, BICUBIC.
+  constexpr ResampleFilter kEdgeFilter = ResampleFilter::kBicubic;
   if (ratio < src_ratio) {
     const int fill = height / 2 - src_h / 2;
     if (fill > 0) {
-      paste(out,
-            pil_resize(resized, width, fill, ResampleFilter::kLanczos, {0, 0, double(width), 0}), 0,
-            0);
-      paste(out,
-            pil_resize(resized, width, fill, ResampleFilter::kLanczos, {0, rh, double(width), rh}),
-            0, fill + src_h);
+      paste(out, pil_resize(resized, width, fill, kEdgeFilter, {0, 0, double(width), 0}), 0, 0);
+      paste(out, pil_resize(resized, width, fill, kEdgeFilter, {0, rh, double(width), rh}), 0,
+            fill + src_h);
     }
   } else if (ratio > src_ratio) {
     const int fill = width / 2 - src_w / 2;
     if (fill > 0) {
-      paste(out,
-            pil_resize(resized, fill, height, ResampleFilter::kLanczos, {0, 0, 0, double(height)}),
-            0, 0);
-      paste(
-          out,
-          pil_resize(resized, fill, height, ResampleFilter::kLanczos, {rw, 0, rw, double(height)}),
-          fill + src_w, 0);
+      paste(out, pil_resize(resized, fill, height, kEdgeFilter, {0, 0, 0, double(height)}), 0, 0);
+      paste(out, pil_resize(resized, fill, height, kEdgeFilter, {rw, 0, rw, double(height)}),
+            fill + src_w, 0);
     }
   }
   return out;

@@ -89,10 +89,11 @@ struct Coefficients {
   std::vector<int32_t> k;
 };
 
-Coefficients compute_coefficients(int in_size, double in0, double in1, int out_size,
+Coefficients compute_coefficients(int in_size, float in0, float in1, int out_size,
                                   const Filter& filter) {
   // Maps output pixel centres onto the input range [in0, in1) (the whole image without a box).
-  const double scale = (in1 - in0) / out_size;
+  // PIL holds the box in floats: the difference is a float, then widened.
+  const double scale = static_cast<double>(in1 - in0) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;  // widen the kernel only when shrinking
   const double support = filter.support * filterscale;
   Coefficients c;
@@ -204,7 +205,13 @@ Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter
 }
 
 Image pil_resize(const Image& src, int out_width, int out_height, ResampleFilter filter,
-                 const ResizeBox& box) {
+                 const ResizeBox& box_in) {
+  // PIL parses the box into float[4] ("(ffff)"), so a box coordinate is rounded to float before
+  // any use (fractional boxes otherwise differ in the last bit of the kernel centres).
+  struct {
+    float x0, y0, x1, y1;
+  } const box{static_cast<float>(box_in.x0), static_cast<float>(box_in.y0),
+              static_cast<float>(box_in.x1), static_cast<float>(box_in.y1)};
   check_image_dimensions(src.width, src.height, "resize input");
   check_image_dimensions(out_width, out_height, "resize output");
   if (!(box.x0 >= 0 && box.y0 >= 0 && box.x1 <= src.width && box.y1 <= src.height &&
