@@ -82,8 +82,14 @@ struct Case {
     }
     return in;
   }
-  // The case's base UNet and adapter (from the "what" of the JSON: ../pipeline_*/).
-  std::string base() const { return sdxl ? "pipeline_sdxl/sdxl" : "pipeline_sd15/sd15"; }
+  // The case's base pipeline folder (the JSON's "../pipeline_*/…" folder entry) and adapter.
+  std::string base() const {
+    for (const auto& [folder, what] : c.at("folders").items()) {
+      if (folder.starts_with("../")) return folder.substr(3);
+    }
+    ADD_FAILURE() << "no base pipeline folder in " << name;
+    return {};
+  }
   std::string adapter() const {
     const auto& files = c.at("folders").at(sdxl ? "IP-Adapter/sdxl_models" : "IP-Adapter/models");
     for (const auto& f : files) {
