@@ -35,15 +35,6 @@ void check_no_leftover_weights(const WeightScope& ws) {
   }
 }
 
-std::vector<float> timestep_values(const Tensor& t, int64_t batch) {
-  if (!t.defined()) throw Error("UNet: timestep is missing");
-  std::vector<float> v = t.to_floats();
-  if (v.size() == 1) return std::vector<float>(static_cast<size_t>(batch), v[0]);
-  if (static_cast<int64_t>(v.size()) == batch && t.dim() == 1) return v;
-  throw Error("UNet: timestep must be a scalar, [1] or [" + std::to_string(batch) + "], got " +
-              shape_str(t.shape()));
-}
-
 void check_tokens(const Tensor& t, const char* what, int64_t batch, int64_t width) {
   if (t.dim() != 3 || t.size(0) != batch || t.size(1) < 1 || (width > 0 && t.size(2) != width)) {
     throw Error(std::string("UNet: ") + what + " must be [" + std::to_string(batch) + ", L, " +
@@ -65,13 +56,7 @@ UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const 
 
   m.conv_in_ = load_conv2d(ws, "conv_in", c.in_channels, ch0, c.conv_in_kernel,
                            ops::Conv2dParams::same(1, (c.conv_in_kernel - 1) / 2));
-  m.time_linear_1_ = load_linear(ws, "time_embedding.linear_1", c.time_proj_dim, c.time_embed_dim);
-  m.time_linear_2_ = load_linear(ws, "time_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
-  if (c.text_time) {
-    m.add_linear_1_ = load_linear(ws, "add_embedding.linear_1",
-                                  c.projection_class_embeddings_input_dim, c.time_embed_dim);
-    m.add_linear_2_ = load_linear(ws, "add_embedding.linear_2", c.time_embed_dim, c.time_embed_dim);
-  }
+  m.time_embedding_ = TimeEmbedding::load(ws, c);
 
   BlockCommon common;
   common.temb_channels = c.time_embed_dim;
@@ -129,22 +114,6 @@ void UNet2DConditionModel::index_cross_attention_layers() {
   if (!same) throw Error("internal error: the UNet's attention layers disagree with its config");
 }
 
-Tensor UNet2DConditionModel::time_embedding(const UNetInputs& in, int64_t batch) const {
-  const Tensor t = Tensor::from_vector({batch}, timestep_values(in.timestep, batch));
-  const Tensor t_emb = ops::timestep_embedding(t, config_.time_proj_dim, config_.flip_sin_to_cos,
-                                               config_.freq_shift);
-  Tensor emb = time_linear_2_(time_linear_1_(t_emb, ops::Activation::SiLU));
-  if (config_.text_time) {
-    const Tensor ids = in.time_ids.to(DType::F32).reshape({-1});
-    const Tensor time_embeds = ops::timestep_embedding(ids, config_.addition_time_embed_dim,
-                                                       config_.flip_sin_to_cos, config_.freq_shift)
-                                   .reshape({batch, -1});
-    const Tensor add_embeds = ops::concat({in.text_embeds, time_embeds}, 1);
-    ops::add_(emb, add_linear_2_(add_linear_1_(add_embeds, ops::Activation::SiLU)));
-  }
-  return emb;
-}
-
 void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
   const Tensor& s = in.sample;
   if (!s.defined() || s.dim() != 4 || s.size(1) != config_.in_channels || s.size(0) < 1) {
@@ -156,41 +125,14 @@ void UNet2DConditionModel::check_inputs(const UNetInputs& in) const {
   const int64_t C = config_.cross_attention_dim_per_block ? 0 : config_.cross_attention_dim;
   if (!in.text.defined()) throw Error("UNet: text embeddings (encoder_hidden_states) missing");
   check_tokens(in.text, "text embeddings", B, C);
-  if (config_.text_time) {
-    const Tensor& te = in.text_embeds;
-    const Tensor& ids = in.time_ids;
-    if (!te.defined() || !ids.defined()) {
-      throw Error(
-          "UNet: this UNet uses text_time conditioning (SDXL): text_embeds and time_ids "
-          "are required");
-    }
-    if (te.dim() != 2 || te.size(0) != B || te.dtype() != DType::F32) {
-      throw Error("UNet: text_embeds must be F32 [" + std::to_string(B) + ", P], got " +
-                  te.describe());
-    }
-    if (ids.dim() != 2 || ids.size(0) != B) {
-      throw Error("UNet: time_ids must be [" + std::to_string(B) + ", N], got " +
-                  shape_str(ids.shape()));
-    }
-    const int64_t width = te.size(1) + ids.size(1) * config_.addition_time_embed_dim;
-    if (width != config_.projection_class_embeddings_input_dim) {
-      throw Error("UNet: text_embeds " + shape_str(te.shape()) + " and time_ids " +
-                  shape_str(ids.shape()) + " give " + std::to_string(width) +
-                  " features, but add_embedding expects " +
-                  std::to_string(config_.projection_class_embeddings_input_dim) +
-                  " (projection_class_embeddings_input_dim)");
-    }
-  } else if (in.text_embeds.defined() || in.time_ids.defined()) {
-    throw Error(
-        "UNet: text_embeds/time_ids were given but this UNet has no text_time "
-        "conditioning (addition_embed_type is not \"text_time\")");
-  }
+  time_embedding_.check_inputs(in.timestep, in.text_embeds, in.time_ids, B, "UNet");
 }
 
 Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   check_inputs(in);
   const int64_t B = in.sample.size(0);
-  const Tensor temb_act = ops::silu(time_embedding(in, B));
+  const Tensor temb_act =
+      ops::silu(time_embedding_.forward(in.timestep, in.text_embeds, in.time_ids, B));
   const CrossContext ctx{in.text, &layers_, in.cross_attention};
 
   Tensor x = in.sample;
@@ -225,7 +167,13 @@ void UNet2DConditionModel::add_residuals(const UNetInputs& in, std::vector<Tenso
   }
   for (size_t i = 0; i < skips->size(); ++i) {
     Tensor& skip = (*skips)[i];
-    if (in.down_residuals[i].shape() != skip.shape()) {
+    // diffusers adds with broadcasting: a ControlNet with global_pool_conditions gives
+    // [B, C, 1, 1] per skip.
+    const Shape& r = in.down_residuals[i].shape();
+    const Shape& s = skip.shape();
+    const bool fits = r.size() == 4 && r[0] == s[0] && r[1] == s[1] &&
+                      (r[2] == s[2] || r[2] == 1) && (r[3] == s[3] || r[3] == 1);
+    if (!fits) {
       throw Error("UNet: down-block residual " + std::to_string(i) + " is " +
                   shape_str(in.down_residuals[i].shape()) + " but the skip connection is " +
                   shape_str(skip.shape()));

@@ -14,6 +14,7 @@
 #include "models/unet/blocks.h"
 #include "models/unet/config.h"
 #include "models/unet/cross_attention.h"
+#include "models/unet/time_embedding.h"
 
 namespace ipa::unet {
 
@@ -54,8 +55,7 @@ class UNet2DConditionModel {
  private:
   UNetConfig config_;
   ops::Conv2d conv_in_, conv_out_;
-  ops::Linear time_linear_1_, time_linear_2_;
-  ops::Linear add_linear_1_, add_linear_2_;  // text_time only
+  TimeEmbedding time_embedding_;
   std::vector<DownBlock> down_;
   MidBlock mid_;
   bool has_mid_ = false;
@@ -64,7 +64,6 @@ class UNet2DConditionModel {
   std::vector<CrossAttentionLayer> layers_;
 
   void index_cross_attention_layers();
-  Tensor time_embedding(const UNetInputs& in, int64_t batch) const;
   void check_inputs(const UNetInputs& in) const;
   void add_residuals(const UNetInputs& in, std::vector<Tensor>* skips) const;
 };
