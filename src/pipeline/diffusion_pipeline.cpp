@@ -136,9 +136,7 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
       ")");
   if (!options.unet.empty()) use_unet_folder(base_, options.unet);
-  if (!options.controlnets.empty()) {
-    throw Error("controlnets: ControlNet models are not supported by this build yet");
-  }
+
   family_ = base_.family == ModelFamily::SDXL ? open_sdxl_stages(base_, precision, options_.log)
                                               : open_sd15_stages(base_, precision, options_.log);
   // The UNet and VAE files are opened now (a broken file is found before anything runs); their
@@ -153,6 +151,12 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
     image_prompt_ = std::make_unique<ImagePromptStage>(
         options.ip_adapters, unet::cross_attention_layers(base_.unet_config), base_.family,
         precision, options_.log);
+  }
+
+  if (!options.controlnets.empty()) {
+    control_ = std::make_unique<ControlStage>(options.controlnets, base_.unet_config, base_.family,
+                                              precision, options_.log);
+    for (size_t i = 0; i < control_->size(); ++i) info_.controlnets.push_back(control_->file(i));
   }
 
   info_.family = base_.family;
@@ -187,6 +191,7 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
     if (image_prompt_) image_prompt_->load_encoders();
     unet();
     vae();
+    if (control_) control_->load();
   }
 }
 
@@ -248,9 +253,9 @@ DiffusionPipeline::Resolved DiffusionPipeline::resolve(const GenerateRequest& r)
   if (x.task != Task::Txt2Img) {
     x.strength = r.strength.value_or(default_strength(x.task, base_.family));
   }
-  if (r.controls.size() != options_.controlnets.size()) {
+  if (r.controls.size() != info_.controlnets.size()) {
     throw Error("controls: " + std::to_string(r.controls.size()) +
-                " control images were given for " + std::to_string(options_.controlnets.size()) +
+                " control images were given for " + std::to_string(info_.controlnets.size()) +
                 " loaded ControlNets (--control-image: one per --controlnet, in order)");
   }
   x.cfg = r.cfg.value_or(info_.default_cfg);
@@ -422,6 +427,12 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     hooks.before_unet.push_back(
         [&ip, first, runs](size_t step, unet::UNetInputs&) { ip.begin_step(step - first, runs); });
   }
+  if (control_) {
+    // Loaded with the UNet (one-shot: released with it). The ControlNets read the 4-channel
+    // input, so their hook runs before an inpainting UNet's channels are added.
+    control_->add_hook(r.controls, x.width, x.height, n, x.guidance, r.guess_mode, start.first_step,
+                       x.scheduler->timesteps().size(), &hooks);
+  }
   if (x.task == Task::Inpaint) {
     add_inpaint_hooks(start, x.nine_channel, x.guidance, *x.scheduler, &hooks);
   }
@@ -443,6 +454,7 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
   // go before the decoder allocates its own.
   if (options_.one_shot) {
     unet_.reset();
+    if (control_) control_->release();
     pool_trim();
   }
   t0 = clock::now();

@@ -10,6 +10,7 @@
 #include "models/unet/unet.h"
 #include "models/vae/autoencoder_kl.h"
 #include "pipeline/base_model.h"
+#include "pipeline/control_stage.h"
 #include "pipeline/family_stages.h"
 #include "pipeline/image_prompt_stage.h"
 #include "weights/model_folder.h"
@@ -40,6 +41,7 @@ class DiffusionPipeline {
   nlohmann::json scheduler_config_;
   std::unique_ptr<FamilyStages> family_;
   std::unique_ptr<ImagePromptStage> image_prompt_;
+  std::unique_ptr<ControlStage> control_;  // null without ControlNets
   ModelFolder unet_folder_, vae_folder_;
   vae::VaeConfig vae_config_;
   std::unique_ptr<unet::UNet2DConditionModel> unet_;
