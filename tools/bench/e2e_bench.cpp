@@ -129,6 +129,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
     spec.cache_dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
     spec.arch = o.arch;
     spec.adapter_variant = o.adapter_variant;
+    spec.controlnet = o.controlnet;
     spec.seed = o.seed;
     const SyntheticModels m = ensure_synthetic_models(spec, o.log);
     generated = m.generated;
@@ -136,12 +137,14 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
     adapter_file = m.ip_adapter;
     encoder_dir = m.image_encoder;
     if (image.empty()) image = m.reference_image;
+    if (o.controlnet) eo.controlnets = {{m.controlnet, ""}};
     r["adapter_variant"] = o.adapter_variant;
   } else {
     eo.base = o.base;
     adapter_file = o.ip_adapter;
     encoder_dir = o.image_encoder;
-    if (image.empty() && !adapter_file.empty()) {
+    if (!o.controlnet_path.empty()) eo.controlnets = {{o.controlnet_path, ""}};
+    if (image.empty() && (!adapter_file.empty() || !eo.controlnets.empty())) {
       const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
       image = ensure_reference_image(dir);
     }
@@ -149,6 +152,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   if (!adapter_file.empty()) eo.ip_adapters = {{adapter_file, encoder_dir}};
   r["base"] = eo.base;
   r["ip_adapter"] = adapter_file;
+  r["controlnet"] = eo.controlnets.empty() ? std::string() : eo.controlnets[0].file;
 
   // Memory figures cover the benchmark only, not the one-time file generation above.
   pool_trim();
@@ -185,11 +189,17 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   req.negative_prompt = "blurry";
   if (!info.adapters.empty()) req.image_prompts = {{{image::read_image(image)}, 0.6f}};
   req.steps = o.steps;
-  req.width = o.width;
-  req.height = o.height;
+  // The model's size unless asked (a control image would otherwise set it).
+  req.width = o.width > 0 ? o.width : info.default_width;
+  req.height = o.height > 0 ? o.height : info.default_height;
   req.seed = o.seed;
   req.sampler = o.sampler;
   req.cfg = o.cfg;
+  if (!eo.controlnets.empty()) {
+    ControlImage c;
+    c.image = image::read_image(image);
+    req.controls = {c};
+  }
   std::vector<double> step_end_s, step_end_cpu_s;
   std::vector<std::vector<prof::OpStats>> step_ops;
   prof::reset();
@@ -245,10 +255,12 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
   r["unet_step_s"] = steady;
   nlohmann::json step_profile;
   double ip_branch_s = 0, steady_cpu = 0;
+  double profiled_step_flops = 0;  // every op of a steady step (ControlNets included)
   if (calls > 1) {
     const auto d = prof::difference(step_ops.back(), step_ops.front());
     step_profile = profile_json(d, later);
     ip_branch_s = seconds_of(d, "ip_adapter_branch") / (calls - 1);
+    profiled_step_flops = flops_of(d) / (calls - 1);
     steady_cpu = (step_end_cpu_s.back() - step_end_cpu_s.front()) / (calls - 1);
   }
   const auto vae_ops = prof::difference(
@@ -329,8 +341,12 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& o) {
       }
     }
   }
-  const double flops_step = with_tokens ? flops_ip : flops_plain;
-  r["unet_gflop_per_step"] = flops_step * 1e-9;
+  // With ControlNets a step is more than the UNet: count every op the steps ran.
+  const bool with_controlnet = !eo.controlnets.empty() && profiled_step_flops > 0;
+  const double flops_step =
+      with_controlnet ? profiled_step_flops : (with_tokens ? flops_ip : flops_plain);
+  r["unet_gflop_per_step"] = (with_tokens ? flops_ip : flops_plain) * 1e-9;
+  r["step_gflop"] = flops_step * 1e-9;
   r["unet_plain_step_s"] = best_plain;
   if (calls <= 1) {  // no steady generation steps: take the dedicated forward with IP
     const double wall = with_tokens ? best_ip : best_plain;
@@ -426,6 +442,9 @@ std::string format_e2e_report(const nlohmann::json& r) {
   line("weights", r.value("synthetic_weights", false)
                       ? "random F16 (" + r.value("adapter_variant", std::string()) + " adapter)"
                       : r.value("base", std::string()));
+  if (!r.value("controlnet", std::string()).empty()) {
+    line("ControlNet (in every step below)", r.value("controlnet", std::string()));
+  }
   line("load average (start / end)",
        r.value("load_avg_start", std::string()) + " / " + r.value("load_avg_end", std::string()));
   line("load", fmt("%.2f s", num("load_s")));
@@ -434,6 +453,9 @@ std::string format_e2e_report(const nlohmann::json& r) {
   line("UNet CFG step (batch 2), first", fmt("%.2f s", num("unet_first_step_s")));
   line("UNet CFG step (batch 2), steady", fmt("%.2f s", num("unet_step_s")));
   line("UNet GFLOP per step", fmt("%.4g", num("unet_gflop_per_step")));
+  if (num("step_gflop") != num("unet_gflop_per_step")) {
+    line("GFLOP per step with the ControlNet", fmt("%.4g", num("step_gflop")));
+  }
   line("UNet achieved", fmt("%.1f GFLOP/s", num("unet_gflops")) +
                             fmt(" = %.0f %% of peak", 100 * num("unet_peak_fraction")));
   line("FMA peak (before / after)", fmt("%.1f", num("peak_gflops_before")) + " / " +

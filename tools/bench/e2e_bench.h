@@ -20,6 +20,11 @@ struct E2EBenchOptions {
   std::string configs_dir, cache_dir;
   std::string arch = "sd15";              // synthetic models: sd15 or sdxl
   std::string adapter_variant = "basic";  // synthetic adapter: basic or plus
+  // A ControlNet beside the UNet (the reference image as its control image): a real one
+  // (`controlnet_path`, with --base), or, with `controlnet`, a random full-size one from
+  // configs/controlnet_<arch>/.
+  bool controlnet = false;
+  std::string controlnet_path;
   ComputeOptions compute;
   std::string image;  // reference image (default: a generated pattern)
   Sampler sampler = Sampler::Default;

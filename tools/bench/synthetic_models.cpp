@@ -15,6 +15,7 @@
 #include "image/encode_png.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
+#include "models/controlnet/controlnet.h"
 #include "models/unet/config.h"
 #include "models/unet/unet.h"
 #include "models/vae/autoencoder_kl.h"
@@ -277,6 +278,23 @@ SyntheticModels ensure_synthetic_models(const SyntheticModelsSpec& spec, const L
                           [&](WeightStore& store) { ClipVisionModel(vision, store.scope("")); });
   });
   copy_file_if_missing(vision_cfg, enc / "config.json");
+
+  if (spec.controlnet) {
+    const fs::path cn_cfg = require_file(cfg / ("controlnet_" + spec.arch) / "config.json");
+    // Its own folder, fingerprinted by its config (the models above stay cached).
+    char cn_name[64];
+    std::snprintf(cn_name, sizeof cn_name, "controlnet-%016llx",
+                  static_cast<unsigned long long>(fnv1a(read_text(cn_cfg), h)));
+    const fs::path cn = root / cn_name;
+    out.controlnet = cn.string();
+    synthesize(cn / "diffusion_pytorch_model.safetensors", "ControlNet", [&] {
+      const auto config = controlnet::load_controlnet_config(cn_cfg.string());
+      return record_weights("ControlNet", [&](WeightStore& store) {
+        controlnet::ControlNetModel::load(config, store.scope(""));
+      });
+    });
+    copy_file_if_missing(cn_cfg, cn / "config.json");
+  }
   return out;
 }
 

@@ -18,6 +18,8 @@ struct SyntheticModelsSpec {
   // "basic" (ip-adapter_sd15 with ViT-H; ip-adapter_sdxl with ViT-bigG) or "plus"
   // (ip-adapter-plus_sd15 / ip-adapter-plus_sdxl_vit-h, both with ViT-H).
   std::string adapter_variant = "basic";
+  // Also a ControlNet from controlnet_<arch>/config.json (a diffusers folder).
+  bool controlnet = false;
   uint64_t seed = 0;
 };
 
@@ -27,6 +29,7 @@ struct SyntheticModels {
   std::string ip_adapter;     // .safetensors in the h94 layout
   std::string image_encoder;  // beside the adapter
   std::string reference_image;
+  std::string controlnet;  // folder, when asked for
   bool generated = false;  // some file was written in this call
 };
 

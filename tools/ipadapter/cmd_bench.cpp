@@ -24,6 +24,7 @@ struct BenchCliOptions {
   std::string sampler = "default";
   float cfg = 0.f;
   CLI::Option* cfg_option = nullptr;  // given or not
+  CLI::Option* controlnet_option = nullptr;
   bool json = false;
 };
 
@@ -64,6 +65,17 @@ int run_bench(BenchCliOptions& o) {
   }
   b.sampler = *sampler;
   if (o.cfg_option && o.cfg_option->count() > 0) b.cfg = o.cfg;
+  if (o.controlnet_option && o.controlnet_option->count() > 0) {
+    b.controlnet = true;
+    if (b.base.empty() && !b.controlnet_path.empty()) {
+      throw Error(
+          "bench: --controlnet FILE needs --base (real models); without --base, give "
+          "--controlnet alone for a random full-size one");
+    }
+    if (!b.base.empty() && b.controlnet_path.empty()) {
+      throw Error("bench: with --base, --controlnet needs the ControlNet's folder or file");
+    }
+  }
   if (b.base.empty()) b.configs_dir = find_configs(b.configs_dir);
   b.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   const nlohmann::json report = bench::run_e2e_bench(b);
@@ -100,6 +112,11 @@ const bool registered = register_command(
       sub.add_option("--adapter-variant", b.adapter_variant, "Random adapter: basic or plus")
           ->capture_default_str()
           ->check(CLI::IsMember({"basic", "plus"}));
+      o->controlnet_option =
+          sub.add_option("--controlnet", b.controlnet_path,
+                         "ControlNet folder or file (with --base); without --base, a random "
+                         "full-size ControlNet from configs/controlnet_<arch>/")
+              ->expected(0, 1);
       sub.add_option("--image", b.image, "Reference image (default: a generated test pattern)");
       sub.add_option("--sampler", o->sampler,
                      "Sampler, as generate's (default: the base model's scheduler)");
