@@ -24,9 +24,16 @@ FloatArray to_float_array(const Tensor& t) {
 }
 }  // namespace
 
-std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& o) {
+std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& options) {
+  const ops::ThreadScope threads(options.compute.threads);
+  EmbedderOptions o = options;
+  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  o.compute.precision = precision.precision;
   ops::require_precision(o.compute.precision);
-  const ops::ThreadScope threads(o.compute.threads);
+  if (o.log) {
+    o.log(std::string("precision: ") + precision_name(o.compute.precision) + " (" +
+          precision.reason + ")");
+  }
   std::unique_ptr<ImageEmbedder> e(new ImageEmbedder());
   e->impl_->compute = o.compute;
   auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision);

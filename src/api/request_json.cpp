@@ -412,8 +412,8 @@ class Parser {
       if (j.contains("threads"))
         c.threads = static_cast<int>(integer(j["threads"], "threads", 0, 1024));
       if (j.contains("precision")) {
-        c.precision =
-            choice<Precision>(j["precision"], "precision", parse_precision, {"f32", "bf16"});
+        c.precision = choice<Precision>(j["precision"], "precision", parse_precision,
+                                        {"f32", "bf16", "auto"});
       }
       out.compute = c;
     }
