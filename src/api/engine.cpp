@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "api/model_sources.h"
 #include "ops/ops.h"
 #include "pipeline/diffusion_pipeline.h"
 
@@ -26,7 +27,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
   const ops::ThreadScope threads(options.compute.threads);
   std::unique_ptr<Engine> e(new Engine());
   e->impl_->compute = options.compute;
-  e->impl_->pipeline = std::make_unique<DiffusionPipeline>(options);
+  e->impl_->pipeline = std::make_unique<DiffusionPipeline>(with_local_model_paths(options));
   return e;
 }
 

@@ -92,22 +92,12 @@ ojson describe_file(const std::string& path, bool with_tensors) {
   return j;
 }
 
-bool is_image_encoder_config(const nlohmann::json& c) {
-  if (c.value("model_type", "") == "clip_vision_model") return true;
-  if (c.contains("architectures") && c["architectures"].is_array()) {
-    for (const auto& a : c["architectures"]) {
-      if (a.is_string() && a.get<std::string>().rfind("CLIPVision", 0) == 0) return true;
-    }
-  }
-  return false;
-}
-
 ojson describe_model_folder(const std::string& dir) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   const nlohmann::json config = read_json_file(config_path);
   ojson j;
   const std::string weights = find_weights_file(dir);
-  if (is_image_encoder_config(config)) {
+  if (is_clip_vision_config(config)) {
     j["kind"] = "image-encoder";
     j["class"] = "CLIPVisionModelWithProjection";
     for (const char* k :
