@@ -86,6 +86,11 @@ ojson describe_file(const std::string& path, bool with_tensors) {
   }
   j["path"] = path;
   j["format"] = file.format;
+  if (file.format == "pdparams") {
+    // As stored: a model folder renames and transposes a CLIP vision encoder's on load.
+    j["layout"] =
+        "Paddle (paddle.save state dict of numpy arrays): Paddle names, Linear weights [in, out]";
+  }
   add_tensor_totals(file, j);
   if (!file.metadata.empty()) j["metadata"] = file.metadata;
   if (with_tensors) j["tensors"] = tensor_list(file);
@@ -199,6 +204,7 @@ std::string inspect_to_text(const ojson& r) {
         << (it.value().value("present", false) ? "" : "(missing)") << "\n";
     }
   }
+  if (r.contains("layout")) o << "  layout:  " << r["layout"].get<std::string>() << "\n";
   if (r.contains("num_tensors")) {
     o << "  tensors: " << r["num_tensors"] << ", " << r["tensor_bytes"] << " bytes, dtypes "
       << r["dtypes"].dump() << "\n";

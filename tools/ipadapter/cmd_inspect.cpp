@@ -16,7 +16,7 @@ struct InspectFlags {
 const bool registered =
     register_command("inspect", "Describe a checkpoint file or model folder", [](CLI::App& sub) {
       auto f = std::make_shared<InspectFlags>();
-      sub.add_option("path", f->path, "File (.safetensors, .bin, .ckpt, .pt) or folder")
+      sub.add_option("path", f->path, "File (.safetensors, .bin, .ckpt, .pt, .pdparams) or folder")
           ->required();
       sub.add_flag("--json", f->json, "Print one JSON object");
       sub.add_flag("--no-tensors", f->no_tensors, "Omit the per-tensor list");
