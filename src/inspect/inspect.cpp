@@ -7,6 +7,7 @@
 #include "adapter/adapter_info.h"
 #include "formats/json_file.h"
 #include "models/clip_vision.h"
+#include "weights/hf_cache.h"
 #include "weights/model_folder.h"
 
 namespace fs = std::filesystem;
@@ -222,8 +223,9 @@ std::string inspect_to_text(const ojson& r) {
 
 namespace ipa {
 
-std::string inspect_model(const std::string& path, InspectFormat format, bool list_tensors) {
-  const auto report = inspect_path(path, list_tensors);
+std::string inspect_model(const std::string& path, InspectFormat format, bool list_tensors,
+                          const std::string& revision) {
+  const auto report = inspect_path(resolve_model_source(path, revision), list_tensors);
   return format == InspectFormat::Json ? report.dump(1) + "\n" : inspect_to_text(report);
 }
 

@@ -253,6 +253,13 @@ TEST(HfCache, CliEmbedByRepoId) {
             1);
   EXPECT_TRUE(test::contains(text, (c.dir / "models--nobody--nothing").string())) << text;
   EXPECT_TRUE(test::contains(text, "Searched")) << text;
+  // inspect takes repo ids too.
+  ASSERT_EQ(test::run_cli({"inspect", "--json", "test-org/IP-Adapter/models/image_encoder"}, &text),
+            0)
+      << text;
+  EXPECT_TRUE(test::contains(text, "image-encoder")) << text;
+  EXPECT_EQ(test::run_cli({"inspect", "test-org/IP-Adapter", "--revision", "nope"}, &text), 1);
+  EXPECT_TRUE(test::contains(text, (c.repo / "refs/nope").string())) << text;
 }
 
 // The engine resolves every model path of EngineOptions: a base pipeline and an adapter by repo
