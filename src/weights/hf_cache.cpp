@@ -142,11 +142,9 @@ std::string resolve_model_source(const std::string& source, const std::string& r
                                  const std::string& option, const std::string& hub_cache) {
   const std::string what = option.empty() ? std::string() : option + ": ";
   if (source.empty()) throw Error(what + "no model given");
-  if (fs::exists(source)) return source;
-  if (!looks_like_repo_id(source)) {
-    throw Error(what + "no such file or folder (nor a Hugging Face repo id: org/name[/path])",
-                source);
-  }
+  // A local path, or one that cannot be a repo id (absolute, ./, ../): the loader that opens it
+  // reports what is missing in its own terms.
+  if (fs::exists(source) || !looks_like_repo_id(source)) return source;
   const std::string rev = revision.empty() ? "main" : revision;
   for (const std::string& part : split(rev)) {
     if (!valid_path_part(part)) throw Error(what + "invalid revision '" + rev + "'", source);
