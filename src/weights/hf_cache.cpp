@@ -141,7 +141,7 @@ bool looks_like_repo_id(const std::string& source) {
 std::string resolve_model_source(const std::string& source, const std::string& revision,
                                  const std::string& option, const std::string& hub_cache) {
   const std::string what = option.empty() ? std::string() : option + ": ";
-  if (source.empty()) throw Error(what + "no model given");
+  if (source.empty()) return source;  // not given
   // A local path, or one that cannot be a repo id (absolute, ./, ../): the loader that opens it
   // reports what is missing in its own terms.
   if (fs::exists(source) || !looks_like_repo_id(source)) return source;

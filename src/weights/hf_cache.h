@@ -20,7 +20,8 @@ bool looks_like_repo_id(const std::string& source);
 
 // A model path as a user gave it (any option that names a model file or folder) → the local
 // path to open. An existing file or folder is returned unchanged: a local path always wins; so is
-// a path that cannot be a repo id (absolute, "./", "../"), for its loader to report.
+// a path that cannot be a repo id (absolute, "./", "../"), for its loader to report, and an empty
+// one (not given).
 // Otherwise a repo id ("runwayml/stable-diffusion-v1-5", or "h94/IP-Adapter/models/
 // ip-adapter_sd15.safetensors" with the path inside the repo) is looked up in the hub cache
 // (`hub_cache`, empty = hf_hub_cache_dir()) at `revision`: a branch or tag name read from
