@@ -31,6 +31,10 @@ namespace ipa {
 
 using LogFn = std::function<void(const std::string&)>;
 
+// Every model path below may also be a Hugging Face repo id, with the path inside the repo
+// where it names a file ("h94/IP-Adapter/models/ip-adapter_sd15.safetensors"), found in the
+// local hub cache at EngineOptions::revision (docs/models.md); an existing local path wins.
+
 struct AdapterOptions {
   std::string file;           // a released IP-Adapter .bin or .safetensors, unchanged
   std::string image_encoder;  // CLIP vision folder; empty = found beside the adapter by width
@@ -55,6 +59,14 @@ struct EngineOptions {
   // a fine-tuned UNet of the same family).
   std::string unet;
   std::vector<ControlNetOptions> controlnets;
+  // The revision of models named by repo id: a branch or tag (refs/ in the cache) or a commit
+  // hash; empty = "main".
+  std::string revision;
+  // The weights variant preferred in every model folder, as diffusers' `variant=`: "fp16"
+  // reads model.fp16.safetensors / diffusion_pytorch_model.fp16.safetensors /
+  // model_state.fp16.pdparams where a folder also holds the full-precision file; empty = full
+  // precision (a folder holding only a variant is still read).
+  std::string variant;
   ComputeOptions compute;
   // One generation per engine (the CLI's `generate`): each model is loaded only for the phase
   // that needs it (text encoders, then image encoders, then the UNet, then the VAE decode), so

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "adapter/image_prompt.h"
+#include "api/model_sources.h"
 #include "ops/ops.h"
 
 namespace ipa {
@@ -26,7 +27,7 @@ FloatArray to_float_array(const Tensor& t) {
 
 std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& options) {
   const ops::ThreadScope threads(options.compute.threads);
-  EmbedderOptions o = options;
+  EmbedderOptions o = with_local_model_paths(options);
   const PrecisionChoice precision = resolve_precision(options.compute.precision);
   o.compute.precision = precision.precision;
   ops::require_precision(o.compute.precision);
@@ -48,8 +49,8 @@ std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& option
     dir = find_image_encoder_for(*adapter);
     if (o.log) o.log("image encoder: " + dir + " (found beside the adapter)");
   }
-  auto encoder =
-      std::make_shared<const ClipVisionModel>(ClipVisionModel::load(dir, o.compute.precision));
+  auto encoder = std::make_shared<const ClipVisionModel>(
+      ClipVisionModel::load(dir, o.compute.precision, o.variant));
   e->impl_->encoder = std::make_unique<ImagePromptEncoder>(encoder, adapter, dir);
   AdapterDescription& d = e->impl_->description;
   d.file = o.ip_adapter;

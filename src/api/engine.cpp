@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "api/model_sources.h"
 #include "ops/ops.h"
 #include "pipeline/diffusion_pipeline.h"
 
@@ -24,7 +25,7 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
                 std::to_string(options.compute.threads));
   }
   const ops::ThreadScope threads(options.compute.threads);
-  EngineOptions resolved = options;
+  EngineOptions resolved = with_local_model_paths(options);
   const PrecisionChoice precision = resolve_precision(options.compute.precision);
   resolved.compute.precision = precision.precision;
   if (options.log) {

@@ -21,6 +21,9 @@ struct BaseModel {
   // folder: the built-in CLIP vocabulary is used).
   std::vector<std::string> text_encoder_dirs, tokenizer_dirs;
   unet::UNetConfig unet_config;
+  // The weights variant every part's folder prefers ("fp16": model.fp16.safetensors, ...;
+  // EngineOptions::variant); empty = full precision.
+  std::string variant;
 };
 
 // Reads model_index.json (optional: without it the family is inferred from the UNet config)

@@ -132,6 +132,7 @@ AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
 DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
   ops::require_precision(options.compute.precision);
   base_ = open_base_model(options.base);
+  base_.variant = options.variant;
   const Precision precision = options.compute.precision;
   say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
       ")");
@@ -141,8 +142,8 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
                                               : open_sd15_stages(base_, precision, options_.log);
   // The UNet and VAE files are opened now (a broken file is found before anything runs); their
   // weights are converted now, or in one-shot mode when their phase comes.
-  unet_folder_ = open_model_folder(base_.unet_dir, layer_dtype(precision));
-  vae_folder_ = open_model_folder(base_.vae_dir, layer_dtype(precision));
+  unet_folder_ = open_model_folder(base_.unet_dir, layer_dtype(precision), base_.variant);
+  vae_folder_ = open_model_folder(base_.vae_dir, layer_dtype(precision), base_.variant);
   vae_config_ = vae::VaeConfig::from_json(vae_folder_.config, vae_folder_.config_path);
   scheduler_config_ = sampling::read_config_json_file(base_.scheduler_config);
   sampling::make_scheduler("", scheduler_config_, base_.scheduler_config);  // refuse a bad one now
@@ -150,12 +151,12 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   if (!options.ip_adapters.empty()) {
     image_prompt_ = std::make_unique<ImagePromptStage>(
         options.ip_adapters, unet::cross_attention_layers(base_.unet_config), base_.family,
-        precision, options_.log);
+        precision, options.variant, options_.log);
   }
 
   if (!options.controlnets.empty()) {
     control_ = std::make_unique<ControlStage>(options.controlnets, base_.unet_config, base_.family,
-                                              precision, options_.log);
+                                              precision, options.variant, options_.log);
     for (size_t i = 0; i < control_->size(); ++i) info_.controlnets.push_back(control_->file(i));
   }
 

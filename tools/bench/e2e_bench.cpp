@@ -21,6 +21,7 @@
 #include "ops/profile.h"
 #include "sampling/torch_rng.h"
 #include "tensor/block_pool.h"
+#include "weights/hf_cache.h"
 
 namespace fs = std::filesystem;
 
@@ -144,10 +145,13 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
     if (o.controlnet) eo.controlnets = {{m.controlnet, ""}};
     r["adapter_variant"] = o.adapter_variant;
   } else {
-    eo.base = o.base;
-    adapter_file = o.ip_adapter;
-    encoder_dir = o.image_encoder;
-    if (!o.controlnet_path.empty()) eo.controlnets = {{o.controlnet_path, ""}};
+    // Repo ids made local here too: the bench opens the UNet and the adapter itself below.
+    eo.base = resolve_model_source(o.base, "", "--base");
+    adapter_file = resolve_model_source(o.ip_adapter, "", "--ip-adapter");
+    encoder_dir = resolve_model_source(o.image_encoder, "", "--image-encoder");
+    if (!o.controlnet_path.empty()) {
+      eo.controlnets = {{resolve_model_source(o.controlnet_path, "", "--controlnet"), ""}};
+    }
     if (image.empty() && (!adapter_file.empty() || !eo.controlnets.empty())) {
       const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
       image = ensure_reference_image(dir);

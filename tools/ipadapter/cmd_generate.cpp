@@ -30,7 +30,7 @@ struct GenerateFlags {
   std::string out = "out.png";
   std::string init_latents, dump_latents;
   // img2img / inpainting
-  std::string init_image, mask, unet;
+  std::string init_image, mask, unet, revision, variant;
   double strength = 0;
   float mask_blur = 0;
   int padding_mask_crop = 0;
@@ -186,6 +186,8 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
   if (f.given("--padding-mask-crop")) r.padding_mask_crop = f.padding_mask_crop;
   if (f.given("--keep-unmasked")) r.keep_unmasked = f.keep_unmasked;
   if (f.given("--unet")) pr->unet = f.unet;
+  if (f.given("--revision")) pr->revision = f.revision;
+  if (f.given("--variant")) pr->variant = f.variant;
   apply_control_flags(f, pr);
   if (f.given("--guess-mode")) r.guess_mode = f.guess_mode;
   if (f.given("--dump-latents") || pr->dump_latents.empty()) {
@@ -221,6 +223,8 @@ int run_generate(const GenerateFlags& f) {
   o.ip_adapters = pr.ip_adapters;
   o.unet = pr.unet;
   o.controlnets = pr.controlnets;
+  o.revision = pr.revision;
+  o.variant = pr.variant;
   o.compute = *pr.compute;
   o.one_shot = true;  // one generation per process: hold each model only while needed
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
@@ -271,7 +275,15 @@ const bool registered = register_command(
                          "fields"));
       opt(sub.add_option("--base", f->base,
                          "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or "
-                         "SDXL (StableDiffusionXLPipeline)"));
+                         "SDXL (StableDiffusionXLPipeline); any model path may also be a Hugging "
+                         "Face repo id found in the local cache (runwayml/stable-diffusion-v1-5, "
+                         "h94/IP-Adapter/models/ip-adapter_sd15.safetensors)"));
+      opt(sub.add_option("--revision", f->revision,
+                         "Revision of models given by repo id: branch, tag or commit hash "
+                         "(default: main)"));
+      opt(sub.add_option("--variant", f->variant,
+                         "Weights variant to prefer in model folders, e.g. fp16 "
+                         "(model.fp16.safetensors); default: the full-precision files"));
       opt(sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors"));
       opt(sub.add_option("--image-encoder", f->image_encoder,
                          "CLIP vision encoder folder (default: beside the adapter, h94 layout)"));
