@@ -33,6 +33,7 @@ struct ParsedRequest {
   std::vector<AdapterOptions> ip_adapters;
   std::string unet;  // EngineOptions::unet
   std::vector<ControlNetOptions> controlnets;
+  std::vector<LoraOptions> loras;         // EngineOptions::loras
   std::optional<ComputeOptions> compute;  // "threads" / "precision", when given
   GenerateRequest request;
   // Outputs a caller may honour (resolved paths; empty when not given).
