@@ -203,6 +203,7 @@ std::vector<MergedLora> merge_loras(const std::vector<LoraOptions>& loras, const
 
   // Everything is read and checked before the first update is added.
   std::vector<LoraFile> files;
+  files.reserve(loras.size());  // bindings point into the files' layers
   std::vector<std::vector<Binding>> bindings;
   for (const LoraOptions& o : loras) {
     if (!std::isfinite(o.weight)) throw Error("the LoRA weight must be a finite number", o.file);
