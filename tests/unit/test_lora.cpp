@@ -359,6 +359,24 @@ TEST(Lora, SeveralLorasAreSummed) {
   }
 }
 
+// SD1.5's proj_in / proj_out are 1×1 convolutions; a LoRA trained on the linear form ([rank,
+// in] / [out, rank]) is the same matrix.
+TEST(Lora, LinearPairOnAOneByOneConvolution) {
+  Models m(sd15_base());
+  std::vector<TestLayer> layers;
+  uint64_t seed = 1200;
+  for (const auto& k : layer_keys(m.unet.weights)) {
+    const Shape w = m.unet.weights.shape_of(k);
+    if (w.size() != 4 || w[2] != 1 || w[3] != 1) continue;
+    layers.push_back(random_layer("unet", k, {w[0], w[1]}, seed++, DType::F32));
+    layers.back().stem = "lora_unet_" + flat(module_of(k));
+  }
+  ASSERT_FALSE(layers.empty());
+  ASSERT_EQ(layers[0].down.dim(), 2);
+  merge_loras({{write_lora("linear_1x1.safetensors", kohya_tensors(layers)), 0.9f}}, m.targets());
+  expect_merged(m, sd15_base(), layers, 0.9f);
+}
+
 // Merged in F32, then converted to the BF16 compute format (before the layers pack it).
 TEST(Lora, Bf16WeightsAreMergedBeforeConversion) {
   Models m(sd15_base(), DType::BF16);
