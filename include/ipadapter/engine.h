@@ -49,6 +49,15 @@ struct ControlNetOptions {
   std::string config;
 };
 
+// A LoRA (kohya/A1111 or diffusers/PEFT file) merged into the UNet's and text encoders'
+// weights at load: W + weight · alpha / rank · up · down (docs/lora.md). An engine option, not
+// a request field, because it changes the loaded weights: another LoRA or weight is another
+// engine (loading one costs a model load, not a re-merge per generation).
+struct LoraOptions {
+  std::string file;
+  float weight = 1.0f;
+};
+
 struct EngineOptions {
   // A diffusers pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
   // scheduler/; SDXL adds text_encoder_2/ and tokenizer_2/). The family comes from
@@ -67,6 +76,8 @@ struct EngineOptions {
   // model_state.fp16.pdparams where a folder also holds the full-precision file; empty = full
   // precision (a folder holding only a variant is still read).
   std::string variant;
+  // Summed in this order; checked (names, shapes, family) at load before anything is merged.
+  std::vector<LoraOptions> loras;
   ComputeOptions compute;
   // One generation per engine (the CLI's `generate`): each model is loaded only for the phase
   // that needs it (text encoders, then image encoders, then the UNet, then the VAE decode), so
@@ -95,6 +106,7 @@ struct EngineInfo {
   int64_t latent_channels = 4;
   int64_t unet_in_channels = 4;          // 9 for an inpainting UNet
   std::vector<std::string> controlnets;  // the files loaded
+  std::vector<LoraOptions> loras;        // as merged
   int vae_scale_factor = 8;
   std::vector<AdapterDescription> adapters;
   ComputeOptions compute;  // as resolved (threads > 0)

@@ -46,6 +46,9 @@ EngineOptions with_local_model_paths(EngineOptions o) {
     localize(&o.controlnets[i].file, r, field + ".file", o.log);
     localize(&o.controlnets[i].config, r, field + ".config", o.log);
   }
+  for (size_t i = 0; i < o.loras.size(); ++i) {
+    localize(&o.loras[i].file, r, "loras[" + std::to_string(i) + "].file", o.log);
+  }
   return o;
 }
 

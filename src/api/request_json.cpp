@@ -285,6 +285,15 @@ class Parser {
     return c;
   }
 
+  LoraOptions lora(const json& j, const std::string& field) {
+    only_keys(j, field, {"file", "weight"});
+    if (!j.contains("file")) fail(path(field, "file"), "is required (the LoRA file)");
+    LoraOptions l;
+    l.file = model(j["file"], path(field, "file"));
+    if (j.contains("weight")) l.weight = number(j["weight"], path(field, "weight"));
+    return l;
+  }
+
   ParsedRequest request(const json& j) {
     object(j, "request");
     only_keys(j, "",
@@ -321,6 +330,7 @@ class Parser {
                "keep_unmasked",
                "unet",
                "controlnets",
+               "loras",
                "guess_mode",
                "timestep_spacing",
                "revision",
@@ -416,6 +426,13 @@ class Parser {
         ControlNetOptions models;
         r.controls.push_back(control(object(list_j[i], f), f, &models));
         out.controlnets.push_back(std::move(models));
+      }
+    }
+    if (j.contains("loras")) {
+      const json& list_j = list(j["loras"], "loras", 64);
+      for (size_t i = 0; i < list_j.size(); ++i) {
+        const std::string f = "loras[" + std::to_string(i) + "]";
+        out.loras.push_back(lora(object(list_j[i], f), f));
       }
     }
     if (j.contains("guess_mode")) r.guess_mode = boolean(j["guess_mode"], "guess_mode");

@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "bench/peak_fma.h"
 #include "bench/process_memory.h"
+#include "bench/random_lora.h"
 #include "bench/synthetic_models.h"
 #include "image/decode.h"
 #include "ipadapter/engine.h"
@@ -158,6 +159,14 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
     }
   }
   if (!adapter_file.empty()) eo.ip_adapters = {{adapter_file, encoder_dir}};
+  if (o.lora_rank > 0) {
+    const std::string dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+    eo.loras = {{ensure_random_lora(eo.base, dir, o.lora_rank, o.seed, o.log), 1.f}};
+  } else if (!o.lora.empty()) {
+    eo.loras = {{o.lora, 1.f}};
+  }
+  r["lora"] = eo.loras.empty() ? std::string() : eo.loras[0].file;
+  r["lora_rank"] = o.lora_rank;
   r["base"] = eo.base;
   r["ip_adapter"] = adapter_file;
   r["controlnet"] = eo.controlnets.empty() ? std::string() : eo.controlnets[0].file;
@@ -455,6 +464,11 @@ std::string format_e2e_report(const nlohmann::json& r) {
                       : r.value("base", std::string()));
   if (!r.value("controlnet", std::string()).empty()) {
     line("ControlNet (in every step below)", r.value("controlnet", std::string()));
+  }
+  if (!r.value("lora", std::string()).empty()) {
+    const int rank = r.value("lora_rank", 0);
+    line("LoRA (merged at load)", (rank > 0 ? "random rank " + std::to_string(rank) + ": " : "") +
+                                      r.value("lora", std::string()));
   }
   line("load average (start / end)",
        r.value("load_avg_start", std::string()) + " / " + r.value("load_avg_end", std::string()));
