@@ -22,6 +22,10 @@ import urllib.error
 import urllib.request
 
 
+# Loopback only: never through a proxy the environment may name.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -38,7 +42,7 @@ class WebDriver:
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with NO_PROXY.open(req, timeout=timeout) as r:
                 return json.loads(r.read() or b"{}").get("value")
         except urllib.error.HTTPError as e:
             raise RuntimeError("%s %s: %s" % (method, path, e.read().decode()[:2000])) from None
@@ -51,7 +55,7 @@ class WebDriver:
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=1280,1000", "--user-data-dir=" + user_dir,
-                     "--no-first-run", "--disable-background-networking"]}}}}
+                     "--no-first-run", "--disable-background-networking", "--no-proxy-server"]}}}}
         self.session = self.call("POST", "/session", caps)["sessionId"]
 
     def js(self, script, *args):
@@ -74,10 +78,10 @@ class WebDriver:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--cli", default="build/ci/ipadapter")
-    p.add_argument("--models", default="tests/data/pipeline_sd15")
+    p.add_argument("--models", default="tests/data", help="README's `serve --models tests/data`")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=800, help="enough for the bar to be seen moving")
     p.add_argument("--artifacts", default="build/ci/artifacts")
     args = p.parse_args()
     os.makedirs(args.artifacts, exist_ok=True)
@@ -86,7 +90,7 @@ def main():
     try:
         log = open(os.path.join(args.artifacts, "server-browser.log"), "w")
         server = subprocess.Popen([args.cli, "serve", "--models", args.models, "--port", "0",
-                                   "--threads", "1"], stdout=subprocess.PIPE, stderr=log, text=True)
+                                   "--threads", "1", "--max-steps", "1000"], stdout=subprocess.PIPE, stderr=log, text=True)
         procs.append(server)
         url = re.search(r"(http://\S+/)", server.stdout.readline()).group(1)
         driver_port = free_port()
@@ -109,15 +113,17 @@ def main():
         adapters = wd.js("return [...document.querySelectorAll('.adapter-file option')].map(o => o.value)")
         print("page: bases %s, adapters %s" % (bases, adapters))
         wd.js("const s = document.querySelector('#base'); s.value = arguments[0];"
-              "s.dispatchEvent(new Event('change'));", "sd15")
-        wd.js("document.querySelector('.adapter-file').value = arguments[0]",
-              "IP-Adapter/models/ip-adapter_sd15.safetensors")
+              "s.dispatchEvent(new Event('change'));", "pipeline_sd15/sd15")
+        # The picker offers the adapters that fit the base, those beside it first.
+        picked = wd.js("return document.querySelector('.adapter-file').value")
+        if not picked.startswith("pipeline_sd15/IP-Adapter/"):
+            failures.append("the adapter picker put %r first for pipeline_sd15/sd15" % picked)
         for css, text in (("#prompt", "a photo of a red cat"), ("#steps", str(args.steps)),
                           ("#width", "64"), ("#height", "64"), ("#seed", "42")):
             el = wd.find(css)
             wd.s("POST", "/element/%s/clear" % el, {})
             wd.s("POST", "/element/%s/value" % el, {"text": text})
-        ref = os.path.abspath(os.path.join(args.models, "reference.png"))
+        ref = os.path.abspath(os.path.join(args.models, "pipeline_sd15", "reference.png"))
         wd.s("POST", "/element/%s/value" % wd.find(".images-input"), {"text": ref})
         wd.wait("the reference thumbnail", "return document.querySelectorAll('.adapter .thumbs img').length === 1")
         # Every value the progress bar takes (setting .value sets the attribute).
@@ -158,7 +164,7 @@ def main():
         wd.s("POST", "/element/%s/click" % wd.find("#gallery .rerun"), {})
         wd.wait("the re-run's image", "return document.querySelectorAll('#gallery img.result').length === 2 &&"
                 " document.querySelectorAll('#gallery img.result')[0].naturalWidth > 0", timeout=180)
-        wd.s("POST", "/element/%s/click" % wd.find("#gallery"), {})
+        wd.js("window.scrollTo(0, 0)")
         with open(path, "wb") as f:
             f.write(base64.b64decode(wd.s("GET", "/screenshot")))
         print("screenshot: %s" % path)

@@ -101,7 +101,7 @@ class Run:
     def start_server(self):
         cmd = [self.args.cli, "serve", "--models", self.args.models, "--port", "0", "--api-key", KEY,
                "--queue", "6", "--max-body", "1M", "--max-image-bytes", "256K",
-               "--max-image-pixels", "16384", "--max-steps", "1000", "--threads", "1",
+               "--max-image-pixels", "100000", "--max-steps", "1000", "--threads", "1",
                "--max-json-depth", "16", "--keep-jobs", "1000"]
         self.log = open(self.args.log, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -149,6 +149,8 @@ class Run:
         return None
 
     def wait_final(self, client, job_id, deadline_s=120):
+        if job_id is None:
+            return None
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             status, _, j = client.json("GET", "/v1/jobs/" + job_id)
@@ -177,7 +179,7 @@ class Run:
         c = Client(self.port)
         for n in range(self.args.jobs_per_client):
             kind = ("cancel", "sse-drop", "tiny", "tiny")[(index + n) % 4]
-            steps = 300 if kind == "cancel" else random.randint(3, 8)
+            steps = 800 if kind == "cancel" else random.randint(3, 8)
             job_id = self.submit(c, tiny_request(steps, seed=index * 100 + n), kind)
             if not job_id:
                 continue
@@ -198,6 +200,41 @@ class Run:
                 self.fail("cancelled job %s ended %s" % (job_id, j["state"]))
             if j and kind != "cancel" and j["state"] != "done":
                 self.fail("job %s ended %s: %s" % (job_id, j["state"], j.get("error")))
+
+    def burst(self):
+        """Jobs submitted faster than they run: past --queue they are answered 429 + Retry-After."""
+        c = Client(self.port)
+        ids, refused, retry_after = [], 0, []
+        for n in range(14):
+            status, headers, j = c.json("POST", "/v1/generate", tiny_request(200, seed=900 + n))
+            if status == 202:
+                ids.append(j["id"])
+                with self.lock:
+                    self.accepted.append((j["id"], "burst"))
+            elif status == 429:
+                refused += 1
+                retry_after.append(headers.get("Retry-After"))
+            else:
+                self.fail("burst: %d %s" % (status, j))
+        for i in ids:
+            j = self.wait_final(c, i)
+            if j and j["state"] != "done":
+                self.fail("burst job %s ended %s" % (i, j["state"]))
+        if not refused or not all(r and int(r) >= 1 for r in retry_after):
+            self.fail("burst: no 429 with Retry-After (refused %d, %s)" % (refused, retry_after))
+        self.burst_figures = {"submitted": 14, "accepted": len(ids), "answered_429": refused,
+                              "retry_after_s": sorted(set(retry_after))}
+
+    def partial_upload(self):
+        """A client that announces a body, sends part of it and hangs up."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(("POST /v1/generate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 500000\r\n\r\n{\"base\": \"sd"
+                   % KEY).encode())
+        s.close()
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def hostile_loop(self):
         big_image = "data:image/png;base64," + base64.b64encode(os.urandom(300 << 10)).decode()
@@ -223,6 +260,7 @@ class Run:
             ("unknown route", "GET", "/v1/nothing", None, KEY, 404),
         ]
         for _ in range(self.args.hostile_rounds):
+            self.partial_upload()
             for name, method, path, body, key, expected in cases:
                 c = Client(self.port, key=key)
                 try:
@@ -268,7 +306,7 @@ class Run:
         idle_id = self.submit(c, tiny_request(4, seed=7), "latency-idle")
         self.wait_final(c, idle_id)
         idle = time.monotonic() - t
-        queued = [self.submit(c, tiny_request(40, seed=s), "latency-queue") for s in range(4)]
+        queued = [self.submit(c, tiny_request(400, seed=s), "latency-queue") for s in range(4)]
         t = time.monotonic()
         tiny_id = self.submit(c, tiny_request(4, seed=8), "latency-tiny")
         self.wait_final(c, tiny_id)
@@ -276,7 +314,7 @@ class Run:
         for q in queued:
             self.wait_final(c, q)
         return {"tiny_job_idle_s": round(idle, 3), "tiny_job_behind_4_queued_s": round(behind, 3),
-                "queued_ahead": "4 jobs of 40 steps"}
+                "queued_ahead": "4 jobs of 400 steps"}
 
     def main(self):
         self.start_server()
@@ -285,11 +323,14 @@ class Run:
         warm = self.submit(c, tiny_request(4), "warm-up")
         self.wait_final(c, warm)
         rss_warm = self.health()["memory"]["rss_mib"]
+        fds_warm = self.fd_count()
+        self.burst_figures = None
 
         probe = threading.Thread(target=self.health_probe)
         probe.start()
         workers = [threading.Thread(target=self.client_loop, args=(i,)) for i in range(self.args.clients)]
         workers.append(threading.Thread(target=self.hostile_loop))
+        workers.append(threading.Thread(target=self.burst))
         for w in workers:
             w.start()
         rate = self.health_rate(self.args.wrk_seconds)
@@ -315,6 +356,14 @@ class Run:
         if rss_end > rss_warm + margin:
             self.fail("RSS grew from %.0f to %.0f MiB (margin %.0f)" % (rss_warm, rss_end, margin))
 
+        # Every connection is closed by now or soon (keep-alive timeout 5 s): no socket leaked.
+        end = time.monotonic() + 8
+        while self.fd_count() > fds_warm + 2 and time.monotonic() < end:
+            time.sleep(0.2)
+        fds_end = self.fd_count()
+        if fds_end > fds_warm + 2:
+            self.fail("open files grew from %d to %d" % (fds_warm, fds_end))
+
         t = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -336,6 +385,7 @@ class Run:
             "cpu": cpu, "cpus": os.cpu_count(), "clients": self.args.clients,
             "jobs": {k: jobs[k] for k in ("accepted", "done", "cancelled", "error", "rejected_queue_full")},
             "client_429_retries": self.rejected_429, "event_streams_dropped": self.sse_dropped,
+            "burst": self.burst_figures, "open_files": {"after_warm_up": fds_warm, "end": fds_end},
             "health_probe": {"count": len(lat), "p50_ms": pct(0.5), "p99_ms": pct(0.99),
                              "max_ms": pct(1.0), "errors": self.health_errors,
                              "bound_ms": self.args.health_bound * 1000},

@@ -441,7 +441,7 @@ ParsedRequest parse_request_json(const std::string& text, const RequestSources& 
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
     throw Error(std::string("not valid JSON: ") + e.what(), name);
   }
   Parser p(sources, name);

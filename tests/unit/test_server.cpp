@@ -293,8 +293,9 @@ TEST_F(ServerTest, RefusesHostileRequestsNamingTheField) {
   r["ip_adapters"][0]["images"] = {"reference.png"};
   expect_400(r, "ip_adapters[0].scale.down.block_x");
 
-  for (const std::string& body : {std::string("{\"base\": "), std::string("[1, 2"),
-                                  std::string("\xff\xfe"), std::string(""), std::string("null")}) {
+  for (const std::string& body :
+       {std::string("{\"base\": "), std::string("[1, 2"), std::string("\xff\xfe"), std::string(""),
+        std::string("null"), std::string("{\"width\": 1e400}")}) {  // found by fuzz_request_json
     const auto [status, j] = post("/v1/generate", body);
     EXPECT_EQ(status, 400) << body;
     EXPECT_TRUE(j.contains("error")) << body;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "ipadapter/error.h"
@@ -47,6 +48,17 @@ nlohmann::json ModelCatalog::scan() const {
     }
     relativise(j, root_);
     j["path"] = root_.relative(p);
+    // For the page's adapter picker: the width a pipeline's adapters must have.
+    if (j.value("kind", "") == "diffusers-pipeline") {
+      try {
+        std::ifstream in(p / "unet" / "config.json");
+        const nlohmann::json unet = nlohmann::json::parse(in);
+        if (unet.contains("cross_attention_dim")) {
+          j["cross_attention_dim"] = unet["cross_attention_dim"];
+        }
+      } catch (const std::exception&) {
+      }
+    }
     models.push_back(std::move(j));
   };
   std::error_code ec;

@@ -184,7 +184,7 @@ struct Server::Impl {
       json j;
       try {
         j = json::parse(req.body);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
         throw Error(std::string("not valid JSON: ") + e.what());
       }
       if (!j.is_object()) throw Error("request: must be a JSON object");

@@ -40,18 +40,27 @@ function family(base) {
   return /XL/.test(base.class || '') ? 'sdxl' : 'sd15';
 }
 
+// The adapters that fit the chosen base (same token width), those beside it first.
 function fillAdapterSelect(select) {
   const base = models.find(m => m.path === $('#base').value);
-  const fam = base ? family(base) : null;
   const keep = select.value;
   select.innerHTML = '';
-  for (const m of models.filter(m => m.kind === 'ip-adapter')) {
-    if (fam && m.base && m.base !== 'unknown' && m.base !== fam) continue;
+  const shared = p => {
+    if (!base) return 0;
+    let n = 0;
+    while (n < p.length && p[n] === base.path[n]) ++n;
+    return n;
+  };
+  const fits = models.filter(m => m.kind === 'ip-adapter' &&
+      (!base || !base.cross_attention_dim || m.cross_attention_dim === base.cross_attention_dim));
+  fits.sort((a, b) => shared(b.path) - shared(a.path) || a.path.localeCompare(b.path));
+  for (const m of fits) {
     const o = document.createElement('option');
     o.value = o.textContent = m.path;
     select.append(o);
   }
   if (keep) select.value = keep;
+  if (!select.value && select.options.length) select.selectedIndex = 0;
 }
 
 async function loadModels() {
