@@ -354,6 +354,56 @@ TEST(ServerModelRoot, RefusesSymbolicLinksOutOfTheModelsFolder) {
   EXPECT_TRUE(test::contains(res->body, "not a PNG")) << res->body;
 }
 
+// Event streams may take at most half the connection threads: the rest stay free for /health.
+TEST(ServerStreams, AtMostHalfTheConnectionThreadsStream) {
+  server::ServerOptions o;
+  o.models = test::golden_path("pipeline_sd15");
+  o.port = 0;
+  o.http_threads = 4;
+  o.max_steps = 1000;
+  o.compute.threads = 1;
+  server::Server s(o);
+  const int port = s.start();
+  httplib::Client c("127.0.0.1", port);
+  const json r = {{"base", kBase},
+                  {"steps", 900},
+                  {"width", 64},
+                  {"height", 64},
+                  {"ip_adapters", {{{"file", kAdapter}, {"images", {"reference.png"}}}}}};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto res = c.Post("/v1/generate", r.dump(), "application/json");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202);
+    ids.push_back(json::parse(res->body)["id"]);
+  }
+  // Two streams on the queued job, open until it ends.
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) {
+    readers.emplace_back([&, i] {
+      httplib::Client sc("127.0.0.1", port);
+      sc.Get(("/v1/jobs/" + ids[1] + "/events").c_str());
+      (void)i;
+    });
+  }
+  int open = 0;
+  for (int i = 0; i < 500 && open < 2; ++i) {
+    open = json::parse(c.Get("/health")->body)["event_streams"];
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(open, 2);
+  auto third = c.Get(("/v1/jobs/" + ids[1] + "/events").c_str());
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 503);
+  EXPECT_EQ(third->get_header_value("Retry-After"), "1");
+  auto health = c.Get("/health");  // still answered
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  for (const auto& id : ids) c.Delete(("/v1/jobs/" + id).c_str());
+  for (auto& t : readers) t.join();  // the streams end with their jobs
+  EXPECT_EQ(json::parse(c.Get("/health")->body)["event_streams"], 0);
+}
+
 TEST(ServerDataUrl, DecodesBase64AndRefusesTheRest) {
   EXPECT_EQ(server::decode_image_data_url("data:image/png;base64,AAEC", "f", 100),
             (std::vector<uint8_t>{0, 1, 2}));

@@ -1,6 +1,8 @@
 #include "server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <atomic>
 #include <csignal>
@@ -79,6 +81,7 @@ struct Server::Impl {
   std::thread listener;
   std::mutex embed_mutex;  // one /v1/embed at a time (it runs on the connection's thread)
   std::atomic<bool> stopped{false};
+  std::atomic<int> open_streams{0};
   int port = 0;
   double start_rss_mb = bench::current_rss_mb();
 
@@ -155,6 +158,7 @@ struct Server::Impl {
     const CacheStats s = cache.stats();
     return {{"status", "ok"},
             {"queued", c.queued},
+            {"event_streams", open_streams.load()},
             {"running", c.running},
             {"jobs",
              {{"accepted", c.accepted},
@@ -241,8 +245,20 @@ struct Server::Impl {
   void events(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
     if (!jobs.status(id)) return send_json(res, 404, {{"error", "no such job"}});
+    // Each stream holds a connection thread: at most half of them stream, so /health and the
+    // API always have threads left.
+    if (open_streams.fetch_add(1) >= std::max(1, options.http_threads / 2)) {
+      --open_streams;
+      res.set_header("Retry-After", "1");
+      return send_json(res, 503,
+                       {{"error", "too many event streams open; poll GET /v1/jobs/{id}"}});
+    }
+    // Released with the provider, however the stream ends (done, hung up, server stopped).
+    auto seen = std::shared_ptr<uint64_t>(new uint64_t(0), [this](uint64_t* p) {
+      delete p;
+      --open_streams;
+    });
     res.set_header("Cache-Control", "no-cache");
-    auto seen = std::make_shared<uint64_t>(0);
     res.set_chunked_content_provider(
         "text/event-stream", [this, id, seen](size_t, httplib::DataSink& sink) {
           const auto j = jobs.wait(id, *seen, kSseKeepalive);
@@ -275,6 +291,13 @@ struct Server::Impl {
     http.new_task_queue = [n = std::max(4, options.http_threads)] {
       return new httplib::ThreadPool(static_cast<size_t>(n));
     };
+    // TCP_NODELAY (inherited by accepted sockets on Linux): httplib sends headers and body in
+    // separate writes, which Nagle + delayed ACKs would hold ~40 ms on a keep-alive connection.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    });
     http.set_payload_max_length(options.max_body_bytes);
     http.set_keep_alive_timeout(5);
     http.set_read_timeout(30);

@@ -160,6 +160,7 @@ function buildRequest() {
     ip_adapters: [],
   };
   for (const card of document.querySelectorAll('.adapter')) {
+    if (!card.images.length) continue;  // a card without references adds nothing
     const a = {
       file: $('.adapter-file', card).value,
       images: card.images,
