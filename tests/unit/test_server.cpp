@@ -11,6 +11,7 @@
 
 #include "ipadapter/io.h"
 #include "server/data_url.h"
+#include "server/engine_cache.h"
 #include "server/server.h"
 #include "test_support.h"
 
@@ -42,10 +43,19 @@ std::string base64(const std::vector<uint8_t>& bytes) {
   return out;
 }
 
-std::string png_data_url(int w, int h) {
+// A PNG as a data: URL; `solid` compresses to almost nothing whatever its size.
+std::string png_data_url(int w, int h, bool solid = false) {
   image::Image img(w, h);
-  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = static_cast<uint8_t>(i * 7);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = solid ? 0 : static_cast<uint8_t>(i * 7);
   return "data:image/png;base64," + base64(encode_png(img));
+}
+
+// The tiny case's generation size (other tiny models of the same structure have others).
+int width() {
+  return test::load_case("pipeline_sd15")["generate_kwargs"]["width"];
+}
+int height() {
+  return test::load_case("pipeline_sd15")["generate_kwargs"]["height"];
 }
 
 class ServerTest : public ::testing::Test {
@@ -58,7 +68,7 @@ class ServerTest : public ::testing::Test {
     o.queue = 2;
     o.max_body_bytes = 1 << 20;
     o.max_image_bytes = 256 << 10;
-    o.max_image_pixels = 400 * 400;
+    o.max_image_pixels = 1024 * 1024;
     o.max_steps = 1000;
     o.compute.threads = 1;
     server_ = new server::Server(o);
@@ -79,8 +89,8 @@ class ServerTest : public ::testing::Test {
     return {{"base", kBase},
             {"prompt", "a cat"},
             {"steps", steps},
-            {"width", 64},
-            {"height", 64},
+            {"width", width()},
+            {"height", height()},
             {"seed", 1},
             {"ip_adapters", {{{"file", kAdapter}, {"images", {"reference.png"}}, {"scale", 0.5}}}}};
   }
@@ -196,7 +206,8 @@ TEST_F(ServerTest, GeneratesAndServesThePngWithItsParameters) {
   EXPECT_EQ(png->get_header_value("Content-Type"), "image/png");
   const image::Image img =
       decode_image(reinterpret_cast<const uint8_t*>(png->body.data()), png->body.size(), "result");
-  EXPECT_EQ(img.width, 64);
+  EXPECT_EQ(img.width, width());
+  EXPECT_EQ(img.height, height());
   EXPECT_TRUE(test::contains(png->body, "parameters"));  // the tEXt chunk
   auto missing = client().Get(("/v1/jobs/" + id + "/images/1").c_str());
   ASSERT_TRUE(missing);
@@ -285,7 +296,7 @@ TEST_F(ServerTest, RefusesHostileRequestsNamingTheField) {
   expect_400(r, "ip_adapters[0].images[0]", "type");
   r["ip_adapters"][0]["images"] = {"data:image/png;base64,AAAAAAAA"};
   expect_400(r, "ip_adapters[0].images[0]", "not a PNG");
-  r["ip_adapters"][0]["images"] = {png_data_url(500, 400)};  // 200000 pixels > 400 x 400
+  r["ip_adapters"][0]["images"] = {png_data_url(1025, 1024, true)};  // > 1024 x 1024 pixels
   expect_400(r, "ip_adapters[0].images[0]", "too large");
   r["ip_adapters"][0]["images"] = {"data:image/png;base64," + std::string(400 << 10, 'A')};
   expect_400(r, "ip_adapters[0].images[0]", "limit");
@@ -367,8 +378,8 @@ TEST(ServerStreams, AtMostHalfTheConnectionThreadsStream) {
   httplib::Client c("127.0.0.1", port);
   const json r = {{"base", kBase},
                   {"steps", 900},
-                  {"width", 64},
-                  {"height", 64},
+                  {"width", width()},
+                  {"height", height()},
                   {"ip_adapters", {{{"file", kAdapter}, {"images", {"reference.png"}}}}}};
   std::vector<std::string> ids;
   for (int i = 0; i < 2; ++i) {
@@ -402,6 +413,42 @@ TEST(ServerStreams, AtMostHalfTheConnectionThreadsStream) {
   for (const auto& id : ids) c.Delete(("/v1/jobs/" + id).c_str());
   for (auto& t : readers) t.join();  // the streams end with their jobs
   EXPECT_EQ(json::parse(c.Get("/health")->body)["event_streams"], 0);
+}
+
+// The cache keeps what fits the budget, evicts the least recently used, and an evicted engine
+// a caller still holds keeps working.
+TEST(ServerEngineCache, EvictsLeastRecentlyUsedWithinTheBudget) {
+  EngineOptions e;
+  e.base = test::golden_path("pipeline_sd15/sd15");
+  e.ip_adapters = {{test::golden_path("pipeline_sd15/" + std::string(kAdapter)), ""}};
+  e.compute.threads = 1;
+  EmbedderOptions b;
+  b.ip_adapter = e.ip_adapters[0].file;
+  b.compute.threads = 1;
+  const uint64_t engine_files = server::weights_bytes(e.base) + server::weights_bytes(b.ip_adapter);
+  ASSERT_GT(engine_files, 0u);
+  // Room for the engine's files, not for it and the embedder together.
+  server::EngineCache cache(engine_files + server::weights_bytes(b.ip_adapter) / 2, {});
+  const std::shared_ptr<Engine> engine = cache.engine(e);
+  EXPECT_EQ(cache.engine(e), engine);  // cached
+  EXPECT_EQ(cache.find_engine(e), engine);
+  EXPECT_EQ(cache.stats().loads, 1);
+  const auto embedder = cache.embedder(b);
+  ASSERT_TRUE(embedder);
+  const server::CacheStats s = cache.stats();
+  EXPECT_EQ(s.loads, 2);
+  EXPECT_EQ(s.evictions, 1);
+  EXPECT_EQ(s.entries, 1);
+  EXPECT_EQ(cache.find_engine(e), nullptr);  // evicted...
+  GenerateRequest r;
+  r.steps = 2;
+  r.width = width();
+  r.height = height();
+  r.image_prompts = {{{read_image(test::golden_path("pipeline_sd15/reference.png"))}, 0.5f}};
+  EXPECT_EQ(engine->generate(r).images.size(), 1u);  // ...but still usable by its holder
+
+  server::EngineCache tiny(engine_files / 2, {});
+  EXPECT_TRUE(test::contains(test::error_of([&] { tiny.engine(e); }), "--max-memory"));
 }
 
 TEST(ServerDataUrl, DecodesBase64AndRefusesTheRest) {
