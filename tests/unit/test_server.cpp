@@ -69,6 +69,7 @@ class ServerTest : public ::testing::Test {
     o.max_body_bytes = 1 << 20;
     o.max_image_bytes = 256 << 10;
     o.max_image_pixels = 1024 * 1024;
+    o.max_request_pixels = 4 * 1024 * 1024;
     o.max_steps = 1000;
     o.compute.threads = 1;
     server_ = new server::Server(o);
@@ -300,6 +301,11 @@ TEST_F(ServerTest, RefusesHostileRequestsNamingTheField) {
   expect_400(r, "ip_adapters[0].images[0]", "too large");
   r["ip_adapters"][0]["images"] = {"data:image/png;base64," + std::string(400 << 10, 'A')};
   expect_400(r, "ip_adapters[0].images[0]", "limit");
+  // Five images of 1024 x 1024 pixels: each within the limit, together over the request's.
+  r["ip_adapters"][0]["images"] = json::array();
+  for (int i = 0; i < 5; ++i)
+    r["ip_adapters"][0]["images"].push_back(png_data_url(1024, 1024, true));
+  expect_400(r, "ip_adapters[0].images[4]", "in all");
   r["ip_adapters"][0]["scale"] = {{"down", {{"block_x", 1}}}};
   r["ip_adapters"][0]["images"] = {"reference.png"};
   expect_400(r, "ip_adapters[0].scale.down.block_x");

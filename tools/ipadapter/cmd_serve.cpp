@@ -101,6 +101,10 @@ const bool registered = register_command(
                      "Largest input image, width x height")
           ->capture_default_str()
           ->check(CLI::Range(int64_t{1}, int64_t{1} << 28));
+      sub.add_option("--max-request-pixels", o.max_request_pixels,
+                     "All input images of one request together, width x height")
+          ->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
       sub.add_option("--max-output-pixels", o.max_output_pixels,
                      "Largest generation, width x height")
           ->capture_default_str()

@@ -95,8 +95,11 @@ struct Server::Impl {
     routes();
   }
 
+  // A request's images are decoded while it is parsed; `pixels` counts them against
+  // --max-request-pixels (a queued request holds its decoded images until it runs).
   RequestSources sources() const {
     RequestSources s;
+    auto pixels = std::make_shared<int64_t>(0);
     s.resolve = [this](const std::string& path, const std::string& field) {
       if (field == "out" || field == "dump_latents") {
         throw Error(field +
@@ -105,12 +108,20 @@ struct Server::Impl {
       }
       return root.resolve(path, field);
     };
-    s.image = [this](const std::string& ref, const std::string& field) {
+    s.image = [this, pixels](const std::string& ref, const std::string& field) {
       const std::vector<uint8_t> bytes =
           is_data_url(ref)
               ? decode_image_data_url(ref, field, options.max_image_bytes)
               : read_file_bounded(root.resolve(ref, field), options.max_image_bytes, field);
-      return decode_image(bytes.data(), bytes.size(), field, options.max_image_pixels);
+      const int64_t left = options.max_request_pixels - *pixels;
+      if (left <= 0) {
+        throw Error(field + ": the request's images exceed " +
+                    std::to_string(options.max_request_pixels) + " pixels in all");
+      }
+      image::Image img =
+          decode_image(bytes.data(), bytes.size(), field, std::min(options.max_image_pixels, left));
+      *pixels += int64_t{img.width} * img.height;
+      return img;
     };
     return s;
   }

@@ -23,9 +23,10 @@ struct ServerOptions {
 
   // Never trust input.
   uint64_t max_body_bytes = uint64_t{48} << 20;
-  uint64_t max_image_bytes = uint64_t{16} << 20;     // one decoded file / data: URL
-  int64_t max_image_pixels = int64_t{4096} * 4096;   // one reference / mask / init image
-  int64_t max_output_pixels = int64_t{2048} * 2048;  // width x height of a generation
+  uint64_t max_image_bytes = uint64_t{16} << 20;      // one decoded file / data: URL
+  int64_t max_image_pixels = int64_t{4096} * 4096;    // one reference / mask / init image
+  int64_t max_request_pixels = int64_t{8192} * 8192;  // all images of one request together
+  int64_t max_output_pixels = int64_t{2048} * 2048;   // width x height of a generation
   int max_steps = 200;
   int max_images = 8;  // num_images
   int max_json_depth = 32;
