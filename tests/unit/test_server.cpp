@@ -285,6 +285,17 @@ TEST_F(ServerTest, RefusesHostileRequestsNamingTheField) {
   expect_400(with("base", "/etc"), "base", "relative");
   expect_400(with("base", "nope"), "base", "no such");
   expect_400(with("out", "x.png"), "out", "not accepted");
+  // An error from the engine's check (run before queueing once the engine is loaded) names the
+  // scheduler config relative to the models folder.
+  const auto [loaded, job] = post("/v1/generate", request().dump());
+  ASSERT_EQ(loaded, 202);
+  ASSERT_EQ(wait_finished(job["id"])["state"], "done");
+  const auto [steps_status, steps_body] = post("/v1/generate", with("steps", 1000).dump());
+  EXPECT_EQ(steps_status, 400);
+  EXPECT_TRUE(test::contains(steps_body.value("error", ""), "sd15/scheduler")) << steps_body;
+  EXPECT_FALSE(
+      test::contains(steps_body.value("error", ""), fs::canonical(test::golden_dir()).string()))
+      << steps_body;
   json r = request();
   r.erase("base");
   expect_400(r, "base", "required");

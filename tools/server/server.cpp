@@ -126,6 +126,18 @@ struct Server::Impl {
     return s;
   }
 
+  // Messages from the engine name files by their absolute paths: answers show them relative to
+  // the models folder (clients never learn where the server keeps its files).
+  std::string redact(std::string msg) const {
+    const std::string prefix = root.path().string() + "/";
+    for (size_t at; (at = msg.find(prefix)) != std::string::npos;) msg.erase(at, prefix.size());
+    return msg;
+  }
+  json redact_job(json job) const {
+    if (job.contains("error")) job["error"] = redact(job["error"].get<std::string>());
+    return job;
+  }
+
   RequestLimits limits() const {
     return {static_cast<size_t>(options.max_body_bytes), options.max_json_depth};
   }
@@ -249,7 +261,7 @@ struct Server::Impl {
                  {"image_prompt_embeds", array(e.cond)},
                  {"uncond_image_prompt_embeds", array(e.uncond)}});
     } catch (const Error& e) {
-      send_bad_request(res, label, e.what());
+      send_bad_request(res, label, redact(std::string(e.what())));
     }
   }
 
@@ -288,7 +300,8 @@ struct Server::Impl {
                                       : state == "error"     ? "error"
                                       : state == "cancelled" ? "cancelled"
                                                              : "progress";
-            chunk = "event: " + event + "\ndata: " + j->dump() + "\n\n";
+            chunk = "event: " + event + "\ndata: " +
+                    redact_job(*j).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
           }
           // A client that went away makes the write fail: the stream ends, the job goes on.
           if (!sink.write(chunk.data(), chunk.size())) return false;
@@ -371,7 +384,7 @@ struct Server::Impl {
       try {
         pr = parse_generate(req.body);
       } catch (const Error& e) {
-        return send_bad_request(res, "request", e.what());
+        return send_bad_request(res, "request", redact(std::string(e.what())));
       }
       const auto id = jobs.submit(std::move(pr));
       if (!id) {
@@ -386,14 +399,14 @@ struct Server::Impl {
              [this](const httplib::Request& req, httplib::Response& res) {
                const auto j = jobs.status(req.matches[1]);
                if (!j) return send_json(res, 404, {{"error", "no such job"}});
-               send_json(res, 200, *j);
+               send_json(res, 200, redact_job(*j));
              });
     http.Delete(R"(/v1/jobs/([0-9a-f]{1,64}))",
                 [this](const httplib::Request& req, httplib::Response& res) {
                   if (!jobs.cancel(req.matches[1])) {
                     return send_json(res, 404, {{"error", "no such job"}});
                   }
-                  send_json(res, 200, *jobs.status(req.matches[1]));
+                  send_json(res, 200, redact_job(*jobs.status(req.matches[1])));
                 });
     http.Get(R"(/v1/jobs/([0-9a-f]{1,64})/events)",
              [this](const httplib::Request& req, httplib::Response& res) { events(req, res); });
