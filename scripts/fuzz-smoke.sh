@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-${FUZZ_SECONDS:-30}}"
-targets=(fuzz_safetensors fuzz_pytorch fuzz_pickle fuzz_pdparams)
+targets=(fuzz_safetensors fuzz_pytorch fuzz_pickle fuzz_pdparams fuzz_request_json)
 declare -A dict=([fuzz_safetensors]=safetensors.dict [fuzz_pytorch]=pickle.dict [fuzz_pickle]=pickle.dict
-  [fuzz_pdparams]=pdparams.dict)
+  [fuzz_pdparams]=pdparams.dict [fuzz_request_json]=request_json.dict)
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target "${targets[@]}"
