@@ -72,7 +72,7 @@ ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const C
                       : dnnl::convolution_forward::desc(
                             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                             src_any, wei_any, dst_any, strides, dil, pad_l, pad_r);
-    dnnl::convolution_forward::primitive_desc pd(d, dnnl_engine());
+    dnnl::convolution_forward::primitive_desc pd(d, dnnl_attr(), dnnl_engine());
     plan.src_md = pd.src_desc();
     plan.wei_md = pd.weights_desc();
     plan.dst_md = pd.dst_desc();
@@ -93,7 +93,7 @@ memory pooled(const memory::desc& md, Tensor* keep) {
 }
 
 void reorder(const memory& from, const memory& to) {
-  dnnl_run("conv2d reorder", dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+  dnnl_run("conv2d reorder", dnnl_reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
 }
 }  // namespace
 

@@ -66,7 +66,7 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
                          const dnnl::primitive_attr& attr) {
   try {
     auto d = bias ? dnnl::matmul::desc(src, wei, *bias, dst) : dnnl::matmul::desc(src, wei, dst);
-    return dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, dnnl_engine()));
+    return dnnl::matmul(dnnl::matmul::primitive_desc(d, dnnl_attr(attr), dnnl_engine()));
   } catch (const dnnl::error& e) {
     const bool bf16 = src.data_type() == dt::bf16;
     throw Error(std::string(op) + ": oneDNN cannot build a" + (bf16 ? " bf16" : "n f32") +
@@ -85,7 +85,7 @@ memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* 
   auto& eng = dnnl_engine();
   auto reorder_from = [&](const memory& from) {
     memory packed(md, eng);
-    dnnl_run("linear weight reorder", dnnl::reorder(from, packed),
+    dnnl_run("linear weight reorder", dnnl_reorder(from, packed),
              {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, packed}});
     return packed;
   };
@@ -113,7 +113,7 @@ Tensor unpack_bf16_weights(LinearBf16Weights& cache, const Shape& w_shape) {
   Tensor w = Tensor::empty(w_shape, DType::BF16, Tensor::Alloc::kSystem);
   const memory::desc user_md({w_shape[1], w_shape[0]}, dt::bf16, tag::ba);
   memory user(user_md, dnnl_engine(), w.raw_mutable());
-  dnnl_run("linear weight reorder", dnnl::reorder(cache.source, user),
+  dnnl_run("linear weight reorder", dnnl_reorder(cache.source, user),
            {{DNNL_ARG_FROM, cache.source}, {DNNL_ARG_TO, user}});
   return w;
 }
@@ -136,8 +136,9 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape,
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
   const int64_t K = w_shape[1], N = w_shape[0];
   if (x.size(-1) != K) {
-    fail(op, "x's last dim must equal weight's in_features " + std::to_string(K) + " (weight " +
-                 shape_str(w_shape) + ")",
+    fail(op,
+         "x's last dim must equal weight's in_features " + std::to_string(K) + " (weight " +
+             shape_str(w_shape) + ")",
          x);
   }
   Tensor b;
