@@ -314,10 +314,14 @@ class Parser {
                "unet",
                "controlnets",
                "guess_mode",
-               "timestep_spacing"});
+               "timestep_spacing",
+               "base_config",
+               "vae"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
     if (j.contains("base")) out.base = file(j["base"], "base");
+    if (j.contains("base_config")) out.base_config = file(j["base_config"], "base_config");
+    if (j.contains("vae")) out.vae = file(j["vae"], "vae");
     if (j.contains("prompt")) r.prompt = text(j["prompt"], "prompt");
     if (j.contains("negative_prompt"))
       r.negative_prompt = text(j["negative_prompt"], "negative_prompt");

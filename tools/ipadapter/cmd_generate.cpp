@@ -18,7 +18,7 @@ namespace {
 
 struct GenerateFlags {
   std::string request_file;
-  std::string base, ip_adapter, image_encoder;
+  std::string base, base_config, vae, ip_adapter, image_encoder;
   std::vector<std::string> images;
   std::string image_prep = "crop", sampler = "default", vae_tiling = "auto";
   std::string timestep_spacing = "default";
@@ -186,6 +186,8 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
   if (f.given("--padding-mask-crop")) r.padding_mask_crop = f.padding_mask_crop;
   if (f.given("--keep-unmasked")) r.keep_unmasked = f.keep_unmasked;
   if (f.given("--unet")) pr->unet = f.unet;
+  if (f.given("--config")) pr->base_config = f.base_config;
+  if (f.given("--vae")) pr->vae = f.vae;
   apply_control_flags(f, pr);
   if (f.given("--guess-mode")) r.guess_mode = f.guess_mode;
   if (f.given("--dump-latents") || pr->dump_latents.empty()) {
@@ -219,6 +221,8 @@ int run_generate(const GenerateFlags& f) {
   EngineOptions o;
   o.base = pr.base;
   o.ip_adapters = pr.ip_adapters;
+  o.base_config = pr.base_config;
+  o.vae = pr.vae;
   o.unet = pr.unet;
   o.controlnets = pr.controlnets;
   o.compute = *pr.compute;
@@ -270,8 +274,14 @@ const bool registered = register_command(
                          "scales, presets, windows...; options given beside it override its "
                          "fields"));
       opt(sub.add_option("--base", f->base,
-                         "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or "
-                         "SDXL (StableDiffusionXLPipeline)"));
+                         "Diffusers pipeline folder (SD1.5 family or SDXL), or a single-file "
+                         "SD1.x / SDXL checkpoint (.safetensors, .ckpt)"));
+      opt(sub.add_option("--config", f->base_config,
+                         "For a single-file --base: a diffusers pipeline folder whose configs "
+                         "describe it (default: the family's standard full-size configs)"));
+      opt(sub.add_option("--vae", f->vae,
+                         "VAE to use instead of the base's: a diffusers VAE folder or one file "
+                         "(diffusers or original names)"));
       opt(sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors"));
       opt(sub.add_option("--image-encoder", f->image_encoder,
                          "CLIP vision encoder folder (default: beside the adapter, h94 layout)"));
