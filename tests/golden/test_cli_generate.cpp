@@ -115,20 +115,6 @@ TEST(GoldenCliGenerate, PipelineSdxl) {
                       {"ip-adapter_sdxl.bin", "ip-adapter_sdxl.safetensors"});
 }
 
-// The config folder a single-file case was loaded with: its from_single_file_call's
-// config='../<folder>' (relative to the case folder).
-std::string single_file_config(const nlohmann::json& c) {
-  const std::string call = c.at("from_single_file_call").get<std::string>();
-  const std::string start = "config='../";
-  const size_t a = call.find(start);
-  const size_t b = a == std::string::npos ? a : call.find('\'', a + start.size());
-  if (b == std::string::npos) {
-    ADD_FAILURE() << "no config='../...' in " << call;
-    return "";
-  }
-  return call.substr(a + start.size(), b - a - start.size());
-}
-
 // The pipeline case's models converted to one original-layout file (each of the case's
 // files: F32 .safetensors, F16 .ckpt in a {'state_dict': ...} wrapper, SGM F16 .safetensors)
 // must give that pipeline case's goldens, read with the case's config folder as
@@ -136,7 +122,7 @@ std::string single_file_config(const nlohmann::json& c) {
 void check_single_file_case(const std::string& name, const std::string& pipeline_case,
                             const std::string& adapter_dir, const std::string& adapter) {
   const nlohmann::json c = test::load_case(name);
-  const std::string config = test::golden_path(single_file_config(c));
+  const std::string config = test::golden_path(test::single_file_config(c));
   ASSERT_FALSE(c.at("files").empty());
   for (const auto& [file, what] : c.at("files").items()) {
     SCOPED_TRACE(file);
