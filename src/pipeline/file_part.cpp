@@ -121,7 +121,12 @@ ModelFolder open_file_part(const FilePart& p, DType layer_dtype) {
   std::vector<std::string> unknown;
   for (const auto& t : p.file->tensors) {
     if (t.name.compare(0, p.prefix.size(), p.prefix) != 0 || !t.tensor.defined()) continue;
-    const ConvertedTensors converted = rename(t.name.substr(p.prefix.size()), t.tensor);
+    ConvertedTensors converted;
+    try {
+      converted = rename(t.name.substr(p.prefix.size()), t.tensor);
+    } catch (const Error& e) {
+      throw Error(e.what(), p.file->path, t.name);  // a tensor of an impossible shape
+    }
     if (!converted) {
       unknown.push_back(t.name);
       continue;

@@ -122,8 +122,8 @@ ConvertedTensors ldm_clip_text_tensor(const std::string& key, const Tensor& t) {
 
 Tensor split_in_proj(const Tensor& fused, int index, const std::string& key) {
   if (fused.dim() < 1 || fused.size(0) % 3 != 0) {
-    throw Error("a fused in-projection must have 3·D rows, got shape " + shape_str(fused.shape()),
-                "", key);
+    throw Error("a fused in-projection must have 3·D rows, got shape " + shape_str(fused.shape()) +
+                " ('" + key + "')");
   }
   const int64_t d = fused.size(0) / 3;
   return fused.narrow(0, index * d, d);
@@ -140,7 +140,7 @@ ConvertedTensors open_clip_text_tensor(const std::string& key, const Tensor& t) 
   }
   if (key == "text_projection") {
     if (t.dim() != 2) {
-      throw Error("text_projection must be 2-D, got shape " + shape_str(t.shape()), "", key);
+      throw Error("text_projection must be 2-D, got shape " + shape_str(t.shape()));
     }
     return one("text_projection.weight", t.transpose(0, 1));
   }

@@ -42,7 +42,7 @@ TEST(SingleFile, DetectsSd15AndSdxlFromTheirKeys) {
   const CheckpointLayout xl = detect_checkpoint_layout(
       {"model.diffusion_model.label_emb.0.0.weight", "first_stage_model.decoder.conv_in.weight",
        "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight",
-       "conditioner.embedders.1.model.ln_final.weight"},
+       "first_stage_model.encoder.conv_in.weight", "conditioner.embedders.1.model.ln_final.weight"},
       "b.safetensors");
   EXPECT_EQ(xl.family, ModelFamily::SDXL);
   EXPECT_EQ(xl.text_encoder, "conditioner.embedders.0.transformer.");
@@ -211,6 +211,22 @@ TEST(SingleFile, ClipTextKeysKeepTransformersNames) {
   EXPECT_EQ((*ldm_clip_text_tensor("embeddings.token_embedding.weight", small({2})))[0].name,
             "text_model.embeddings.token_embedding.weight");
   EXPECT_FALSE(ldm_clip_text_tensor("something.else", small({2})).has_value());
+}
+
+// A tensor of an impossible shape (a fused in-projection whose rows do not split in three) is
+// refused when its model is opened, naming the file and the key.
+TEST(SingleFile, ImpossibleShapeIsRefusedNamingFileAndKey) {
+  const std::string key =
+      "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight";
+  const std::string path = write_keys(
+      "bad_in_proj", {"model.diffusion_model.label_emb.0.0.weight",
+                      "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight",
+                      "first_stage_model.encoder.conv_in.weight", key});
+  const BaseModel base = open_base_model(path);
+  EXPECT_EQ(base.family, ModelFamily::SDXL);
+  const std::string msg = test::error_of([&] { open_base_text_encoder(base, 1, DType::F32); });
+  EXPECT_TRUE(test::contains(msg, path + ": tensor '" + key + "'")) << msg;
+  EXPECT_TRUE(test::contains(msg, "3·D rows")) << msg;
 }
 
 // The request keys of the options, resolved like every path of a request.
