@@ -79,6 +79,8 @@ ConvertedTensors vae_mid(const std::string& side, const std::vector<std::string>
 }  // namespace
 
 ConvertedTensors ldm_vae_tensor(const std::string& key, const Tensor& t, int64_t blocks) {
+  // A training checkpoint's loss (LPIPS, discriminator) is saved with the autoencoder.
+  if (key.rfind("loss.", 0) == 0) return std::vector<NamedTensor>{};
   const std::vector<std::string> p = split(key);
   if (p.size() == 2 && (p[0] == "quant_conv" || p[0] == "post_quant_conv")) return one(key, t);
   if (p.size() < 3 || (p[0] != "encoder" && p[0] != "decoder")) return std::nullopt;

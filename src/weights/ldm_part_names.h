@@ -25,7 +25,8 @@ using ConvertedTensors = std::optional<std::vector<NamedTensor>>;
 // the decoder from the lowest resolution), mid.block_{1,2} → mid_block.resnets.{0,1},
 // mid.attn_1.{norm,q,k,v,proj_out} → mid_block.attentions.0.{group_norm,to_q,to_k,to_v,to_out.0}
 // with the 1×1-conv weights [C, C, 1, 1] reshaped to Linear [C, C], norm_out → conv_norm_out,
-// nin_shortcut → conv_shortcut. `blocks` = len(block_out_channels) from the VAE config.
+// nin_shortcut → conv_shortcut; a training loss (loss.*) is known and not read. `blocks` =
+// len(block_out_channels) from the VAE config.
 ConvertedTensors ldm_vae_tensor(const std::string& key, const Tensor& tensor, int64_t blocks);
 
 // A transformers CLIPTextModel saved inside the checkpoint (`cond_stage_model.transformer.`,
