@@ -230,6 +230,30 @@ TEST(SingleFile, ImpossibleShapeIsRefusedNamingFileAndKey) {
   EXPECT_TRUE(test::contains(msg, "3·D rows")) << msg;
 }
 
+// A BF16 file (the single_file_sd15 checkpoint with every tensor rounded to bfloat16) holds
+// the diffusers folder's tensors rounded the same way.
+TEST(SingleFile, Bf16FileHoldsTheRoundedTensors) {
+  const nlohmann::json c = test::load_case("single_file_sd15");
+  const std::string config = test::golden_path(test::single_file_config(c));
+  const std::string file = test::golden_path("single_file_sd15/" + c.at("files").begin().key());
+  std::vector<NamedTensor> rounded;
+  for (const auto& t : load_tensor_file(file).tensors) {
+    rounded.push_back({t.name, t.tensor.to(DType::BF16)});
+  }
+  const std::string path = test::temp_dir("bf16_single_file") + "/bf16.safetensors";
+  write_safetensors(path, rounded);
+  const BaseModel single = open_base_model(path, config);
+  const ModelFolder got = open_base_unet(single, DType::F32);
+  const ModelFolder want = open_base_unet(open_base_model(config), DType::F32);
+  EXPECT_EQ(got.weights.keys(), want.weights.keys());
+  for (const auto& k : want.weights.keys()) {
+    EXPECT_EQ(got.weights.get(k).dtype(), DType::BF16) << k;
+    EXPECT_TRUE(got.weights.get_f32(k).to_floats() ==
+                want.weights.get_f32(k).to(DType::BF16).to(DType::F32).to_floats())
+        << k;
+  }
+}
+
 // The request keys of the options, resolved like every path of a request.
 TEST(SingleFile, RequestKeysBaseConfigAndVae) {
   RequestSources sources;
