@@ -1,5 +1,7 @@
 #include "pipeline/file_part.h"
 
+#include <functional>
+#include <map>
 #include <set>
 
 #include "models/clip_text.h"
