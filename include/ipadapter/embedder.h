@@ -12,6 +12,9 @@ namespace ipa {
 struct EmbedderOptions {
   std::string ip_adapter;     // released .bin or .safetensors
   std::string image_encoder;  // CLIP vision folder; empty = found beside the adapter by width
+  // Both paths may be Hugging Face repo ids; `revision` and `variant` as in EngineOptions.
+  std::string revision;
+  std::string variant;
   ComputeOptions compute;
   LogFn log;
 };

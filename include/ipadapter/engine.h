@@ -31,6 +31,10 @@ namespace ipa {
 
 using LogFn = std::function<void(const std::string&)>;
 
+// Every model path below may also be a Hugging Face repo id, with the path inside the repo
+// where it names a file ("h94/IP-Adapter/models/ip-adapter_sd15.safetensors"), found in the
+// local hub cache at EngineOptions::revision (docs/models.md); an existing local path wins.
+
 struct AdapterOptions {
   std::string file;           // a released IP-Adapter .bin or .safetensors, unchanged
   std::string image_encoder;  // CLIP vision folder; empty = found beside the adapter by width
@@ -43,6 +47,15 @@ struct ControlNetOptions {
   // For a single file: a folder whose config.json describes it; empty = the family's standard
   // ControlNet config.
   std::string config;
+};
+
+// A LoRA (kohya/A1111 or diffusers/PEFT file) merged into the UNet's and text encoders'
+// weights at load: W + weight · alpha / rank · up · down (docs/lora.md). An engine option, not
+// a request field, because it changes the loaded weights: another LoRA or weight is another
+// engine (loading one costs a model load, not a re-merge per generation).
+struct LoraOptions {
+  std::string file;
+  float weight = 1.0f;
 };
 
 struct EngineOptions {
@@ -63,6 +76,16 @@ struct EngineOptions {
   // a fine-tuned UNet of the same family).
   std::string unet;
   std::vector<ControlNetOptions> controlnets;
+  // The revision of models named by repo id: a branch or tag (refs/ in the cache) or a commit
+  // hash; empty = "main".
+  std::string revision;
+  // The weights variant preferred in every model folder, as diffusers' `variant=`: "fp16"
+  // reads model.fp16.safetensors / diffusion_pytorch_model.fp16.safetensors /
+  // model_state.fp16.pdparams where a folder also holds the full-precision file; empty = full
+  // precision (a folder holding only a variant is still read).
+  std::string variant;
+  // Summed in this order; checked (names, shapes, family) at load before anything is merged.
+  std::vector<LoraOptions> loras;
   ComputeOptions compute;
   // One generation per engine (the CLI's `generate`): each model is loaded only for the phase
   // that needs it (text encoders, then image encoders, then the UNet, then the VAE decode), so
@@ -91,6 +114,7 @@ struct EngineInfo {
   int64_t latent_channels = 4;
   int64_t unet_in_channels = 4;          // 9 for an inpainting UNet
   std::vector<std::string> controlnets;  // the files loaded
+  std::vector<LoraOptions> loras;        // as merged
   int vae_scale_factor = 8;
   std::vector<AdapterDescription> adapters;
   ComputeOptions compute;  // as resolved (threads > 0)

@@ -35,6 +35,8 @@ struct ParsedRequest {
   std::vector<AdapterOptions> ip_adapters;
   std::string unet;  // EngineOptions::unet
   std::vector<ControlNetOptions> controlnets;
+  std::string revision, variant;          // EngineOptions::revision / variant ("" when not given)
+  std::vector<LoraOptions> loras;         // EngineOptions::loras
   std::optional<ComputeOptions> compute;  // "threads" / "precision", when given
   GenerateRequest request;
   // Outputs a caller may honour (resolved paths; empty when not given).

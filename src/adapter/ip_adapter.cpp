@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <vector>
 
+#include "formats/json_file.h"
 #include "models/common/load_layers.h"
+#include "weights/model_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -78,8 +80,13 @@ void IpAdapter::bind_encoder(const ClipVisionConfig& encoder, const std::string&
 }
 
 std::string find_image_encoder_for(const IpAdapter& adapter) {
-  const fs::path own = fs::path(adapter.path()).parent_path();
+  fs::path own = fs::path(adapter.path()).parent_path();
+  if (own.empty()) own = ".";
   std::vector<fs::path> candidates = {own / "image_encoder"};
+  if (fs::is_regular_file(own / "config.json") &&
+      is_clip_vision_config(read_json_file((own / "config.json").string()))) {
+    candidates.push_back(own);
+  }
   const fs::path root = own.parent_path();
   if (!root.empty() && fs::is_directory(root)) {
     std::vector<fs::path> siblings;

@@ -50,8 +50,10 @@ class IpAdapter {
 
 // In the h94/IP-Adapter layout (`models/…`, `sdxl_models/…`, each with `image_encoder/`), finds
 // the encoder folder that fits the adapter by its widths (not its name): the adapter's own
-// folder's `image_encoder/` first, then sibling folders' `image_encoder/`. Throws when none fits,
-// listing what was tried.
+// folder's `image_encoder/` first, then the adapter's own folder when it is an encoder itself
+// (the PaddleNLP mirror's root: ip-adapter_sdxl.safetensors beside config.json and the
+// encoder's weights), then sibling folders' `image_encoder/`. Throws when none fits, listing what
+// was tried.
 std::string find_image_encoder_for(const IpAdapter& adapter);
 
 }  // namespace ipa

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "adapter/image_prompt.h"
+#include "api/model_sources.h"
 #include "ops/ops.h"
 
 namespace ipa {
@@ -24,9 +25,16 @@ FloatArray to_float_array(const Tensor& t) {
 }
 }  // namespace
 
-std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& o) {
+std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& options) {
+  const ops::ThreadScope threads(options.compute.threads);
+  EmbedderOptions o = with_local_model_paths(options);
+  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  o.compute.precision = precision.precision;
   ops::require_precision(o.compute.precision);
-  const ops::ThreadScope threads(o.compute.threads);
+  if (o.log) {
+    o.log(std::string("precision: ") + precision_name(o.compute.precision) + " (" +
+          precision.reason + ")");
+  }
   std::unique_ptr<ImageEmbedder> e(new ImageEmbedder());
   e->impl_->compute = o.compute;
   auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision);
@@ -41,8 +49,8 @@ std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& o) {
     dir = find_image_encoder_for(*adapter);
     if (o.log) o.log("image encoder: " + dir + " (found beside the adapter)");
   }
-  auto encoder =
-      std::make_shared<const ClipVisionModel>(ClipVisionModel::load(dir, o.compute.precision));
+  auto encoder = std::make_shared<const ClipVisionModel>(
+      ClipVisionModel::load(dir, o.compute.precision, o.variant));
   e->impl_->encoder = std::make_unique<ImagePromptEncoder>(encoder, adapter, dir);
   AdapterDescription& d = e->impl_->description;
   d.file = o.ip_adapter;

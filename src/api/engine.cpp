@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "api/model_sources.h"
 #include "ops/ops.h"
 #include "pipeline/diffusion_pipeline.h"
 
@@ -24,9 +25,16 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
                 std::to_string(options.compute.threads));
   }
   const ops::ThreadScope threads(options.compute.threads);
+  EngineOptions resolved = with_local_model_paths(options);
+  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  resolved.compute.precision = precision.precision;
+  if (options.log) {
+    options.log(std::string("precision: ") + precision_name(precision.precision) + " (" +
+                precision.reason + ")");
+  }
   std::unique_ptr<Engine> e(new Engine());
-  e->impl_->compute = options.compute;
-  e->impl_->pipeline = std::make_unique<DiffusionPipeline>(options);
+  e->impl_->compute = resolved.compute;
+  e->impl_->pipeline = std::make_unique<DiffusionPipeline>(resolved);
   return e;
 }
 

@@ -40,6 +40,16 @@ std::string generation_parameters(const EngineInfo& info, const GenerateRequest&
       << ", Weight: " << format_float(c.scale) << ", Guidance Start: " << format_float(c.start)
       << ", Guidance End: " << format_float(c.end) << "\"";
   }
+  if (!info.loras.empty()) {
+    // A1111 puts <lora:name:weight> in the prompt; we do not parse prompts, so the LoRAs get
+    // their own entry: "name:weight, ..." with the file's stem as the name, as A1111's.
+    p << ", LoRA: \"";
+    for (size_t i = 0; i < info.loras.size(); ++i) {
+      p << (i ? ", " : "") << std::filesystem::path(info.loras[i].file).stem().string() << ":"
+        << format_float(info.loras[i].weight);
+    }
+    p << "\"";
+  }
   for (size_t i = 0; i < info.adapters.size() && i < r.image_prompts.size(); ++i) {
     std::string suffix;  // " 2" for the second of several adapters
     if (info.adapters.size() > 1) suffix.append(" ").append(std::to_string(i + 1));

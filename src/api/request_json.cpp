@@ -7,6 +7,7 @@
 #include <set>
 
 #include "ipadapter/io.h"
+#include "weights/hf_cache.h"
 
 namespace ipa {
 
@@ -113,6 +114,13 @@ class Parser {
   std::string file(const json& j, const std::string& field) const {
     return sources_.resolve(text(j, field), field);
   }
+  // A model path: like file(), but a Hugging Face repo id ("org/name[/path]") with no such file
+  // beside the request stays as it is, for the engine to find in the hub cache.
+  std::string model(const json& j, const std::string& field) const {
+    const std::string given = text(j, field);
+    const std::string local = sources_.resolve(given, field);
+    return !std::filesystem::exists(local) && looks_like_repo_id(given) ? given : local;
+  }
   std::vector<image::Image> images(const json& j, const std::string& field) const {
     std::vector<image::Image> out;
     for (size_t i = 0; i < list(j, field, 64).size(); ++i) {
@@ -193,9 +201,9 @@ class Parser {
                "negative_images", "image_embeds", "combine", "image_weights", "start", "end",
                "embeds_scaling"});
     if (!j.contains("file")) fail(path(field, "file"), "is required (the adapter file)");
-    models->file = file(j["file"], path(field, "file"));
+    models->file = model(j["file"], path(field, "file"));
     if (j.contains("image_encoder")) {
-      models->image_encoder = file(j["image_encoder"], path(field, "image_encoder"));
+      models->image_encoder = model(j["image_encoder"], path(field, "image_encoder"));
     }
     ImagePrompt p;
     if (j.contains("images")) p.images = images(j["images"], path(field, "images"));
@@ -262,8 +270,8 @@ class Parser {
   ControlImage control(const json& j, const std::string& field, ControlNetOptions* models) {
     only_keys(j, field, {"file", "config", "image", "scale", "start", "end"});
     if (!j.contains("file")) fail(path(field, "file"), "is required (the ControlNet)");
-    models->file = file(j["file"], path(field, "file"));
-    if (j.contains("config")) models->config = file(j["config"], path(field, "config"));
+    models->file = model(j["file"], path(field, "file"));
+    if (j.contains("config")) models->config = model(j["config"], path(field, "config"));
     if (!j.contains("image")) fail(path(field, "image"), "is required (the control image)");
     ControlImage c;
     c.image = sources_.image(text(j["image"], path(field, "image")), path(field, "image"));
@@ -275,6 +283,15 @@ class Parser {
                                      std::to_string(c.start) + ", end " + std::to_string(c.end));
     }
     return c;
+  }
+
+  LoraOptions lora(const json& j, const std::string& field) {
+    only_keys(j, field, {"file", "weight"});
+    if (!j.contains("file")) fail(path(field, "file"), "is required (the LoRA file)");
+    LoraOptions l;
+    l.file = model(j["file"], path(field, "file"));
+    if (j.contains("weight")) l.weight = number(j["weight"], path(field, "weight"));
+    return l;
   }
 
   ParsedRequest request(const json& j) {
@@ -313,15 +330,20 @@ class Parser {
                "keep_unmasked",
                "unet",
                "controlnets",
+               "loras",
                "guess_mode",
                "timestep_spacing",
+               "revision",
+               "variant",
                "base_config",
                "vae"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
-    if (j.contains("base")) out.base = file(j["base"], "base");
-    if (j.contains("base_config")) out.base_config = file(j["base_config"], "base_config");
-    if (j.contains("vae")) out.vae = file(j["vae"], "vae");
+    if (j.contains("base")) out.base = model(j["base"], "base");
+    if (j.contains("base_config")) out.base_config = model(j["base_config"], "base_config");
+    if (j.contains("vae")) out.vae = model(j["vae"], "vae");
+    if (j.contains("revision")) out.revision = text(j["revision"], "revision");
+    if (j.contains("variant")) out.variant = text(j["variant"], "variant");
     if (j.contains("prompt")) r.prompt = text(j["prompt"], "prompt");
     if (j.contains("negative_prompt"))
       r.negative_prompt = text(j["negative_prompt"], "negative_prompt");
@@ -400,7 +422,7 @@ class Parser {
           static_cast<int>(integer(j["padding_mask_crop"], "padding_mask_crop", 0, 16384));
     }
     if (j.contains("keep_unmasked")) r.keep_unmasked = boolean(j["keep_unmasked"], "keep_unmasked");
-    if (j.contains("unet")) out.unet = file(j["unet"], "unet");
+    if (j.contains("unet")) out.unet = model(j["unet"], "unet");
     if (j.contains("controlnets")) {
       const json& list_j = list(j["controlnets"], "controlnets", 8);
       for (size_t i = 0; i < list_j.size(); ++i) {
@@ -410,14 +432,21 @@ class Parser {
         out.controlnets.push_back(std::move(models));
       }
     }
+    if (j.contains("loras")) {
+      const json& list_j = list(j["loras"], "loras", 64);
+      for (size_t i = 0; i < list_j.size(); ++i) {
+        const std::string f = "loras[" + std::to_string(i) + "]";
+        out.loras.push_back(lora(object(list_j[i], f), f));
+      }
+    }
     if (j.contains("guess_mode")) r.guess_mode = boolean(j["guess_mode"], "guess_mode");
     if (j.contains("threads") || j.contains("precision")) {
       ComputeOptions c;
       if (j.contains("threads"))
         c.threads = static_cast<int>(integer(j["threads"], "threads", 0, 1024));
       if (j.contains("precision")) {
-        c.precision =
-            choice<Precision>(j["precision"], "precision", parse_precision, {"f32", "bf16"});
+        c.precision = choice<Precision>(j["precision"], "precision", parse_precision,
+                                        {"f32", "bf16", "auto"});
       }
       out.compute = c;
     }

@@ -28,9 +28,10 @@ std::optional<E> parse_of(const std::array<std::pair<E, const char*>, N>& table,
   return std::nullopt;
 }
 
-constexpr std::array<std::pair<Precision, const char*>, 2> kPrecisions = {{
+constexpr std::array<std::pair<Precision, const char*>, 3> kPrecisions = {{
     {Precision::F32, "f32"},
     {Precision::BF16, "bf16"},
+    {Precision::Auto, "auto"},
 }};
 constexpr std::array<std::pair<ModelFamily, const char*>, 2> kFamilies = {{
     {ModelFamily::SD15, "sd15"},

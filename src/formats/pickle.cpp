@@ -77,6 +77,12 @@ const char* kind_name(Kind k) {
       return "storage";
     case Kind::Tensor:
       return "tensor";
+    case Kind::Bytes:
+      return "bytes";
+    case Kind::Array:
+      return "numpy array";
+    case Kind::Dtype:
+      return "numpy dtype";
   }
   return "?";
 }
@@ -113,6 +119,8 @@ enum Op : uint8_t {
   EMPTY_TUPLE = ')',
   SETITEMS = 'u',
   BINFLOAT = 'G',
+  BINBYTES = 'B',
+  SHORT_BINBYTES = 'C',
   PROTO = 0x80,
   NEWOBJ = 0x81,
   TUPLE1 = 0x85,
@@ -123,13 +131,15 @@ enum Op : uint8_t {
   LONG1 = 0x8a,
   SHORT_BINUNICODE = 0x8c,
   BINUNICODE8 = 0x8d,
+  BINBYTES8 = 0x8e,
   STACK_GLOBAL = 0x93,
   MEMOIZE = 0x94,
   FRAME = 0x95,
 };
 
 constexpr size_t kMaxGlobalLine = 256;
-constexpr size_t kMaxRank = 64;  // geometry tuples; the reader applies the tighter tensor rank
+constexpr size_t kMaxRank = 64;      // geometry tuples; the reader applies the tighter tensor rank
+constexpr size_t kMaxDtypeCode = 8;  // numpy type codes are "f4", "<f2", ...
 
 bool valid_utf8(const uint8_t* p, size_t n) {
   size_t i = 0;
@@ -165,8 +175,9 @@ bool valid_utf8(const uint8_t* p, size_t n) {
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* data, size_t size, const std::string& name, const Limits& limits)
-      : p_(data), n_(size), name_(name), limits_(limits) {}
+  Unpickler(const uint8_t* data, size_t size, const std::string& name, const Limits& limits,
+            Dialect dialect)
+      : p_(data), n_(size), name_(name), limits_(limits), dialect_(dialect) {}
 
   Document run() {
     none_ = make(Kind::None);
@@ -226,6 +237,17 @@ class Unpickler {
     std::string s(reinterpret_cast<const char*>(p_ + pos_), static_cast<size_t>(len));
     pos_ += len;
     return s;
+  }
+  // A bytes object stays where it is in the input (array data can be gigabytes).
+  Object* bytes(uint64_t len) {
+    if (len > n_ - pos_)
+      fail("truncated pickle (bytes of " + std::to_string(len) + ", " + std::to_string(n_ - pos_) +
+           " left)");
+    Object* o = make(Kind::Bytes);
+    o->bytes = p_ + pos_;
+    o->bytes_size = static_cast<size_t>(len);
+    pos_ += len;
+    return o;
   }
 
   // --- objects and stack ---
@@ -296,6 +318,26 @@ class Unpickler {
       g->callable = Callable::OrderedDict;
       return g;
     }
+    if (dialect_ == Dialect::Numpy) {
+      // What pickling a numpy array writes (numpy 1.x and 2.x module names), nothing else.
+      if ((module == "numpy.core.multiarray" || module == "numpy._core.multiarray") &&
+          name == "_reconstruct") {
+        g->callable = Callable::NumpyReconstruct;
+        return g;
+      }
+      if (module == "numpy" && name == "ndarray") {
+        g->callable = Callable::NumpyNdarray;
+        return g;
+      }
+      if (module == "numpy" && name == "dtype") {
+        g->callable = Callable::NumpyDtype;
+        return g;
+      }
+      refuse_global(module, name,
+                    "only numpy arrays and dicts are read from a paddle.save file "
+                    "(numpy.core.multiarray._reconstruct, numpy.ndarray, numpy.dtype) and nothing "
+                    "in it is executed");
+    }
     if (module == "torch._utils") {
       if (name == "_rebuild_tensor_v2") {
         g->callable = Callable::RebuildTensorV2;
@@ -326,13 +368,73 @@ class Unpickler {
         }
       }
     }
+    refuse_global(module, name,
+                  "only tensors, dicts and torch storages are read from a checkpoint and nothing "
+                  "in it is executed (is this a full pickled model or a foreign file?)");
+  }
+
+  [[noreturn]] void refuse_global(const std::string& module, const std::string& name,
+                                  const char* why) const {
     std::string shown = module + "." + name;
     for (char& c : shown) {
       if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
     }
-    fail("global '" + shown +
-         "' is not allowed: only tensors, dicts and torch storages are read from a checkpoint "
-         "and nothing in it is executed (is this a full pickled model or a foreign file?)");
+    fail("global '" + shown + "' is not allowed: " + why);
+  }
+
+  // numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b'): an empty array that BUILD
+  // then fills.
+  Object* reconstruct_array(const std::vector<const Object*>& a) {
+    if (a.size() != 3 || a[0]->kind != Kind::Global || a[0]->callable != Callable::NumpyNdarray)
+      fail("_reconstruct expects (numpy.ndarray, shape, typecode)");
+    return make(Kind::Array);
+  }
+
+  // numpy.dtype(code, align, copy): the byte order comes with BUILD.
+  Object* make_dtype(const std::vector<const Object*>& a) {
+    if (a.empty() || a.size() > 3 || a[0]->kind != Kind::String)
+      fail("numpy.dtype expects (type code, align, copy)");
+    if (a[0]->text.empty() || a[0]->text.size() > kMaxDtypeCode)
+      fail("numpy.dtype type code of " + std::to_string(a[0]->text.size()) + " characters");
+    Object* d = make(Kind::Dtype);
+    d->text = a[0]->text;
+    return d;
+  }
+
+  // ndarray.__setstate__((version, shape, dtype, fortran_order, data)); the version is absent
+  // in numpy's oldest format.
+  void build_array(Object* array, const Object* state) {
+    if (array->built) fail("BUILD on a numpy array that already has its state");
+    if (state->kind != Kind::Tuple || (state->items.size() != 5 && state->items.size() != 4))
+      fail(std::string("numpy array state is a ") + kind_name(state->kind) + " of " +
+           std::to_string(state->items.size()) +
+           " items, not (version, shape, dtype, fortran_order, data)");
+    const auto& s = state->items;
+    const size_t k = s.size() == 5 ? 1 : 0;
+    if (k == 1 && (s[0]->kind != Kind::Int || s[0]->integer != 1))
+      fail("numpy array state version is not 1");
+    array->size = int_tuple(s[k], "shape");
+    if (s[k + 1]->kind != Kind::Dtype)
+      fail(std::string("numpy array dtype is a ") + kind_name(s[k + 1]->kind));
+    if (!is_int(s[k + 2])) fail("numpy array fortran_order flag is not a bool");
+    if (s[k + 3]->kind != Kind::Bytes)
+      fail(std::string("numpy array data is a ") + kind_name(s[k + 3]->kind) +
+           ", not bytes (object arrays are not read)");
+    array->dtype = s[k + 1];
+    array->fortran_order = s[k + 2]->integer != 0 || s[k + 2]->boolean;
+    array->data = s[k + 3];
+    array->built = true;
+  }
+
+  // dtype.__setstate__((version, byte order, ...)).
+  void build_dtype(Object* dtype, const Object* state) {
+    if (state->kind != Kind::Tuple || state->items.size() < 2 ||
+        state->items[1]->kind != Kind::String || state->items[1]->text.size() != 1)
+      fail("numpy dtype state is not (version, byte order, ...)");
+    const char order = state->items[1]->text[0];
+    if (order != '<' && order != '>' && order != '|' && order != '=')
+      fail("numpy dtype byte order is not one of < > | =");
+    dtype->byte_order = order;
   }
 
   static bool is_int(const Object* o) { return o->kind == Kind::Int || o->kind == Kind::Bool; }
@@ -388,6 +490,12 @@ class Unpickler {
         return const_cast<Object*>(a[0]);
       case Callable::Storage:
         fail("a torch storage class is called directly");
+      case Callable::NumpyReconstruct:
+        return reconstruct_array(a);
+      case Callable::NumpyDtype:
+        return make_dtype(a);
+      case Callable::NumpyNdarray:
+        fail("numpy.ndarray is called directly");
     }
     fail("unknown callable");
   }
@@ -496,6 +604,15 @@ class Unpickler {
       case SHORT_BINSTRING:
         push(make_string(text(byte(), false)));
         return;
+      case SHORT_BINBYTES:
+        push(bytes(byte()));
+        return;
+      case BINBYTES:
+        push(bytes(le(4)));
+        return;
+      case BINBYTES8:
+        push(bytes(le(8)));
+        return;
       case EMPTY_DICT:
         push(make(Kind::Dict));
         return;
@@ -594,11 +711,16 @@ class Unpickler {
         return;
       }
       case BUILD: {
-        pop();  // the state: torch puts `_metadata` on its OrderedDicts; we do not need it
-        as_dict(top(), "BUILD");
+        const Object* state = pop();
+        Object* target = top();
+        if (target->kind == Kind::Array) return build_array(target, state);
+        if (target->kind == Kind::Dtype) return build_dtype(target, state);
+        // A dict's state: torch puts `_metadata` on its OrderedDicts; we do not need it.
+        as_dict(target, "BUILD");
         return;
       }
       case BINPERSID:
+        if (dialect_ != Dialect::Torch) fail("persistent ids belong to torch checkpoints");
         push(persistent_load(pop()));
         return;
       default: {
@@ -617,6 +739,7 @@ class Unpickler {
   size_t pos_ = 0, op_pos_ = 0;
   const std::string& name_;
   const Limits& limits_;
+  const Dialect dialect_;
   Document doc_;
   std::vector<Object*> stack_;
   std::vector<size_t> marks_;
@@ -624,8 +747,9 @@ class Unpickler {
   Object *none_ = nullptr, *true_ = nullptr, *false_ = nullptr;
 };
 
-Document unpickle(const uint8_t* data, size_t size, const std::string& name, const Limits& limits) {
-  return Unpickler(data, size, name, limits).run();
+Document unpickle(const uint8_t* data, size_t size, const std::string& name, const Limits& limits,
+                  Dialect dialect) {
+  return Unpickler(data, size, name, limits, dialect).run();
 }
 
 }  // namespace ipa::pickle

@@ -13,7 +13,7 @@ using pickle::Object;
 
 bool is_container(const Object* o) {
   return o->kind == Kind::Dict || o->kind == Kind::List || o->kind == Kind::Tuple ||
-         o->kind == Kind::Tensor;
+         o->kind == Kind::Tensor || o->kind == Kind::Array;
 }
 
 class Flattener {
@@ -60,6 +60,7 @@ class Flattener {
                   path_);
     switch (o->kind) {
       case Kind::Tensor:
+      case Kind::Array:
         emit(name, o);
         return;
       case Kind::Dict:

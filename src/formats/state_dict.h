@@ -1,4 +1,5 @@
-// Turns an unpickled PyTorch object (nested dicts of tensors) into dotted tensor names:
+// Turns an unpickled state dict (nested dicts of torch tensors or numpy arrays) into dotted
+// tensor names:
 // {"image_proj": {"proj.weight": T}} → "image_proj.proj.weight". Lists and tuples of tensors
 // are indexed ("x.0"); scalars and strings (epoch, global_step, ...) are skipped.
 #pragma once
@@ -11,7 +12,7 @@ namespace ipa {
 
 struct StateDictEntry {
   std::string name;
-  const pickle::Object* tensor;  // Kind::Tensor
+  const pickle::Object* tensor;  // Kind::Tensor (torch) or Kind::Array (numpy)
 };
 
 struct StateDictLimits {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/mapped_file.h"
+#include "formats/pdparams.h"
 #include "formats/pytorch.h"
 #include "formats/safetensors.h"
 
@@ -36,12 +37,18 @@ TensorFile load_tensor_file(const std::string& path) {
   auto file = MappedFile::open(path);
   if (file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0)
     return read_pytorch(path);
-  if (file->size() >= 2 && file->data()[0] == 0x80 && file->data()[1] <= 5 &&
-      !looks_like_safetensors(file->data(), file->size())) {
-    throw Error(
-        "legacy (pre-1.6, non-zip) PyTorch pickle files are not supported; re-save with "
-        "torch.save(obj, path) from PyTorch >= 1.6 or convert to safetensors",
-        path);
+  const uint8_t* d = file->data();
+  if (file->size() >= 2 && d[0] == 0x80 && d[1] <= 5 && !looks_like_safetensors(d, file->size())) {
+    // torch.save's legacy format starts with its magic number (LONG1 of 10 bytes); any other
+    // bare pickle is read as paddle.save's dict of numpy arrays, whose unpickler refuses
+    // everything else by name.
+    if (file->size() >= 4 && d[2] == 0x8a && d[3] == 0x0a) {
+      throw Error(
+          "legacy (pre-1.6, non-zip) PyTorch pickle files are not supported; re-save with "
+          "torch.save(obj, path) from PyTorch >= 1.6 or convert to safetensors",
+          path);
+    }
+    return read_pdparams(path);
   }
   return read_safetensors(path);
 }

@@ -18,7 +18,7 @@ struct NamedTensor {
 
 struct TensorFile {
   std::string path;
-  std::string format;  // "safetensors", "pytorch-zip", "safetensors-sharded"
+  std::string format;  // "safetensors", "pytorch-zip", "safetensors-sharded", "pdparams"
   std::vector<NamedTensor> tensors;
   std::map<std::string, std::string> metadata;
 
@@ -26,7 +26,8 @@ struct TensorFile {
 };
 
 // Opens any supported file by content (zip magic → PyTorch; a `.index.json` → sharded
-// safetensors; else safetensors). Throws ipa::Error naming the file on any defect.
+// safetensors; a bare pickle → paddle.save's .pdparams (torch's legacy pickle is refused);
+// else safetensors). Throws ipa::Error naming the file on any defect.
 TensorFile load_tensor_file(const std::string& path);
 
 }  // namespace ipa

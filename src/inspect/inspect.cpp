@@ -8,6 +8,7 @@
 #include "formats/json_file.h"
 #include "models/clip_vision.h"
 #include "weights/checkpoint_layout.h"
+#include "weights/hf_cache.h"
 #include "weights/model_folder.h"
 
 namespace fs = std::filesystem;
@@ -120,20 +121,15 @@ ojson describe_file(const std::string& path, bool with_tensors) {
   }
   j["path"] = path;
   j["format"] = file.format;
+  if (file.format == "pdparams") {
+    // As stored: a model folder renames and transposes a CLIP vision encoder's on load.
+    j["layout"] =
+        "Paddle (paddle.save state dict of numpy arrays): Paddle names, Linear weights [in, out]";
+  }
   add_tensor_totals(file, j);
   if (!file.metadata.empty()) j["metadata"] = file.metadata;
   if (with_tensors) j["tensors"] = tensor_list(file);
   return j;
-}
-
-bool is_image_encoder_config(const nlohmann::json& c) {
-  if (c.value("model_type", "") == "clip_vision_model") return true;
-  if (c.contains("architectures") && c["architectures"].is_array()) {
-    for (const auto& a : c["architectures"]) {
-      if (a.is_string() && a.get<std::string>().rfind("CLIPVision", 0) == 0) return true;
-    }
-  }
-  return false;
 }
 
 ojson describe_model_folder(const std::string& dir) {
@@ -141,7 +137,7 @@ ojson describe_model_folder(const std::string& dir) {
   const nlohmann::json config = read_json_file(config_path);
   ojson j;
   const std::string weights = find_weights_file(dir);
-  if (is_image_encoder_config(config)) {
+  if (is_clip_vision_config(config)) {
     j["kind"] = "image-encoder";
     j["class"] = "CLIPVisionModelWithProjection";
     for (const char* k :
@@ -259,6 +255,7 @@ std::string inspect_to_text(const ojson& r) {
         << (it.value().value("present", false) ? "" : "(missing)") << "\n";
     }
   }
+  if (r.contains("layout")) o << "  layout:  " << r["layout"].get<std::string>() << "\n";
   if (r.contains("num_tensors")) {
     o << "  tensors: " << r["num_tensors"] << ", " << r["tensor_bytes"] << " bytes, dtypes "
       << r["dtypes"].dump() << "\n";
@@ -276,8 +273,9 @@ std::string inspect_to_text(const ojson& r) {
 
 namespace ipa {
 
-std::string inspect_model(const std::string& path, InspectFormat format, bool list_tensors) {
-  const auto report = inspect_path(path, list_tensors);
+std::string inspect_model(const std::string& path, InspectFormat format, bool list_tensors,
+                          const std::string& revision) {
+  const auto report = inspect_path(resolve_model_source(path, revision), list_tensors);
   return format == InspectFormat::Json ? report.dump(1) + "\n" : inspect_to_text(report);
 }
 

@@ -54,8 +54,9 @@ ClipVisionConfig ClipVisionConfig::from_file(const std::string& path) {
   return from_json(read_json_file(path), path);
 }
 
-ClipVisionModel ClipVisionModel::load(const std::string& dir, Precision precision) {
-  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
+ClipVisionModel ClipVisionModel::load(const std::string& dir, Precision precision,
+                                      const std::string& variant) {
+  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision), variant);
   return ClipVisionModel(ClipVisionConfig::from_json(folder.config, folder.config_path),
                          folder.weights.scope(""));
 }

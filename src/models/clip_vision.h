@@ -62,8 +62,10 @@ struct ClipVisionOutput {
 class ClipVisionModel {
  public:
   // A save_pretrained folder: config.json + model.safetensors (F32/F16/BF16), or any other
-  // weights file open_model_folder() accepts (.fp16, sharded, pytorch_model.bin).
-  static ClipVisionModel load(const std::string& dir, Precision precision = Precision::F32);
+  // weights file open_model_folder() accepts (.fp16, sharded, pytorch_model.bin, PaddleNLP's
+  // model_state.pdparams); `variant` as there.
+  static ClipVisionModel load(const std::string& dir, Precision precision = Precision::F32,
+                              const std::string& variant = "");
   // From weights named like the HF checkpoint (`vision_model.…`, `visual_projection.weight`)
   // relative to `ws`. Every shape is checked against the config.
   ClipVisionModel(const ClipVisionConfig& config, const WeightScope& ws);

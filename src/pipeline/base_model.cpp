@@ -122,18 +122,18 @@ BaseModel open_base_model(const std::string& dir, const std::string& config_dir)
 
 ModelFolder open_base_unet(const BaseModel& m, DType layer_dtype) {
   return m.unet_part ? open_file_part(*m.unet_part, layer_dtype)
-                     : open_model_folder(m.unet_dir, layer_dtype);
+                     : open_model_folder(m.unet_dir, layer_dtype, m.variant);
 }
 
 ModelFolder open_base_vae(const BaseModel& m, DType layer_dtype) {
   return m.vae_part ? open_file_part(*m.vae_part, layer_dtype)
-                    : open_model_folder(m.vae_dir, layer_dtype);
+                    : open_model_folder(m.vae_dir, layer_dtype, m.variant);
 }
 
 ModelFolder open_base_text_encoder(const BaseModel& m, size_t index, DType layer_dtype) {
   const auto& part = m.text_encoder_parts.at(index);
   return part ? open_file_part(*part, layer_dtype)
-              : open_model_folder(m.text_encoder_dirs.at(index), layer_dtype);
+              : open_model_folder(m.text_encoder_dirs.at(index), layer_dtype, m.variant);
 }
 
 void use_unet_folder(BaseModel& m, const std::string& dir) {

@@ -31,6 +31,9 @@ struct BaseModel {
   std::string scheduler_config;                             // where the scheduler config came from
   nlohmann::json scheduler;                                 // the scheduler config itself
   unet::UNetConfig unet_config;
+  // The weights variant every part's folder prefers ("fp16": model.fp16.safetensors, ...;
+  // EngineOptions::variant); empty = full precision.
+  std::string variant;
 };
 
 // A diffusers pipeline folder: reads model_index.json (optional: without it the family is

@@ -12,8 +12,8 @@ namespace ipa {
 
 ControlStage::ControlStage(const std::vector<ControlNetOptions>& controlnets,
                            const unet::UNetConfig& unet, ModelFamily family, Precision precision,
-                           const LogFn& log)
-    : precision_(precision), log_(log) {
+                           const std::string& variant, const LogFn& log)
+    : precision_(precision), variant_(variant), log_(log) {
   for (size_t i = 0; i < controlnets.size(); ++i) {
     const ControlNetOptions& o = controlnets[i];
     const std::string field = "controlnets[" + std::to_string(i) + "] (--controlnet)";
@@ -52,7 +52,7 @@ void ControlStage::load() {
   for (Net& n : nets_) {
     if (n.model) continue;
     n.model = std::make_unique<controlnet::ControlNetModel>(
-        n.folder ? controlnet::ControlNetModel::load_dir(n.file, precision_)
+        n.folder ? controlnet::ControlNetModel::load_dir(n.file, precision_, variant_)
                  : controlnet::ControlNetModel::load_file(n.file, n.config, precision_));
     if (log_) log_("controlnet: " + n.file);
   }

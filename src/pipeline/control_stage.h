@@ -21,8 +21,10 @@ class ControlStage {
  public:
   // Reads each ControlNet's config (a folder's config.json; for a single file `config`, else
   // the family's built-in one) and checks it fits `unet`; the weights are converted by load().
+  // A folder's weights file is chosen with `variant` (EngineOptions::variant).
   ControlStage(const std::vector<ControlNetOptions>& controlnets, const unet::UNetConfig& unet,
-               ModelFamily family, Precision precision, const LogFn& log);
+               ModelFamily family, Precision precision, const std::string& variant,
+               const LogFn& log);
   ~ControlStage();
 
   size_t size() const { return nets_.size(); }
@@ -47,6 +49,7 @@ class ControlStage {
   };
   std::vector<Net> nets_;
   Precision precision_;
+  std::string variant_;
   LogFn log_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include "adapter/ip_attention.h"
 #include "adapter/layer_weights.h"
@@ -13,6 +14,7 @@
 #include "pipeline/denoise.h"
 #include "pipeline/guidance_batch.h"
 #include "pipeline/init_latents.h"
+#include "pipeline/lora.h"
 #include "sampling/scheduler.h"
 #include "sampling/scheduler_config.h"
 #include "sampling/torch_rng.h"
@@ -42,6 +44,12 @@ vae::Tiling to_vae_tiling(VaeTiling t) {
 
 Tensor to_tensor(const FloatArray& a) {
   return Tensor::from_floats(Shape(a.shape.begin(), a.shape.end()), a.data.data());
+}
+
+std::string format_weight(float w) {
+  std::ostringstream o;
+  o << w;
+  return o.str();
 }
 
 FloatArray to_float_array(const Tensor& t) {
@@ -132,6 +140,7 @@ AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
 DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
   ops::require_precision(options.compute.precision);
   base_ = open_base_model(options.base, options.base_config);
+  base_.variant = options.variant;
   const Precision precision = options.compute.precision;
   say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
       ")");
@@ -145,18 +154,32 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   unet_folder_ = open_base_unet(base_, layer_dtype(precision));
   vae_folder_ = open_base_vae(base_, layer_dtype(precision));
   vae_config_ = vae::VaeConfig::from_json(vae_folder_.config, vae_folder_.config_path);
+  if (!options.loras.empty()) {
+    // Checked now, merged as each model converts its weights.
+    LoraTargets targets;
+    targets.family = base_.family;
+    targets.unet = &unet_folder_.weights;
+    targets.unet_config = &base_.unet_config;
+    targets.text_encoders = family_->text_encoder_weights();
+    for (const MergedLora& m : merge_loras(options.loras, targets)) {
+      say("lora: " + m.options.file + " (" + m.format + ", weight " +
+          format_weight(m.options.weight) + "): " + std::to_string(m.unet_layers) + " UNet and " +
+          std::to_string(m.text_encoder_layers) + " text-encoder layers");
+      info_.loras.push_back(m.options);
+    }
+  }
   scheduler_config_ = base_.scheduler;
   sampling::make_scheduler("", scheduler_config_, base_.scheduler_config);  // refuse a bad one now
 
   if (!options.ip_adapters.empty()) {
     image_prompt_ = std::make_unique<ImagePromptStage>(
         options.ip_adapters, unet::cross_attention_layers(base_.unet_config), base_.family,
-        precision, options_.log);
+        precision, options.variant, options_.log);
   }
 
   if (!options.controlnets.empty()) {
     control_ = std::make_unique<ControlStage>(options.controlnets, base_.unet_config, base_.family,
-                                              precision, options_.log);
+                                              precision, options.variant, options_.log);
     for (size_t i = 0; i < control_->size(); ++i) info_.controlnets.push_back(control_->file(i));
   }
 

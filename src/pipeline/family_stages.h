@@ -6,10 +6,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ipadapter/request.h"
 #include "pipeline/base_model.h"
 #include "tensor/tensor.h"
+#include "weights/weight_store.h"
 
 namespace ipa {
 
@@ -41,6 +43,8 @@ class FamilyStages {
   virtual TextConditioning encode_text(const GenerateRequest& request, bool guidance,
                                        const LogFn& warn) = 0;
   virtual void release_text_encoders() = 0;
+  // The text encoders' weight stores, in order (for LoRA updates, added before they load).
+  virtual std::vector<WeightStore*> text_encoder_weights() = 0;
 
   // SDXL's add_text_embeds / add_time_ids for an output of width × height, batched for
   // num_images (and guidance); nothing for SD1.5.

@@ -10,7 +10,8 @@ namespace ipa {
 
 ImagePromptStage::ImagePromptStage(const std::vector<AdapterOptions>& adapters,
                                    const std::vector<unet::CrossAttentionLayer>& unet_layers,
-                                   ModelFamily family, Precision precision, const LogFn& log) {
+                                   ModelFamily family, Precision precision,
+                                   const std::string& variant, const LogFn& log) {
   for (const AdapterOptions& o : adapters) {
     Slot slot;
     slot.adapter = IpAdapter::load(o.file, precision);
@@ -34,7 +35,7 @@ ImagePromptStage::ImagePromptStage(const std::vector<AdapterOptions>& adapters,
     auto it = encoders_.find(slot.encoder_dir);
     if (it == encoders_.end()) {
       Encoder e;
-      e.folder = open_model_folder(slot.encoder_dir, layer_dtype(precision));
+      e.folder = open_model_folder(slot.encoder_dir, layer_dtype(precision), variant);
       e.config = ClipVisionConfig::from_json(e.folder.config, e.folder.config_path);
       it = encoders_.emplace(slot.encoder_dir, std::move(e)).first;
     }

@@ -27,7 +27,7 @@ class ImagePromptStage {
  public:
   ImagePromptStage(const std::vector<AdapterOptions>& adapters,
                    const std::vector<unet::CrossAttentionLayer>& unet_layers, ModelFamily family,
-                   Precision precision, const LogFn& log);
+                   Precision precision, const std::string& variant, const LogFn& log);
 
   size_t size() const { return slots_.size(); }
   const IpAdapter& adapter(size_t i) const { return *slots_.at(i).adapter; }

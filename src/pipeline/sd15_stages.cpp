@@ -40,6 +40,7 @@ class Sd15Stages final : public FamilyStages {
 
   void load_text_encoders() override { text_encoder(); }
   void release_text_encoders() override { encoder_.reset(); }
+  std::vector<WeightStore*> text_encoder_weights() override { return {&folder_.weights}; }
 
   AddedConditioning added_conditioning(const GenerateRequest&, const TextConditioning&, int, int,
                                        int, bool) const override {

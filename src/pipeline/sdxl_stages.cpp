@@ -89,6 +89,9 @@ class SdxlStages final : public FamilyStages {
     encoders_[0].reset();
     encoders_[1].reset();
   }
+  std::vector<WeightStore*> text_encoder_weights() override {
+    return {&folders_[0].weights, &folders_[1].weights};
+  }
 
   AddedConditioning added_conditioning(const GenerateRequest& r, const TextConditioning& text,
                                        int width, int height, int num_images,

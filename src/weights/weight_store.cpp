@@ -1,5 +1,7 @@
 #include "weights/weight_store.h"
 
+#include <cstring>
+
 #include "base/mapped_file.h"
 
 namespace ipa {
@@ -73,16 +75,44 @@ Tensor WeightStore::get_float(const std::string& name, const Shape& expected, DT
     throw Error(std::string("expected a floating-point tensor, got ") + dtype_name(dt),
                 source_of(name), name);
   }
-  if (dt == target) return t.contiguous();
   // Model lifetime, so outside the block pool; F16 → BF16 goes through F32 (exact).
   constexpr auto kSystem = Tensor::Alloc::kSystem;
-  Tensor converted = target == DType::F32 || dt == DType::F32
-                         ? t.to(target, kSystem)
-                         : t.to(DType::F32, kSystem).to(target, kSystem);
+  const auto updates = updates_.find(name);
+  Tensor converted;
+  if (updates != updates_.end()) {
+    // A writable F32 copy (an F32 file's tensor is a read-only view), the updates summed into
+    // it, then the compute format.
+    Tensor merged;
+    if (dt == DType::F32) {
+      merged = Tensor::empty(t.shape(), DType::F32, kSystem);
+      std::memcpy(merged.raw_mutable(), t.contiguous().raw(), t.nbytes());
+    } else {
+      merged = t.to(DType::F32, kSystem);
+    }
+    for (const auto& u : updates->second) u->add_to(merged);
+    converted = target == DType::F32 ? merged : merged.to(target, kSystem);
+  } else if (dt == target) {
+    return t.contiguous();
+  } else {
+    converted = target == DType::F32 || dt == DType::F32
+                    ? t.to(target, kSystem)
+                    : t.to(DType::F32, kSystem).to(target, kSystem);
+  }
   // The file's pages are not needed again: let them go now rather than when the whole file
   // closes, so loading a model holds ~1 copy of it instead of 1.5.
   if (t.is_contiguous()) MappedFile::release_pages(t.raw(), t.nbytes());
   return converted;
+}
+
+void WeightStore::add_update(const std::string& name, std::shared_ptr<const WeightUpdate> update) {
+  if (!has(name)) throw Error("an update for a missing weight", label_, name);
+  updates_[name].push_back(std::move(update));
+}
+
+std::vector<std::string> WeightStore::updated_keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : updates_) out.push_back(k);
+  return out;
 }
 
 Shape WeightStore::shape_of(const std::string& name) const {

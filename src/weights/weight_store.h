@@ -13,6 +13,15 @@ namespace ipa {
 
 class WeightScope;
 
+// Something added to a weight as the store converts it for a model: a LoRA's low-rank product
+// (pipeline/lora.h). Implemented above this layer, which has no matrix product.
+class WeightUpdate {
+ public:
+  virtual ~WeightUpdate() = default;
+  // `weight`: F32, contiguous, writable, the stored tensor's shape.
+  virtual void add_to(Tensor& weight) const = 0;
+};
+
 class WeightStore {
  public:
   WeightStore() = default;
@@ -31,7 +40,9 @@ class WeightStore {
   Tensor get(const std::string& name, const Shape& expected) const;
   // Converted to contiguous F32 (a copy unless it already is F32), shape-checked when given.
   Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
-  // Converted to contiguous `target`, F32 or BF16 (a model's compute format), likewise.
+  // Converted to contiguous `target`, F32 or BF16 (a model's compute format), likewise. The
+  // updates added for `name` are summed into it in F32 first, before the conversion to the
+  // compute format (so before any packing): a merged weight is W + Σ updates.
   Tensor get_float(const std::string& name, const Shape& expected, DType target) const;
   // Shape of a stored tensor (throws when missing).
   Shape shape_of(const std::string& name) const;
@@ -49,6 +60,12 @@ class WeightStore {
   // A label for error messages when a name is missing (usually the folder or file).
   void set_label(const std::string& label) { label_ = label; }
   const std::string& label() const { return label_; }
+
+  // Adds `update` to the weight `name` (which must exist) whenever get_float / get_f32 converts
+  // it; several updates of one weight are summed in the order given.
+  void add_update(const std::string& name, std::shared_ptr<const WeightUpdate> update);
+  // Names that have updates, sorted.
+  std::vector<std::string> updated_keys() const;
 
   // The dtype linear and convolution layers built from this store keep their weights in, and
   // so compute in: F32 (default) or BF16 (the model's ComputeOptions::precision).
@@ -68,6 +85,7 @@ class WeightStore {
   const Entry& entry(const std::string& name) const;
   std::map<std::string, Entry> entries_;
   mutable std::set<std::string> used_;
+  std::map<std::string, std::vector<std::shared_ptr<const WeightUpdate>>> updates_;
   std::string label_;
   DType layer_dtype_ = DType::F32;
 };

@@ -6,7 +6,9 @@ storage offset, protocol-4 pickles (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOB
 with _metadata, _rebuild_parameter, misaligned / empty / metadata safetensors; for the key-name
 target, the single-file goldens' names with small tensors.
 The pickles are made by Python's own pickler with stand-in objects whose module and qualified
-names are the ones torch.save writes, so their opcode streams match torch's."""
+names are the ones torch.save writes, so their opcode streams match torch's; the .pdparams seeds
+likewise stand in for numpy arrays (numpy.core.multiarray._reconstruct, numpy.ndarray,
+numpy.dtype) as paddle.save pickles them."""
 import collections
 import io
 import json
@@ -47,6 +49,51 @@ torch_utils._rebuild_parameter = _rebuild_parameter
 for storage in ["FloatStorage", "HalfStorage", "LongStorage", "DoubleStorage", "BoolStorage"]:
     cls = type(storage, (), {"__module__": "torch"})
     setattr(torch, storage, cls)
+
+
+numpy = fake_module("numpy")
+numpy_multiarray = fake_module("numpy.core.multiarray")
+
+
+def _reconstruct(*args):
+    raise RuntimeError("never called")
+
+
+_reconstruct.__module__ = "numpy.core.multiarray"
+numpy_multiarray._reconstruct = _reconstruct
+numpy.ndarray = type("ndarray", (), {"__module__": "numpy"})
+numpy.dtype = type("dtype", (), {"__module__": "numpy"})
+
+
+class Dtype:
+    def __init__(self, code, order="<"):
+        self.code, self.order = code, order
+
+    def __reduce__(self):
+        return (numpy.dtype, (self.code, False, True), (3, self.order, None, None, None, -1, -1, 0))
+
+
+class NdArray:
+    """What numpy 1.x's ndarray.__reduce__ returns."""
+
+    def __init__(self, code, shape, data, fortran=False):
+        self.code, self.shape, self.data, self.fortran = code, tuple(shape), data, fortran
+
+    def __reduce__(self):
+        return (_reconstruct, (numpy.ndarray, (0,), b"b"),
+                (1, self.shape, Dtype(self.code), self.fortran, self.data))
+
+
+def paddle_state_dict():
+    sd = {
+        "vision_projection": NdArray("f4", (2, 3), floats(6)),
+        "vision_model.conv1.weight": NdArray("f2", (2, 1, 1, 1), struct.pack("<2e", 1.0, -2.0)),
+        "vision_model.transformer.layers.0.linear1.weight": NdArray("f4", (3, 2), floats(6), True),
+        "vision_model.encoder.layers.0.mlp.fc1.weight": NdArray("u2", (1, 2), b"\x80\x3f\x00\x40"),
+        "vision_model.ln_pre.bias": NdArray("f8", (2,), struct.pack("<2d", 0.5, 1.5)),
+    }
+    sd["StructuredToParameterName@@"] = {k: f"linear_{i}.w_0" for i, k in enumerate(sd)}
+    return sd
 
 
 class Storage:
@@ -122,7 +169,8 @@ def safetensors(header, data):
 
 
 def main():
-    for target in ["fuzz_safetensors", "fuzz_pytorch", "fuzz_pickle", "fuzz_checkpoint_names"]:
+    for target in ["fuzz_safetensors", "fuzz_pytorch", "fuzz_pickle", "fuzz_pdparams",
+                   "fuzz_checkpoint_names"]:
         shutil.rmtree(OUT / target, ignore_errors=True)
         (OUT / target).mkdir(parents=True)
 
@@ -155,6 +203,14 @@ def main():
     (pk / "views_p2.pkl").write_bytes(dumps(state_dict_v4(), 2))
     (pk / "views_p4.pkl").write_bytes(dumps(state_dict_v4(), 4))
     (pk / "views_p5.pkl").write_bytes(dumps(state_dict_v4(), 5))
+
+    pd = OUT / "fuzz_pdparams"
+    (pd / "state_p4.pdparams").write_bytes(pickle.dumps(paddle_state_dict(), protocol=4))
+    (pd / "state_p3.pdparams").write_bytes(pickle.dumps(paddle_state_dict(), protocol=3))
+    # Protocol 2 pickles bytes as _codecs.encode(...), which the reader refuses by name.
+    (pd / "state_p2.pdparams").write_bytes(pickle.dumps(paddle_state_dict(), protocol=2))
+    (pd / "hostile.pdparams").write_bytes(
+        (GOLDEN / "pdparams_encoder/hostile/model_state.pdparams").read_bytes())
 
     # The single-file checkpoints' names (LDM SD1.5, SGM SDXL with OpenCLIP), each tensor at
     # its own shape when small (the fused in-projections, the 1x1-conv attention), else [3, 2].

@@ -207,7 +207,7 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
       {{"--image", "/nonexistent.png"}, "/nonexistent.png"},
       {{"--sampler", "nope"}, "unknown sampler 'nope'"},
       {{"--image-prep", "zoom"}, "--image-prep: zoom not in {crop,squash}"},
-      {{"--precision", "fp16"}, "--precision: fp16 not in {f32,bf16}"},
+      {{"--precision", "fp16"}, "--precision: fp16 not in {f32,bf16,auto}"},
       {{"--original-size", "1024"}, "--original-size must be WIDTHxHEIGHT"},
       {{"--crop-top-left", "a,b"}, "--crop-top-left must be TOP,LEFT"},
       {{"--config", base}, "--config (base_config) describes a single-file checkpoint"},

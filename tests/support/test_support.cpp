@@ -20,6 +20,18 @@
 
 namespace ipa::test {
 
+namespace {
+// The goldens are F32 results and the unit tests' expectations assume F32: the default
+// precision (`auto`, which may choose bf16 on this CPU) is pinned to f32 for every test and
+// every CLI it runs, unless the environment says otherwise. Tests of `auto` and bf16 ask for
+// them explicitly.
+const bool kPrecisionPinned = setenv("IPADAPTER_PRECISION", "f32", /*overwrite=*/0) == 0;
+}  // namespace
+
+bool precision_pinned() {
+  return kPrecisionPinned;
+}
+
 std::string golden_dir() {
   const char* env = std::getenv("IPADAPTER_GOLDEN_DIR");
   if (env && *env) return env;

@@ -14,6 +14,9 @@
 
 namespace ipa::test {
 
+// Whether the test process pinned IPADAPTER_PRECISION to f32 (test_support.cpp).
+bool precision_pinned();
+
 // IPADAPTER_GOLDEN_DIR when set, else <source>/tests/data.
 std::string golden_dir();
 // golden_dir()/rel

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu/isa.h"
 #include "tensor/tensor.h"
 #include "test_support.h"
 
@@ -33,12 +34,29 @@ inline std::vector<double> doubles(const Tensor& t) {
   return std::vector<double>(f.begin(), f.end());
 }
 
+// Runs body(suffix) once per variant of our kernels this CPU runs (ops/cpu/isa.h: AVX2, and
+// AVX-512 where present), with the calling thread's ops on that variant; suffix ("_avx2",
+// "_avx512") is for labels. Prints and records which variants ran.
+template <typename F>
+void for_each_isa(F body) {
+  std::string ran;
+  for (const ops::cpu::Isa isa : ops::cpu::supported_isas()) {
+    const ops::cpu::IsaOverride use(isa);
+    SCOPED_TRACE(ops::cpu::isa_name(isa));
+    body(std::string("_") + ops::cpu::isa_name(isa));
+    ran += std::string(ran.empty() ? "" : ",") + ops::cpu::isa_name(isa);
+  }
+  std::printf("  [isa] kernel variants run: %s\n", ran.c_str());
+  ::testing::Test::RecordProperty("isa_variants", ran);
+}
+
 }  // namespace ipa::test
 
 // The op tests live in namespace ipa and call these helpers unqualified.
 namespace ipa {
 using test::doubles;
 using test::expect_close;
+using test::for_each_isa;
 using test::from_doubles;
 using test::random_tensor;
 }  // namespace ipa

@@ -90,7 +90,7 @@ TEST(ControlStage, SeveralControlNetsSumTheirResiduals) {
 TEST(ControlStage, GuessModeControlsOnlyTheConditionalHalf) {
   Sd15Control x;
   const unet::UNetConfig unet_config = unet::load_unet_config(x.base + "/unet/config.json");
-  ControlStage stage({{x.controlnet, ""}}, unet_config, ModelFamily::SD15, Precision::F32, {});
+  ControlStage stage({{x.controlnet, ""}}, unet_config, ModelFamily::SD15, Precision::F32, "", {});
   const int wi = std::stoi(x.w), hi = std::stoi(x.h);
   ControlImage ci;
   ci.image = image::Image(wi, hi);

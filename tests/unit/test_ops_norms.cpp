@@ -46,7 +46,9 @@ TEST(OpsGroupNorm, MatchesReferenceWithAndWithoutSiLU) {
       Tensor g = random_tensor({c.x[1]}, seed++, 0.5f, 1.5f), b = random_tensor({c.x[1]}, seed++);
       const std::string label = "group_norm_" + shape_str(c.x) + (silu ? "_silu" : "");
       ops::GroupNorm gn{c.groups, 1e-5f, g, b};
-      expect_close(gn(x, silu), group_norm_ref(x, c.groups, g, b, 1e-5, silu), 1e-5, label);
+      const Tensor ref = group_norm_ref(x, c.groups, g, b, 1e-5, silu);
+      for_each_isa(
+          [&](const std::string& isa) { expect_close(gn(x, silu), ref, 1e-5, label + isa); });
     }
   }
 }
@@ -85,9 +87,12 @@ TEST(OpsLayerNorm, MatchesReference) {
     Tensor x = random_tensor(s, seed++, -50.f, 150.f);
     Tensor g = random_tensor({s.back()}, seed++), b = random_tensor({s.back()}, seed++);
     ops::LayerNorm ln{1e-5f, g, b};
-    expect_close(ln(x), layer_norm_ref(x, g, b, 1e-5), 1e-5, "layer_norm_" + shape_str(s));
-    expect_close(ops::layer_norm(x, {}, {}, 1e-6f), layer_norm_ref(x, {}, {}, 1e-6), 1e-5,
-                 "layer_norm_noaffine_" + shape_str(s));
+    const Tensor ref = layer_norm_ref(x, g, b, 1e-5), ref_plain = layer_norm_ref(x, {}, {}, 1e-6);
+    for_each_isa([&](const std::string& isa) {
+      expect_close(ln(x), ref, 1e-5, "layer_norm_" + shape_str(s) + isa);
+      expect_close(ops::layer_norm(x, {}, {}, 1e-6f), ref_plain, 1e-5,
+                   "layer_norm_noaffine_" + shape_str(s) + isa);
+    });
   }
   EXPECT_THROW(ops::layer_norm(random_tensor({2, 4}, 1), random_tensor({3}, 2), {}, 1e-5f), Error);
 }
@@ -109,7 +114,10 @@ TEST(OpsSoftmax, MatchesReference) {
   int seed = 500;
   for (const Shape& s : {Shape{4, 77}, Shape{1, 1}, Shape{2, 3, 1000}, Shape{17}}) {
     Tensor x = random_tensor(s, seed++, -30.f, 30.f);
-    expect_close(ops::softmax(x), softmax_ref(x), 1e-5, "softmax_" + shape_str(s));
+    const Tensor ref = softmax_ref(x);
+    for_each_isa([&](const std::string& isa) {
+      expect_close(ops::softmax(x), ref, 1e-5, "softmax_" + shape_str(s) + isa);
+    });
   }
   // -inf entries (masked) get exactly zero probability
   Tensor x = Tensor::from_vector({1, 3}, {0.f, -INFINITY, 1.f});

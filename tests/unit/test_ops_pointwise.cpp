@@ -20,36 +20,41 @@ double gelu_ref(double x) {
 }
 
 TEST(OpsActivations, MatchReference) {
-  // Wide range so the exp under/overflow paths and the erf tails are exercised; odd size.
-  Tensor x = random_tensor({3, 4097}, 1, -30.f, 30.f);
-  Tensor small = random_tensor({1001}, 2, -3.f, 3.f);
-  for (const Tensor& t : {x, small}) {
-    const std::string n = std::to_string(t.numel());
-    expect_close(ops::gelu(t), map_ref(t, gelu_ref), 1e-6, "gelu_" + n);
-    expect_close(ops::gelu_tanh(t),
-                 map_ref(t,
-                         [](double v) {
-                           return 0.5 * v *
-                                  (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-                         }),
-                 1e-6, "gelu_tanh_" + n);
-    expect_close(ops::quick_gelu(t),
-                 map_ref(t, [](double v) { return v / (1 + std::exp(-1.702 * v)); }), 1e-6,
-                 "quick_gelu_" + n);
-    expect_close(ops::silu(t), map_ref(t, [](double v) { return v / (1 + std::exp(-v)); }), 1e-6,
-                 "silu_" + n);
-    expect_close(ops::activation(t, ops::Activation::SiLU), ops::silu(t), 0, "activation_silu");
-  }
-  // Elementwise relative accuracy of the exp-based ones where values are tiny (x → -∞ tail).
-  Tensor neg = Tensor::from_vector({4}, {-10.f, -20.f, -50.f, -80.f});
-  const auto s = ops::silu(neg).to_floats();
-  for (int i = 0; i < 4; ++i) {
-    const double x0 = neg.item_f32({i}), r = x0 / (1 + std::exp(-x0));
-    EXPECT_NEAR(s[i] / r, 1.0, 1e-6) << x0;
-  }
-  const auto g = ops::gelu(Tensor::from_vector({2}, {-5.f, -8.f})).to_floats();
-  EXPECT_NEAR(g[0] / gelu_ref(-5.0), 1.0, 1e-5);
-  EXPECT_NEAR(g[1] / gelu_ref(-8.0), 1.0, 1e-5);
+  // Every kernel variant the CPU runs.
+  for_each_isa([](const std::string& isa) {
+    // Wide range so the exp under/overflow paths and the erf tails are exercised; odd size.
+    Tensor x = random_tensor({3, 4097}, 1, -30.f, 30.f);
+    Tensor small = random_tensor({1001}, 2, -3.f, 3.f);
+    for (const Tensor& t : {x, small}) {
+      const std::string n = std::to_string(t.numel());
+      expect_close(ops::gelu(t), map_ref(t, gelu_ref), 1e-6, "gelu_" + n + isa);
+      expect_close(
+          ops::gelu_tanh(t),
+          map_ref(t,
+                  [](double v) {
+                    return 0.5 * v *
+                           (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+                  }),
+          1e-6, "gelu_tanh_" + n + isa);
+      expect_close(ops::quick_gelu(t),
+                   map_ref(t, [](double v) { return v / (1 + std::exp(-1.702 * v)); }), 1e-6,
+                   "quick_gelu_" + n + isa);
+      expect_close(ops::silu(t), map_ref(t, [](double v) { return v / (1 + std::exp(-v)); }), 1e-6,
+                   "silu_" + n + isa);
+      expect_close(ops::activation(t, ops::Activation::SiLU), ops::silu(t), 0,
+                   "activation_silu" + isa);
+    }
+    // Elementwise relative accuracy of the exp-based ones where values are tiny (x → -∞ tail).
+    Tensor neg = Tensor::from_vector({4}, {-10.f, -20.f, -50.f, -80.f});
+    const auto s = ops::silu(neg).to_floats();
+    for (int i = 0; i < 4; ++i) {
+      const double x0 = neg.item_f32({i}), r = x0 / (1 + std::exp(-x0));
+      EXPECT_NEAR(s[i] / r, 1.0, 1e-6) << x0;
+    }
+    const auto g = ops::gelu(Tensor::from_vector({2}, {-5.f, -8.f})).to_floats();
+    EXPECT_NEAR(g[0] / gelu_ref(-5.0), 1.0, 1e-5);
+    EXPECT_NEAR(g[1] / gelu_ref(-8.0), 1.0, 1e-5);
+  });
 }
 
 TEST(OpsActivations, Geglu) {
@@ -58,7 +63,9 @@ TEST(OpsActivations, Geglu) {
   std::vector<double> y(2 * 5 * 37);
   for (int64_t r = 0; r < 10; ++r)
     for (int64_t i = 0; i < 37; ++i) y[r * 37 + i] = v[r * 74 + i] * gelu_ref(v[r * 74 + 37 + i]);
-  expect_close(ops::geglu(x), from_doubles({2, 5, 37}, y), 1e-6, "geglu");
+  for_each_isa([&](const std::string& isa) {
+    expect_close(ops::geglu(x), from_doubles({2, 5, 37}, y), 1e-6, "geglu" + isa);
+  });
   EXPECT_THROW(ops::geglu(random_tensor({2, 5}, 4)), Error);
 }
 

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
+#include "bench/random_lora.h"
 #include "formats/safetensors.h"
+#include "ipadapter/engine.h"
 #include "ipadapter/request_json.h"
 #include "pipeline/base_model.h"
 #include "test_support.h"
@@ -254,16 +257,49 @@ TEST(SingleFile, Bf16FileHoldsTheRoundedTensors) {
   }
 }
 
-// The request keys of the options, resolved like every path of a request.
+// The same model as a folder and as a single file generates the same latents, bit for bit,
+// also with a LoRA merged (the LoRA names the folder's weights; the single file's are renamed
+// to the same names before the merge).
+TEST(SingleFile, SameGenerationAsTheFolderAlsoWithALora) {
+  const nlohmann::json c = test::load_case("single_file_sd15");
+  const std::string folder = test::golden_path(test::single_file_config(c));
+  const std::string file = test::golden_path("single_file_sd15/" + c.at("files").begin().key());
+  const std::string lora =
+      bench::ensure_random_lora(folder, test::temp_dir("single_file_lora"), 2, 5);
+  GenerateRequest r;
+  r.prompt = "a cat";
+  r.steps = 2;
+  r.seed = 3;
+  for (const bool with_lora : {false, true}) {
+    SCOPED_TRACE(with_lora ? "with a LoRA" : "without");
+    EngineOptions a, b;
+    a.base = folder;
+    b.base = file;
+    b.base_config = folder;
+    if (with_lora) a.loras = b.loras = {{lora, 0.5f}};
+    const GenerateResult x = Engine::load(a)->generate(r);
+    const GenerateResult y = Engine::load(b)->generate(r);
+    EXPECT_EQ(x.final_latents.shape, y.final_latents.shape);
+    EXPECT_TRUE(x.final_latents.data == y.final_latents.data);
+  }
+}
+
+// The request keys of the options, resolved like every model path of a request (relative to
+// the request's folder; see model_sources for repo ids).
 TEST(SingleFile, RequestKeysBaseConfigAndVae) {
-  RequestSources sources;
-  sources.resolve = [](const std::string& p, const std::string&) { return "/models/" + p; };
+  const std::string dir = test::temp_dir("single_file_request");
+  std::filesystem::create_directories(dir + "/sd15");
+  for (const char* f : {"/dreamshaper_8.safetensors", "/vae.safetensors"}) {
+    std::ofstream(dir + f) << "x";
+  }
+  const RequestSources sources = file_request_sources(dir);
   const ParsedRequest r = parse_request_json(
       R"({"base": "dreamshaper_8.safetensors", "base_config": "sd15", "vae": "vae.safetensors"})",
       sources);
-  EXPECT_EQ(r.base, "/models/dreamshaper_8.safetensors");
-  EXPECT_EQ(r.base_config, "/models/sd15");
-  EXPECT_EQ(r.vae, "/models/vae.safetensors");
+  EXPECT_EQ(std::filesystem::path(r.base),
+            std::filesystem::path(dir) / "dreamshaper_8.safetensors");
+  EXPECT_EQ(std::filesystem::path(r.base_config), std::filesystem::path(dir) / "sd15");
+  EXPECT_EQ(std::filesystem::path(r.vae), std::filesystem::path(dir) / "vae.safetensors");
   const std::string msg =
       test::error_of([&] { parse_request_json(R"({"base_config": 3})", sources); });
   EXPECT_TRUE(test::contains(msg, "base_config")) << msg;

@@ -25,6 +25,10 @@ struct E2EBenchOptions {
   // configs/controlnet_<arch>/.
   bool controlnet = false;
   std::string controlnet_path;
+  // A LoRA merged at load: a real file (`lora`, weight 1), or with `lora_rank` > 0 a random
+  // one of that rank on every linear / conv layer (bench/random_lora.h).
+  std::string lora;
+  int lora_rank = 0;
   ComputeOptions compute;
   std::string image;  // reference image (default: a generated pattern)
   Sampler sampler = Sampler::Default;

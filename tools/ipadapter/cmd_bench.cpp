@@ -117,6 +117,10 @@ const bool registered = register_command(
                          "ControlNet folder or file (with --base); without --base, a random "
                          "full-size ControlNet from configs/controlnet_<arch>/")
               ->expected(0, 1);
+      sub.add_option("--lora", b.lora, "LoRA file merged at load (weight 1)");
+      sub.add_option("--random-lora", b.lora_rank,
+                     "A random LoRA of this rank on every linear / conv layer of the UNet and "
+                     "text encoders (written once into --cache), merged at load");
       sub.add_option("--image", b.image, "Reference image (default: a generated test pattern)");
       sub.add_option("--sampler", o->sampler,
                      "Sampler, as generate's (default: the base model's scheduler)");

@@ -10,7 +10,7 @@ namespace ipa::cli {
 namespace {
 
 struct EmbedFlags {
-  std::string image_encoder, ip_adapter, out, image_prep = "crop";
+  std::string image_encoder, ip_adapter, out, image_prep = "crop", revision, variant;
   std::vector<std::string> images;
   bool save_clip = false;
   ComputeFlags compute;
@@ -32,6 +32,8 @@ int run_embed(const EmbedFlags& f) {
   EmbedderOptions o;
   o.ip_adapter = f.ip_adapter;
   o.image_encoder = f.image_encoder;
+  o.revision = f.revision;
+  o.variant = f.variant;
   o.compute = f.compute.options();
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   const auto embedder = ImageEmbedder::load(o);
@@ -53,7 +55,7 @@ int run_embed(const EmbedFlags& f) {
   const int64_t width = e.clip_feature.shape.empty() ? 0 : e.clip_feature.shape.back();
   write_float_arrays(
       f.out, out,
-      {{"ip_adapter", f.ip_adapter},
+      {{"ip_adapter", a.file},
        {"image_encoder", a.image_encoder},
        {"variant", a.variant},
        {"image_prep", f.image_prep},
@@ -71,7 +73,16 @@ const bool registered = register_command(
       sub.add_option("--image-encoder", f->image_encoder,
                      "CLIP vision encoder folder (default: found beside the adapter in the "
                      "h94/IP-Adapter layout)");
-      sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors")->required();
+      sub.add_option("--ip-adapter", f->ip_adapter,
+                     "IP-Adapter .bin or .safetensors (or a Hugging Face repo id + path, found in "
+                     "the local cache)")
+          ->required();
+      sub.add_option("--revision", f->revision,
+                     "Revision of models given by repo id: branch, tag or commit hash (default: "
+                     "main)");
+      sub.add_option("--variant", f->variant,
+                     "Weights variant to prefer in the encoder folder, e.g. fp16 (default: full "
+                     "precision)");
       sub.add_option("--image", f->images, "Reference image (PNG/JPEG/WebP); repeat for several")
           ->required();
       sub.add_option("--out", f->out, "Output .safetensors")->required();

@@ -1,7 +1,9 @@
 // `ipadapter generate`: text + image prompt → PNG(s), SD1.5 and SDXL families. A client of
 // the public API: it reads the files (or a JSON request, --request), fills a GenerateRequest,
 // writes the PNGs. Options given next to --request override the request's fields.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,7 +32,7 @@ struct GenerateFlags {
   std::string out = "out.png";
   std::string init_latents, dump_latents;
   // img2img / inpainting
-  std::string init_image, mask, unet;
+  std::string init_image, mask, unet, revision, variant;
   double strength = 0;
   float mask_blur = 0;
   int padding_mask_crop = 0;
@@ -39,6 +41,7 @@ struct GenerateFlags {
   std::vector<std::string> controlnets, controlnet_configs, control_images;
   std::vector<float> control_scales, control_starts, control_ends;
   bool guess_mode = false;
+  std::vector<std::string> loras;  // FILE[:weight]
   ComputeFlags compute;
   // Every option, to know which were given (they override a --request file's fields).
   std::map<std::string, CLI::Option*> options;
@@ -121,6 +124,26 @@ void apply_control_flags(const GenerateFlags& f, ParsedRequest* pr) {
   per_control("--control-end", f.control_ends, [](ControlImage& c, float v) { c.end = v; });
 }
 
+// --lora FILE[:weight]: the weight is what follows the last ':' when it is a number (so a
+// path with a ':' still works without a weight).
+LoraOptions parse_lora_flag(const std::string& text) {
+  LoraOptions l;
+  l.file = text;
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos && colon > 0) {
+    const std::string number = text.substr(colon + 1);
+    char* end = nullptr;
+    const float w = std::strtof(number.c_str(), &end);
+    if (!number.empty() && end == number.c_str() + number.size()) {
+      if (!std::isfinite(w)) throw Error("--lora: the weight must be a finite number: " + text);
+      l.file = text.substr(0, colon);
+      l.weight = w;
+    }
+  }
+  if (l.file.empty()) throw Error("--lora: no file in '" + text + "'");
+  return l;
+}
+
 // The flags that were given, over the request (or over the defaults without one).
 void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
   GenerateRequest& r = pr->request;
@@ -188,6 +211,12 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
   if (f.given("--unet")) pr->unet = f.unet;
   if (f.given("--config")) pr->base_config = f.base_config;
   if (f.given("--vae")) pr->vae = f.vae;
+  if (f.given("--revision")) pr->revision = f.revision;
+  if (f.given("--variant")) pr->variant = f.variant;
+  if (f.given("--lora")) {
+    pr->loras.clear();
+    for (const auto& text : f.loras) pr->loras.push_back(parse_lora_flag(text));
+  }
   apply_control_flags(f, pr);
   if (f.given("--guess-mode")) r.guess_mode = f.guess_mode;
   if (f.given("--dump-latents") || pr->dump_latents.empty()) {
@@ -225,6 +254,9 @@ int run_generate(const GenerateFlags& f) {
   o.vae = pr.vae;
   o.unet = pr.unet;
   o.controlnets = pr.controlnets;
+  o.revision = pr.revision;
+  o.variant = pr.variant;
+  o.loras = pr.loras;
   o.compute = *pr.compute;
   o.one_shot = true;  // one generation per process: hold each model only while needed
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
@@ -275,13 +307,22 @@ const bool registered = register_command(
                          "fields"));
       opt(sub.add_option("--base", f->base,
                          "Diffusers pipeline folder (SD1.5 family or SDXL), or a single-file "
-                         "SD1.x / SDXL checkpoint (.safetensors, .ckpt)"));
+                         "SD1.x / SDXL checkpoint (.safetensors, .ckpt); any model path may also "
+                         "be a Hugging Face repo id found in the local cache "
+                         "(runwayml/stable-diffusion-v1-5, "
+                         "h94/IP-Adapter/models/ip-adapter_sd15.safetensors)"));
       opt(sub.add_option("--config", f->base_config,
                          "For a single-file --base: a diffusers pipeline folder whose configs "
                          "describe it (default: the family's standard full-size configs)"));
       opt(sub.add_option("--vae", f->vae,
                          "VAE to use instead of the base's: a diffusers VAE folder or one file "
                          "(diffusers or original names)"));
+      opt(sub.add_option("--revision", f->revision,
+                         "Revision of models given by repo id: branch, tag or commit hash "
+                         "(default: main)"));
+      opt(sub.add_option("--variant", f->variant,
+                         "Weights variant to prefer in model folders, e.g. fp16 "
+                         "(model.fp16.safetensors); default: the full-precision files"));
       opt(sub.add_option("--ip-adapter", f->ip_adapter, "IP-Adapter .bin or .safetensors"));
       opt(sub.add_option("--image-encoder", f->image_encoder,
                          "CLIP vision encoder folder (default: beside the adapter, h94 layout)"));
@@ -377,6 +418,9 @@ const bool registered = register_command(
                          "ControlNet active from this fraction of the steps (default 0)"));
       opt(sub.add_option("--control-end", f->control_ends,
                          "ControlNet active until this fraction of the steps (default 1)"));
+      opt(sub.add_option("--lora", f->loras,
+                         "LoRA file (kohya/A1111 or diffusers/PEFT) merged into the UNet and "
+                         "text encoders, FILE[:weight] (default weight 1); repeat to sum several"));
       opt(sub.add_flag("--guess-mode", f->guess_mode,
                        "ControlNet guess mode (diffusers): only the conditional batch half"));
       add_compute_options(sub, f->compute);

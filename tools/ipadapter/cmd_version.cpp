@@ -11,6 +11,12 @@ const bool registered = register_command("info", "Build and CPU information", []
     const SystemInfo s = system_info();
     std::printf("ipadapter 0.1.0\nthreads: %d\nvector ISA: %s\nbf16 compute available: %s\n",
                 s.default_threads, s.isa.c_str(), s.bf16 ? "yes" : "no");
+    try {
+      const PrecisionChoice p = resolve_precision(Precision::Auto);
+      std::printf("precision auto: %s (%s)\n", precision_name(p.precision), p.reason.c_str());
+    } catch (const std::exception& e) {
+      std::printf("precision auto: %s\n", e.what());
+    }
     return 0;
   };
 });

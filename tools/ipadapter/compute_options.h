@@ -8,8 +8,8 @@
 namespace ipa::cli {
 
 struct ComputeFlags {
-  int threads = 0;                // 0 = all physical cores
-  std::string precision = "f32";  // f32 | bf16
+  int threads = 0;                 // 0 = all physical cores
+  std::string precision = "auto";  // f32 | bf16 | auto
   ComputeOptions options() const;
 };
 

@@ -54,7 +54,8 @@ class ControlNetModel {
   // error naming them.
   static ControlNetModel load(const ControlNetConfig& config, const WeightScope& ws);
   // A diffusers folder: config.json + diffusion_pytorch_model[.fp16].safetensors (or .bin).
-  static ControlNetModel load_dir(const std::string& dir, Precision precision = Precision::F32);
+  static ControlNetModel load_dir(const std::string& dir, Precision precision = Precision::F32,
+                                  const std::string& variant = "");
   // One weights file (.safetensors, .pth/.ckpt/.bin) with `config`: diffusers names, or the
   // original LDM / lllyasviel layout (input_blocks, zero_convs, input_hint_block,
   // middle_block_out, optionally under "control_model."), detected from the keys.

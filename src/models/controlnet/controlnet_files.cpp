@@ -44,8 +44,9 @@ void add_ldm_weights(const TensorFile& file, const std::string& prefix, const Ld
 
 }  // namespace
 
-ControlNetModel ControlNetModel::load_dir(const std::string& dir, Precision precision) {
-  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
+ControlNetModel ControlNetModel::load_dir(const std::string& dir, Precision precision,
+                                          const std::string& variant) {
+  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision), variant);
   return load(parse_controlnet_config(folder.config, folder.config_path), folder.weights.scope(""));
 }
 

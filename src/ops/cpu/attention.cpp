@@ -47,7 +47,7 @@ MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                  const Tensor& mask) {
-  return cpu::attention_on(best_isa(), q, k, v, heads, scale, mask);
+  return cpu::attention_on(active_isa(), q, k, v, heads, scale, mask);
 }
 
 namespace cpu {

@@ -4,22 +4,10 @@
 namespace ipa::ops::cpu {
 
 namespace {
-struct Avx2 {
-  static constexpr int W = 8;
+struct Avx2 : Avx2Vec {
   // 4 broadcast rows × 3 vectors = 12 accumulators: enough to cover the FMA latency on two
   // pipes with 16 registers.
   static constexpr int kTileVecs = 3;
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-  static V load(const float* p) {
-    V v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-  }
-  static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
-  static V splat(float f) { return V{} + f; }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN
 };
 }  // namespace
 

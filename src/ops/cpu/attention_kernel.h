@@ -12,13 +12,12 @@
 // Both products run on one register-tiled FMA micro-kernel (kPanel broadcast rows × TileVecs
 // vectors of accumulators).
 #pragma once
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "ops/cpu/attention_problem.h"
+#include "ops/cpu/vec_math.h"
 
 namespace ipa::ops::cpu {
 namespace {
@@ -26,32 +25,6 @@ namespace {
 constexpr int64_t kPanel = 4;    // broadcast rows per micro-tile (packed together)
 constexpr int64_t kKBlock = 64;  // keys per inner block (multiple of kPanel)
 constexpr int64_t kQVecs = 6;    // query vectors per task
-
-// exp(x) for softmax arguments x = s - max <= 0 (the same formula as cpu_util.h's
-// exp8_nonpos, at any width): FMA range reduction, degree-6 Taylor polynomial, ≤ 2 ulp;
-// x < -87.3 (and -inf) gives exactly 0, NaN stays NaN.
-template <class T>
-typename T::V exp_nonpos(typename T::V x) {
-  using V = typename T::V;
-  using I = typename T::I;
-  const V kMagic = T::splat(12582912.f);  // 1.5 · 2^23: adding it rounds to an integer
-  const V kLo = T::splat(-87.3f);
-  const V xc = T::max(kLo, x);  // NaN passes through
-  const V t = T::fma(xc, T::splat(1.44269504088896341f), kMagic);
-  const V n = t - kMagic;
-  const I ni = (I)t - (I)kMagic;
-  V r = T::fma(n, T::splat(-0.693145751953125f), xc);
-  r = T::fma(n, T::splat(-1.42860682030941723e-06f), r);
-  V p = T::splat(1.f / 720.f);
-  p = T::fma(p, r, T::splat(1.f / 120.f));
-  p = T::fma(p, r, T::splat(1.f / 24.f));
-  p = T::fma(p, r, T::splat(1.f / 6.f));
-  p = T::fma(p, r, T::splat(0.5f));
-  p = T::fma(p, r, T::splat(1.f));
-  p = T::fma(p, r, T::splat(1.f));
-  const V result = p * (V)((ni + 127) << 23);
-  return (V)((I)result & ~(I)(x < kLo));
-}
 
 // C[r][W·v ..] for r < kPanel, v < CV (row stride ldc):
 //   (ACC ? C · corr[v] : 0) + Σ_{t<T} A[t][r] · B[t·ldb + W·v ..]
@@ -211,10 +184,10 @@ void attention_kernel(const AttentionProblem& p) {
           const V mnew = T::max(mrow[w], bmax);
           // Queries whose keys are all -inf so far keep p = 0 (exp(-inf - 0)), not NaN.
           const V msafe = mnew == kNegInf ? V{} : mnew;
-          corr[w] = exp_nonpos<T>(mrow[w] - msafe);
+          corr[w] = vexp_nonpos<T>(mrow[w] - msafe);
           V psum = {};
           for (int64_t j = 0; j < nk; ++j) {
-            const V pj = exp_nonpos<T>(S[j * kQVecs + w] - msafe);
+            const V pj = vexp_nonpos<T>(S[j * kQVecs + w] - msafe);
             S[j * kQVecs + w] = pj;
             psum += pj;
           }

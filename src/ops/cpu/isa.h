@@ -11,5 +11,20 @@ const char* isa_name(Isa isa);  // "avx2", "avx512"
 Isa best_isa();
 // Every variant this CPU runs, narrowest first (tests run each against the reference loops).
 std::vector<Isa> supported_isas();
+// The variant the ops run on this thread: best_isa(), unless an IsaOverride is active.
+Isa active_isa();
+
+// Makes the ops of the calling thread use `isa` (which this CPU must run) while it lives; tests
+// use it to run every variant.
+class IsaOverride {
+ public:
+  explicit IsaOverride(Isa isa);
+  ~IsaOverride();
+  IsaOverride(const IsaOverride&) = delete;
+  IsaOverride& operator=(const IsaOverride&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace ipa::ops::cpu

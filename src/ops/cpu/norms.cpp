@@ -1,9 +1,8 @@
-// group_norm, layer_norm and softmax: own OpenMP kernels. Statistics are two-pass with
-// double-accumulated sums, so they match PyTorch's float results to rounding.
-#include <cmath>
-
+// group_norm, layer_norm and softmax: argument checks and the OpenMP split; the row kernels
+// (two-pass statistics with double-accumulated sums, so they match PyTorch's float results to
+// rounding) are pointwise_kernels.h's, for the ISA the CPU runs.
 #include "ops/cpu/cpu_util.h"
-#include "ops/cpu/reduce.h"
+#include "ops/cpu/pointwise_kernels.h"
 #include "ops/profile.h"
 
 namespace ipa::ops {
@@ -43,30 +42,13 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
   const float* gp = gamma.defined() ? gamma.data<float>() : nullptr;
   const float* bp = beta.defined() ? beta.data<float>() : nullptr;
   const int64_t tasks = N * groups;
+  const auto& kernels = pointwise_kernels(active_isa());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t g = t % groups;
-    const float* src = xp + t * group_size;
-    float* dst = yp + t * group_size;
-    if (group_size == 0) continue;
-    const float mean = static_cast<float>(sum(src, group_size) / group_size);
-    const double var = sum_sq_dev(src, group_size, mean) / group_size;
-    const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
-    for (int64_t c = 0; c < cpg; ++c) {
-      const int64_t ch = g * cpg + c;
-      const float a = rstd * (gp ? gp[ch] : 1.f);
-      const float b = (bp ? bp[ch] : 0.f) - mean * a;
-      const float* s = src + c * spatial;
-      float* d = dst + c * spatial;
-      if (fuse_silu) {
-        map8(s, d, spatial, [a, b](v8f x) {
-          const v8f v = x * a + b;
-          return v / (1.f + exp8(-v));
-        });
-      } else {
-        for (int64_t i = 0; i < spatial; ++i) d[i] = s[i] * a + b;
-      }
-    }
+    kernels.group_norm_group(xp + t * group_size, yp + t * group_size, cpg, spatial,
+                             gp ? gp + g * cpg : nullptr, bp ? bp + g * cpg : nullptr, eps,
+                             fuse_silu);
   }
   return y;
 }
@@ -86,21 +68,9 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
   float* yp = y.data<float>();
   const float* gp = gamma.defined() ? gamma.data<float>() : nullptr;
   const float* bp = beta.defined() ? beta.data<float>() : nullptr;
+  const auto& kernels = pointwise_kernels(active_isa());
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* s = xp + r * D;
-    float* d = yp + r * D;
-    const float mean = static_cast<float>(sum(s, D) / D);
-    const double var = sum_sq_dev(s, D, mean) / D;
-    const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
-    if (gp && bp) {
-      for (int64_t i = 0; i < D; ++i) d[i] = (s[i] - mean) * rstd * gp[i] + bp[i];
-    } else {
-      for (int64_t i = 0; i < D; ++i) {
-        d[i] = (s[i] - mean) * rstd * (gp ? gp[i] : 1.f) + (bp ? bp[i] : 0.f);
-      }
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) kernels.layer_norm_row(xp + r * D, yp + r * D, D, gp, bp, eps);
   return y;
 }
 
@@ -115,15 +85,9 @@ Tensor softmax(const Tensor& x_in) {
   const int64_t rows = x.numel() / D;
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
+  const auto& kernels = pointwise_kernels(active_isa());
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* s = xp + r * D;
-    float* d = yp + r * D;
-    const float m = max8(s, D);
-    map8(s, d, D, [m](v8f x) { return exp8(x - m); });
-    const float inv = static_cast<float>(1.0 / sum(d, D));
-    for (int64_t i = 0; i < D; ++i) d[i] *= inv;
-  }
+  for (int64_t r = 0; r < rows; ++r) kernels.softmax_row(xp + r * D, yp + r * D, D);
   return y;
 }
 

@@ -1,0 +1,58 @@
+// The vector types our kernels are written for, one traits struct per instruction set:
+// `Avx2Vec` (8 floats) and `Avx512Vec` (16). Kernels are templates over these (vec_math.h,
+// pointwise_kernels.h, attention_kernel.h) and are instantiated in files compiled for that ISA
+// (*_avx2.cpp with -mavx2 -mfma, *_avx512.cpp with -mavx512f); the rest of the library is built
+// for x86-64-v3 and picks a variant at run time (isa.h).
+//
+// Everything here has internal linkage (unnamed namespace): an inline function with external
+// linkage compiled in an AVX-512 file could be the copy the linker keeps for every file, and
+// then run on an AVX2 CPU. tests/cmake/check_isa_objects.cmake checks the AVX-512 objects
+// define no such shared symbol.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace ipa::ops::cpu {
+namespace {
+
+struct Avx2Vec {
+  static constexpr int W = 8;
+  typedef float V __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  static V load(const float* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
+  static V splat(float f) { return V{} + f; }
+  // a·b + c with one rounding. Spelled out because -std=c++20 (ISO mode) turns off GCC's
+  // automatic contraction.
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN (maxps)
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }  // b where either is NaN (minps)
+};
+
+#ifdef __AVX512F__
+struct Avx512Vec {
+  static constexpr int W = 16;
+  typedef float V __attribute__((vector_size(64)));
+  typedef int32_t I __attribute__((vector_size(64)));
+  static V load(const float* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
+  static V splat(float f) { return V{} + f; }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  // Spelled as selects with maxps/minps's NaN rule (b where either is NaN): GCC 12's
+  // _mm512_max_ps trips -Wmaybe-uninitialized in its own header.
+  static V max(V a, V b) { return a > b ? a : b; }
+  static V min(V a, V b) { return a < b ? a : b; }
+};
+#endif
+
+}  // namespace
+}  // namespace ipa::ops::cpu
