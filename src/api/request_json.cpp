@@ -289,7 +289,7 @@ class Parser {
     only_keys(j, field, {"file", "weight"});
     if (!j.contains("file")) fail(path(field, "file"), "is required (the LoRA file)");
     LoraOptions l;
-    l.file = model(j["file"], path(field, "file"));
+    l.file = file(j["file"], path(field, "file"));
     if (j.contains("weight")) l.weight = number(j["weight"], path(field, "weight"));
     return l;
   }
