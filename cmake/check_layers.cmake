@@ -1,7 +1,7 @@
 # Include layering of src/ and tools/, run at build time (cmake -P). Each folder of src/ is a
 # layer that may include only the layers listed for it below (and the public API headers,
 # "ipadapter/..."); oneDNN may be included only under src/ops/cpu; the CLI (tools/ipadapter)
-# only the public API and the tools' own libraries. A violation fails the build, naming the
+# and the server (tools/server) only the public API and the tools' own libraries. A violation fails the build, naming the
 # file, the include and what is allowed. Keep this table in step with docs/architecture.md.
 #   cmake -DSOURCE_DIR=<repo> -DSTAMP=<file to touch on success> -P check_layers.cmake
 
@@ -59,8 +59,12 @@ foreach(f IN LISTS files)
         string(APPEND errors "${rel}: '${line}': ${layer}/ may include only: ipadapter ${allowed_${layer}}\n")
       endif()
     elseif(layer STREQUAL "ipadapter")
-      if(NOT target STREQUAL "bench")
-        string(APPEND errors "${rel}: '${line}': the CLI uses the public API (ipadapter/...) and tools/bench only\n")
+      if(NOT target STREQUAL "bench" AND NOT target STREQUAL "server")
+        string(APPEND errors "${rel}: '${line}': the CLI uses the public API (ipadapter/...), tools/bench and tools/server only\n")
+      endif()
+    elseif(layer STREQUAL "server")
+      if(NOT target STREQUAL "bench" AND NOT target STREQUAL "server")
+        string(APPEND errors "${rel}: '${line}': the server uses the public API (ipadapter/...) and tools/bench only\n")
       endif()
     endif()
   endforeach()

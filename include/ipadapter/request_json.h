@@ -43,10 +43,21 @@ struct ParsedRequest {
   std::string out, dump_latents;
 };
 
-// Parses and checks one JSON request (text at most 16 MiB and 64 levels deep); `name` labels
-// errors (the file name).
+// What the parser accepts before it parses (the server passes its flags' tighter values).
+struct RequestLimits {
+  size_t max_bytes = size_t{16} << 20;
+  int max_depth = 64;
+};
+
+// Parses and checks one JSON request (text within `limits`); `name` labels errors (the file
+// name).
 ParsedRequest parse_request_json(const std::string& text, const RequestSources& sources,
-                                 const std::string& name = "request");
+                                 const std::string& name = "request",
+                                 const RequestLimits& limits = {});
+
+// The nesting depth of JSON text (strings skipped), found without parsing: what callers check
+// before handing untrusted text to a recursive parser.
+int json_nesting_depth(const std::string& text);
 
 // RequestSources for a request file: paths relative to `folder`, images read from files.
 RequestSources file_request_sources(const std::string& folder);

@@ -16,6 +16,20 @@ image::Image decode_image(const uint8_t* data, size_t size, const std::string& n
   return image::decode_image(data, size, name);
 }
 
+image::Image decode_image(const uint8_t* data, size_t size, const std::string& name,
+                          int64_t max_pixels) {
+  image::DecodeOptions o;
+  o.max_pixels = max_pixels;
+  return image::decode_image(data, size, name, o);
+}
+
+std::vector<uint8_t> encode_png(const image::Image& img,
+                                const std::vector<std::pair<std::string, std::string>>& text) {
+  std::vector<image::PngText> chunks;
+  for (const auto& [k, v] : text) chunks.push_back({k, v});
+  return image::encode_png(img, chunks);
+}
+
 void write_png(const std::string& path, const image::Image& img,
                const std::vector<std::pair<std::string, std::string>>& text) {
   std::vector<image::PngText> chunks;

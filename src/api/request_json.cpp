@@ -15,12 +15,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxText = size_t{16} << 20;
-constexpr int kMaxDepth = 64;
+}  // namespace
 
-// Nesting depth of JSON text, strings skipped (before parsing, so deep input cannot exhaust the
-// recursive parser's stack).
-int max_depth(const std::string& text) {
+// Before parsing, so deep input cannot exhaust the recursive parser's stack.
+int json_nesting_depth(const std::string& text) {
   int depth = 0, worst = 0;
   bool in_string = false, escaped = false;
   for (char c : text) {
@@ -40,6 +38,8 @@ int max_depth(const std::string& text) {
   }
   return worst;
 }
+
+namespace {
 
 class Parser {
  public:
@@ -463,17 +463,18 @@ class Parser {
 }  // namespace
 
 ParsedRequest parse_request_json(const std::string& text, const RequestSources& sources,
-                                 const std::string& name) {
-  if (text.size() > kMaxText) {
-    throw Error("the request is larger than " + std::to_string(kMaxText >> 20) + " MiB", name);
+                                 const std::string& name, const RequestLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    throw Error("the request is larger than " + std::to_string(limits.max_bytes) + " bytes", name);
   }
-  if (max_depth(text) > kMaxDepth) {
-    throw Error("the request nests deeper than " + std::to_string(kMaxDepth) + " levels", name);
+  if (json_nesting_depth(text) > limits.max_depth) {
+    throw Error("the request nests deeper than " + std::to_string(limits.max_depth) + " levels",
+                name);
   }
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
     throw Error(std::string("not valid JSON: ") + e.what(), name);
   }
   Parser p(sources, name);

@@ -1,5 +1,6 @@
 #include "image/decode.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/error.h"
@@ -9,14 +10,16 @@
 
 namespace ipa::image {
 
-void check_image_dimensions(int64_t width, int64_t height, const std::string& name) {
+void check_image_dimensions(int64_t width, int64_t height, const std::string& name,
+                            int64_t max_pixels) {
   if (width <= 0 || height <= 0)
     throw Error(
         "image has zero size (" + std::to_string(width) + "x" + std::to_string(height) + ")", name);
-  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels)
+  max_pixels = std::min(max_pixels, kMaxImagePixels);
+  if (width > kMaxImageSide || height > kMaxImageSide || width * height > max_pixels)
     throw Error("image is too large (" + std::to_string(width) + "x" + std::to_string(height) +
                     "; the limit is " + std::to_string(kMaxImageSide) + " pixels per side and " +
-                    std::to_string(kMaxImagePixels) + " pixels in all)",
+                    std::to_string(max_pixels) + " pixels in all)",
                 name);
 }
 
@@ -50,13 +53,13 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name,
   detail::RawDecode raw;
   switch (*format) {
     case ImageFormat::kPng:
-      raw = detail::decode_png(data, size, name);
+      raw = detail::decode_png(data, size, name, options.max_pixels);
       break;
     case ImageFormat::kJpeg:
-      raw = detail::decode_jpeg(data, size, name);
+      raw = detail::decode_jpeg(data, size, name, options.max_pixels);
       break;
     case ImageFormat::kWebP:
-      raw = detail::decode_webp(data, size, name);
+      raw = detail::decode_webp(data, size, name, options.max_pixels);
       break;
   }
   const int orientation = raw.exif.empty() ? 0 : exif_orientation(raw.exif.data(), raw.exif.size());

@@ -28,6 +28,8 @@ struct DecodeOptions {
   // diffusers' load_image applies the EXIF orientation; a bare PIL.Image.open (what the IP-Adapter
   // demos and the CLIP goldens use) does not. Only images that carry an orientation differ.
   bool apply_exif_orientation = true;
+  // Refused before anything is allocated when width x height is larger (at most kMaxImagePixels).
+  int64_t max_pixels = kMaxImagePixels;
 };
 
 // What the file was, for messages and `inspect`.

@@ -17,8 +17,10 @@ struct RawDecode {
   std::vector<uint8_t> exif;
 };
 
-RawDecode decode_png(const uint8_t* data, size_t size, const std::string& name);
-RawDecode decode_jpeg(const uint8_t* data, size_t size, const std::string& name);
-RawDecode decode_webp(const uint8_t* data, size_t size, const std::string& name);
+RawDecode decode_png(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels);
+RawDecode decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
+                      int64_t max_pixels);
+RawDecode decode_webp(const uint8_t* data, size_t size, const std::string& name,
+                      int64_t max_pixels);
 
 }  // namespace ipa::image::detail

@@ -60,7 +60,8 @@ std::string mode_name(int components) {
   return components == 1 ? "L" : components == 3 ? "RGB" : "CMYK";
 }
 
-bool run_libjpeg(JpegDecoder& d, const uint8_t* data, size_t size, const std::string& name) {
+bool run_libjpeg(JpegDecoder& d, const uint8_t* data, size_t size, const std::string& name,
+                 int64_t max_pixels) {
   if (setjmp(d.err.jump)) return false;
 
   jpeg_create_decompress(&d.cinfo);
@@ -68,7 +69,7 @@ bool run_libjpeg(JpegDecoder& d, const uint8_t* data, size_t size, const std::st
   jpeg_mem_src(&d.cinfo, data, static_cast<unsigned long>(size));
   jpeg_save_markers(&d.cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&d.cinfo, TRUE);
-  check_image_dimensions(d.cinfo.image_width, d.cinfo.image_height, name);
+  check_image_dimensions(d.cinfo.image_width, d.cinfo.image_height, name, max_pixels);
 
   // PIL picks its mode from the component count alone: 1 -> L, 3 -> RGB, 4 -> CMYK.
   switch (d.cinfo.num_components) {
@@ -108,13 +109,14 @@ bool run_libjpeg(JpegDecoder& d, const uint8_t* data, size_t size, const std::st
 
 }  // namespace
 
-RawDecode decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+RawDecode decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
+                      int64_t max_pixels) {
   JpegDecoder d;
   d.cinfo.err = jpeg_std_error(&d.err.pub);
   d.err.pub.error_exit = on_jpeg_error;
   d.err.pub.emit_message = on_jpeg_message;
   d.err.pub.output_message = on_jpeg_output;
-  if (!run_libjpeg(d, data, size, name))
+  if (!run_libjpeg(d, data, size, name, max_pixels))
     throw Error(std::string("corrupt JPEG: ") + d.err.message, name);
 
   RawDecode out;

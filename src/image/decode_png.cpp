@@ -19,6 +19,7 @@ struct PngDecoder {
   png_infop info = nullptr;
   const uint8_t* data = nullptr;
   size_t size = 0, pos = 0;
+  int64_t max_pixels = 0;
   char message[256] = {};
 
   uint32_t width = 0, height = 0;
@@ -58,7 +59,7 @@ bool run_libpng(PngDecoder& d, const std::string& name) {
   png_read_info(d.png, d.info);
   png_get_IHDR(d.png, d.info, &d.width, &d.height, &d.bit_depth, &d.color_type, nullptr, nullptr,
                nullptr);
-  check_image_dimensions(d.width, d.height, name);
+  check_image_dimensions(d.width, d.height, name, d.max_pixels);
 
   if (d.bit_depth == 16) png_set_strip_16(d.png);  // keeps the high byte, like PIL's ";16B" modes
   if (d.color_type == PNG_COLOR_TYPE_PALETTE) {
@@ -129,10 +130,12 @@ std::vector<uint8_t> chunk_payload(const uint8_t* data, size_t size, const char*
 
 }  // namespace
 
-RawDecode decode_png(const uint8_t* data, size_t size, const std::string& name) {
+RawDecode decode_png(const uint8_t* data, size_t size, const std::string& name,
+                     int64_t max_pixels) {
   PngDecoder d;
   d.data = data;
   d.size = size;
+  d.max_pixels = max_pixels;
   d.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &d, on_png_error, on_png_warning);
   if (!d.png) throw Error("cannot initialise libpng", name);
   d.info = png_create_info_struct(d.png);

@@ -22,7 +22,8 @@ struct AnimDecoderDeleter {
 
 }  // namespace
 
-RawDecode decode_webp(const uint8_t* data, size_t size, const std::string& name) {
+RawDecode decode_webp(const uint8_t* data, size_t size, const std::string& name,
+                      int64_t max_pixels) {
   WebPData webp{data, size};
   // The demuxer validates the container and gives the canvas size before anything big is
   // allocated; it refuses incomplete files.
@@ -30,7 +31,7 @@ RawDecode decode_webp(const uint8_t* data, size_t size, const std::string& name)
   if (!demux) throw Error("corrupt or truncated WebP file", name);
   const uint32_t width = WebPDemuxGetI(demux.get(), WEBP_FF_CANVAS_WIDTH);
   const uint32_t height = WebPDemuxGetI(demux.get(), WEBP_FF_CANVAS_HEIGHT);
-  check_image_dimensions(width, height, name);
+  check_image_dimensions(width, height, name, max_pixels);
 
   RawDecode out;
   WebPChunkIterator chunk;

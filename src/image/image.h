@@ -13,7 +13,9 @@ namespace ipa::image {
 inline constexpr int64_t kMaxImageSide = 16384;
 inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 
-// Throws ipa::Error naming `name` when width x height is zero, negative or over the limits.
-void check_image_dimensions(int64_t width, int64_t height, const std::string& name);
+// Throws ipa::Error naming `name` when width x height is zero, negative or over the limits
+// (`max_pixels`: a caller's tighter limit on width x height, e.g. the server's).
+void check_image_dimensions(int64_t width, int64_t height, const std::string& name,
+                            int64_t max_pixels = kMaxImagePixels);
 
 }  // namespace ipa::image

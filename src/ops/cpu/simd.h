@@ -27,8 +27,8 @@ struct Avx2Vec {
   }
   static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
   static V splat(float f) { return V{} + f; }
-  // a·b + c with one rounding. Spelled out because -std=c++20 (ISO mode) turns off GCC's
-  // automatic contraction.
+  // a·b + c with one rounding, where the kernel wants it: explicit, so it does not depend on
+  // whether GCC contracts (the row kernels build with -ffp-contract=off).
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN (maxps)
   static V min(V a, V b) { return _mm256_min_ps(a, b); }  // b where either is NaN (minps)
