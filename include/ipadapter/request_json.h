@@ -41,6 +41,11 @@ struct ParsedRequest {
   GenerateRequest request;
   // Outputs a caller may honour (resolved paths; empty when not given).
   std::string out, dump_latents;
+
+  // The models, their sources and the compute settings as EngineOptions (one_shot and log
+  // left at their defaults; compute: as given, else the defaults) — the one mapping the CLI,
+  // the server and the C API share.
+  EngineOptions engine_options() const;
 };
 
 // What the parser accepts before it parses (the server passes its flags' tighter values).

@@ -209,14 +209,7 @@ ipadapter_engine* ipadapter_engine_load(const char* request_json,
     e->log_user = p.log_user;
     e->loaded = ipa::parse_request_json(request_json, load_sources(e->root));
     if (e->loaded.base.empty()) throw ipa::Error("base: is required (the base model folder)");
-    ipa::EngineOptions o;
-    o.base = e->loaded.base;
-    o.ip_adapters = e->loaded.ip_adapters;
-    o.base_config = e->loaded.base_config;
-    o.vae = e->loaded.vae;
-    o.unet = e->loaded.unet;
-    o.controlnets = e->loaded.controlnets;
-    o.compute = e->loaded.compute.value_or(ipa::ComputeOptions{});
+    ipa::EngineOptions o = e->loaded.engine_options();
     o.one_shot = p.one_shot;
     o.log = e->log_fn();
     e->loaded.request = {};  // only the models are kept

@@ -462,6 +462,21 @@ class Parser {
 
 }  // namespace
 
+EngineOptions ParsedRequest::engine_options() const {
+  EngineOptions o;
+  o.base = base;
+  o.base_config = base_config;
+  o.vae = vae;
+  o.ip_adapters = ip_adapters;
+  o.unet = unet;
+  o.controlnets = controlnets;
+  o.revision = revision;
+  o.variant = variant;
+  o.loras = loras;
+  o.compute = compute.value_or(ComputeOptions{});
+  return o;
+}
+
 ParsedRequest parse_request_json(const std::string& text, const RequestSources& sources,
                                  const std::string& name, const RequestLimits& limits) {
   if (text.size() > limits.max_bytes) {

@@ -16,6 +16,7 @@
 #include "ipadapter/request_json.h"
 #include "models/unet/config.h"
 #include "pipeline/lora.h"
+#include "server/engine_cache.h"
 #include "test_support.h"
 #include "weights/lora_file.h"
 #include "weights/model_folder.h"
@@ -589,6 +590,32 @@ TEST(Lora, EngineSdxlWithKohyaLora) {
     Engine::load(engine_options(sd15_base(), {{file, 1.f}}));
   });
   EXPECT_TRUE(test::contains(e, "xl_style.safetensors")) << e;
+}
+
+// The CLI, the server and the C API build their engines from a request with
+// ParsedRequest::engine_options(); the server's engine cache tells engines apart by every
+// option that changes the weights.
+TEST(Lora, EngineOptionsFromARequestCarryLorasAndSources) {
+  const ParsedRequest p = parse_request_json(
+      R"({"prompt": "x", "base": "b", "loras": [{"file": "a.safetensors", "weight": 0.5}],
+          "revision": "v2", "variant": "fp16", "precision": "f32"})",
+      file_request_sources("/models"));
+  const EngineOptions o = p.engine_options();
+  ASSERT_EQ(o.loras.size(), 1u);
+  EXPECT_EQ(o.loras[0].file, "/models/a.safetensors");
+  EXPECT_FLOAT_EQ(o.loras[0].weight, 0.5f);
+  EXPECT_EQ(o.revision, "v2");
+  EXPECT_EQ(o.variant, "fp16");
+  EXPECT_EQ(o.compute.precision, Precision::F32);
+  EngineOptions other = o;
+  other.loras[0].weight = 0.6f;
+  EXPECT_NE(server::engine_key(o), server::engine_key(other));
+  other = o;
+  other.variant.clear();
+  EXPECT_NE(server::engine_key(o), server::engine_key(other));
+  other = o;
+  other.loras.clear();
+  EXPECT_NE(server::engine_key(o), server::engine_key(other));
 }
 
 TEST(Lora, RequestJsonCarriesLoras) {

@@ -247,17 +247,7 @@ int run_generate(const GenerateFlags& f) {
   const GenerateRequest& request = pr.request;
   request.validate();
 
-  EngineOptions o;
-  o.base = pr.base;
-  o.ip_adapters = pr.ip_adapters;
-  o.base_config = pr.base_config;
-  o.vae = pr.vae;
-  o.unet = pr.unet;
-  o.controlnets = pr.controlnets;
-  o.revision = pr.revision;
-  o.variant = pr.variant;
-  o.loras = pr.loras;
-  o.compute = *pr.compute;
+  EngineOptions o = pr.engine_options();
   o.one_shot = true;  // one generation per process: hold each model only while needed
   o.log = [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   auto engine = Engine::load(o);

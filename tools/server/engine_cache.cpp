@@ -41,6 +41,13 @@ std::string engine_key(const EngineOptions& o) {
     for (const std::string& part : {std::string("|cn="), c.file, std::string(","), c.config})
       k += part;
   }
+  for (const auto& l : o.loras) {
+    for (const std::string& part : {std::string("|lora="), l.file, std::string(":")}) k += part;
+    k += std::to_string(l.weight);
+  }
+  for (const std::string& part :
+       {std::string("|rev="), o.revision, std::string("|var="), o.variant})
+    k += part;
   k += '|';
   k += precision_name(o.compute.precision);
   k += "|t";

@@ -247,13 +247,7 @@ void JobQueue::finish(const std::shared_ptr<Job>& job, JobState state, const std
 void JobQueue::run(const std::shared_ptr<Job>& job) {
   const ParsedRequest& pr = *job->request;
   try {
-    EngineOptions o;
-    o.base = pr.base;
-    o.ip_adapters = pr.ip_adapters;
-    o.base_config = pr.base_config;
-    o.vae = pr.vae;
-    o.unet = pr.unet;
-    o.controlnets = pr.controlnets;
+    EngineOptions o = pr.engine_options();
     o.compute = options_.compute;
     if (pr.compute) o.compute.precision = pr.compute->precision;
     if (job->cancel) throw Cancelled("cancelled");

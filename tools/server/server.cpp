@@ -165,13 +165,7 @@ struct Server::Impl {
     r.validate();
     // With the engine already loaded the request is checked against the models now (a 400);
     // otherwise that happens when it loads, and a mismatch ends the job with an error.
-    EngineOptions o;
-    o.base = pr.base;
-    o.ip_adapters = pr.ip_adapters;
-    o.base_config = pr.base_config;
-    o.vae = pr.vae;
-    o.unet = pr.unet;
-    o.controlnets = pr.controlnets;
+    EngineOptions o = pr.engine_options();
     o.compute = options.compute;
     if (pr.compute) o.compute.precision = pr.compute->precision;
     if (const auto engine = cache.find_engine(o)) engine->check(r);
