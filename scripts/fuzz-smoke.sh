@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-${FUZZ_SECONDS:-30}}"
-targets=(fuzz_safetensors fuzz_pytorch fuzz_pickle fuzz_pdparams fuzz_request_json)
+targets=(fuzz_safetensors fuzz_pytorch fuzz_pickle fuzz_pdparams fuzz_request_json fuzz_checkpoint_names)
 declare -A dict=([fuzz_safetensors]=safetensors.dict [fuzz_pytorch]=pickle.dict [fuzz_pickle]=pickle.dict
-  [fuzz_pdparams]=pdparams.dict [fuzz_request_json]=request_json.dict)
+  [fuzz_pdparams]=pdparams.dict [fuzz_request_json]=request_json.dict
+  [fuzz_checkpoint_names]=safetensors.dict)
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target "${targets[@]}"

@@ -60,9 +60,17 @@ struct LoraOptions {
 
 struct EngineOptions {
   // A diffusers pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
-  // scheduler/; SDXL adds text_encoder_2/ and tokenizer_2/). The family comes from
-  // model_index.json's _class_name and the UNet config.
+  // scheduler/; SDXL adds text_encoder_2/ and tokenizer_2/): the family comes from
+  // model_index.json's _class_name and the UNet config. Or a single-file SD1.x / SDXL
+  // checkpoint (.safetensors / .ckpt in the original LDM / SGM layout, as fine-tunes are
+  // shared): the family comes from its key names; other families are refused.
   std::string base;
+  // For a single-file base: a diffusers pipeline folder whose configs describe it (diffusers'
+  // from_single_file(config=...)); empty = the family's standard full-size configs.
+  std::string base_config;
+  // A VAE used instead of the base's: a diffusers VAE folder, or one file (diffusers or original
+  // names, e.g. vae-ft-mse-840000-ema-pruned.safetensors, sdxl_vae.safetensors).
+  std::string vae;
   std::vector<AdapterOptions> ip_adapters;
   // A UNet folder used instead of the base's unet/ (an inpainting UNet with 9 input channels,
   // a fine-tuned UNet of the same family).

@@ -30,6 +30,8 @@ struct RequestSources {
 struct ParsedRequest {
   // The models (resolved paths): what EngineOptions needs.
   std::string base;
+  std::string base_config;  // EngineOptions::base_config
+  std::string vae;          // EngineOptions::vae
   std::vector<AdapterOptions> ip_adapters;
   std::string unet;  // EngineOptions::unet
   std::vector<ControlNetOptions> controlnets;

@@ -91,11 +91,16 @@ void require_same_file(const std::string& field, const std::string& loaded,
                    ", the request names '" + asked + "' (load another engine for other models)");
 }
 
-// A request's models must be the engine's: base, unet and the compute settings may be left out;
-// ip_adapters and controlnets list the loaded ones in order (the schema requires their files).
+// A request's models must be the engine's: base, base_config, vae, unet and the compute settings
+// may be left out; ip_adapters and controlnets list the loaded ones in order (the schema
+// requires their files).
 void check_same_models(const ipa::ParsedRequest& loaded, const ipa::ParsedRequest& asked) {
   if (!asked.base.empty()) require_same_file("base", loaded.base, asked.base);
   if (!asked.unet.empty()) require_same_file("unet", loaded.unet, asked.unet);
+  if (!asked.base_config.empty()) {
+    require_same_file("base_config", loaded.base_config, asked.base_config);
+  }
+  if (!asked.vae.empty()) require_same_file("vae", loaded.vae, asked.vae);
   if (asked.ip_adapters.size() != loaded.ip_adapters.size()) {
     throw ipa::Error("ip_adapters: the engine loaded " + std::to_string(loaded.ip_adapters.size()) +
                      " adapter(s), the request lists " + std::to_string(asked.ip_adapters.size()) +

@@ -35,6 +35,8 @@ EngineOptions with_local_model_paths(EngineOptions o) {
   check_variant(o.variant);
   const std::string& r = o.revision;
   localize(&o.base, r, "base", o.log);
+  localize(&o.base_config, r, "base_config", o.log);
+  localize(&o.vae, r, "vae", o.log);
   localize(&o.unet, r, "unet", o.log);
   for (size_t i = 0; i < o.ip_adapters.size(); ++i) {
     const std::string field = "ip_adapters[" + std::to_string(i) + "]";

@@ -334,10 +334,14 @@ class Parser {
                "guess_mode",
                "timestep_spacing",
                "revision",
-               "variant"});
+               "variant",
+               "base_config",
+               "vae"});
     ParsedRequest out;
     GenerateRequest& r = out.request;
     if (j.contains("base")) out.base = model(j["base"], "base");
+    if (j.contains("base_config")) out.base_config = model(j["base_config"], "base_config");
+    if (j.contains("vae")) out.vae = model(j["vae"], "vae");
     if (j.contains("revision")) out.revision = text(j["revision"], "revision");
     if (j.contains("variant")) out.variant = text(j["variant"], "variant");
     if (j.contains("prompt")) r.prompt = text(j["prompt"], "prompt");
@@ -461,6 +465,8 @@ class Parser {
 EngineOptions ParsedRequest::engine_options() const {
   EngineOptions o;
   o.base = base;
+  o.base_config = base_config;
+  o.vae = vae;
   o.ip_adapters = ip_adapters;
   o.unet = unet;
   o.controlnets = controlnets;

@@ -7,6 +7,7 @@
 #include "adapter/adapter_info.h"
 #include "formats/json_file.h"
 #include "models/clip_vision.h"
+#include "weights/checkpoint_layout.h"
 #include "weights/hf_cache.h"
 #include "weights/model_folder.h"
 
@@ -74,14 +75,47 @@ ojson tensor_list(const TensorFile& file) {
   return tensors;
 }
 
+// A single-file Stable Diffusion checkpoint: its family and the models in it, or why the
+// engine would refuse it.
+ojson describe_sd_checkpoint(const TensorFile& file, const std::vector<std::string>& keys) {
+  ojson j;
+  j["kind"] = "sd-checkpoint";
+  try {
+    const CheckpointLayout l = detect_checkpoint_layout(keys, file.path);
+    j["family"] = family_name(l.family);
+    ojson parts = ojson::object();
+    parts["unet"] = l.unet;
+    parts["vae"] = l.vae.empty() ? ojson(nullptr) : ojson(l.vae);
+    parts["text_encoder"] = l.text_encoder.empty() ? ojson(nullptr) : ojson(l.text_encoder);
+    if (l.family == ModelFamily::SDXL) {
+      parts["text_encoder_2"] = l.text_encoder_2.empty() ? ojson(nullptr) : ojson(l.text_encoder_2);
+    }
+    j["components"] = parts;
+    if (!l.wrapper.empty()) j["wrapper"] = l.wrapper;
+    if (l.ema_keys) j["ema_keys_ignored"] = l.ema_keys;
+    if (const Tensor* w = file.find(l.wrapper + l.unet + "input_blocks.0.0.weight");
+        w && w->dim() == 4) {
+      j["unet_in_channels"] = w->size(1);  // 9: an inpainting model
+    }
+  } catch (const Error& e) {
+    j["family"] = "unsupported";
+    j["reason"] = e.what();
+  }
+  return j;
+}
+
 ojson describe_file(const std::string& path, bool with_tensors) {
   TensorFile file = load_tensor_file(path);
   WeightStore ws;
   ws.add_tensors(file);
   ws.set_label(path);
+  std::vector<std::string> keys;
+  for (const auto& t : file.tensors) keys.push_back(t.name);
   ojson j;
   if (looks_like_ip_adapter(ws)) {
     j = describe_adapter(ws, path);
+  } else if (looks_like_sd_checkpoint(keys)) {
+    j = describe_sd_checkpoint(file, keys);
   } else {
     j["kind"] = "checkpoint";
   }
@@ -198,6 +232,22 @@ std::string inspect_to_text(const ojson& r) {
     }
     o << "  weights: "
       << (r["weights"].is_null() ? "(none found)" : r["weights"].get<std::string>()) << "\n";
+  } else if (kind == "sd-checkpoint") {
+    o << "  family: " << r["family"].get<std::string>() << "\n";
+    if (r.contains("reason")) o << "  refused: " << r["reason"].get<std::string>() << "\n";
+    if (r.contains("components")) {
+      for (auto it = r["components"].begin(); it != r["components"].end(); ++it) {
+        o << "  " << it.key() << ": "
+          << (it.value().is_null() ? "(not in the file)" : it.value().get<std::string>() + "*")
+          << "\n";
+      }
+    }
+    if (r.contains("wrapper")) o << "  wrapper: " << r["wrapper"].get<std::string>() << "*\n";
+    if (r.contains("unet_in_channels"))
+      o << "  unet in_channels: " << r["unet_in_channels"] << "\n";
+    if (r.contains("ema_keys_ignored")) {
+      o << "  EMA copy (model_ema.*): " << r["ema_keys_ignored"] << " tensors, not used\n";
+    }
   } else if (kind == "diffusers-pipeline") {
     o << "  class: " << r["class"].get<std::string>() << "\n";
     for (auto it = r["components"].begin(); it != r["components"].end(); ++it) {

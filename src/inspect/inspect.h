@@ -1,6 +1,6 @@
 // `ipadapter inspect`: what a file or folder is, as one JSON object (the CLI prints it as JSON
-// or as text). Kinds: "ip-adapter", "checkpoint", "diffusers-pipeline", "model",
-// "image-encoder".
+// or as text). Kinds: "ip-adapter", "sd-checkpoint" (a single-file SD model), "checkpoint",
+// "diffusers-pipeline", "model", "image-encoder".
 #pragma once
 #include <nlohmann/json.hpp>
 

@@ -4,6 +4,7 @@
 
 #include "base/error.h"
 #include "formats/json_file.h"
+#include "sampling/scheduler_config.h"
 
 namespace fs = std::filesystem;
 
@@ -46,8 +47,15 @@ std::string optional_dir(const std::string& base, const std::string& sub) {
 
 }  // namespace
 
-BaseModel open_base_model(const std::string& dir) {
+BaseModel open_base_model(const std::string& dir, const std::string& config_dir) {
+  if (fs::is_regular_file(dir)) return open_single_file_base(dir, config_dir);
   if (!fs::is_directory(dir)) throw Error("base model folder not found", dir);
+  if (!config_dir.empty()) {
+    throw Error(
+        "--config (base_config) describes a single-file checkpoint; the base model is a "
+        "diffusers folder with its own configs",
+        dir);
+  }
   BaseModel m;
   m.dir = dir;
   const std::string unet_dir = require_dir(dir, "unet", "every model needs one");
@@ -107,7 +115,25 @@ BaseModel open_base_model(const std::string& dir) {
     throw Error("scheduler_config.json is missing",
                 fs::path(m.scheduler_config).parent_path().string());
   }
+  m.scheduler = sampling::read_config_json_file(m.scheduler_config);
+  m.text_encoder_parts.resize(m.text_encoder_dirs.size());
   return m;
+}
+
+ModelFolder open_base_unet(const BaseModel& m, DType layer_dtype) {
+  return m.unet_part ? open_file_part(*m.unet_part, layer_dtype)
+                     : open_model_folder(m.unet_dir, layer_dtype, m.variant);
+}
+
+ModelFolder open_base_vae(const BaseModel& m, DType layer_dtype) {
+  return m.vae_part ? open_file_part(*m.vae_part, layer_dtype)
+                    : open_model_folder(m.vae_dir, layer_dtype, m.variant);
+}
+
+ModelFolder open_base_text_encoder(const BaseModel& m, size_t index, DType layer_dtype) {
+  const auto& part = m.text_encoder_parts.at(index);
+  return part ? open_file_part(*part, layer_dtype)
+              : open_model_folder(m.text_encoder_dirs.at(index), layer_dtype, m.variant);
 }
 
 void use_unet_folder(BaseModel& m, const std::string& dir) {
@@ -143,6 +169,7 @@ void use_unet_folder(BaseModel& m, const std::string& dir) {
   }
   m.unet_config = c;
   m.unet_dir = dir;
+  m.unet_part.reset();
 }
 
 }  // namespace ipa

@@ -139,19 +139,20 @@ AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
 
 DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
   ops::require_precision(options.compute.precision);
-  base_ = open_base_model(options.base);
+  base_ = open_base_model(options.base, options.base_config);
   base_.variant = options.variant;
   const Precision precision = options.compute.precision;
   say("base model: " + base_.dir + " (" + base_.pipeline_class + ", " + family_name(base_.family) +
       ")");
   if (!options.unet.empty()) use_unet_folder(base_, options.unet);
+  if (!options.vae.empty()) use_vae(base_, options.vae, options.base_config);
 
   family_ = base_.family == ModelFamily::SDXL ? open_sdxl_stages(base_, precision, options_.log)
                                               : open_sd15_stages(base_, precision, options_.log);
   // The UNet and VAE files are opened now (a broken file is found before anything runs); their
   // weights are converted now, or in one-shot mode when their phase comes.
-  unet_folder_ = open_model_folder(base_.unet_dir, layer_dtype(precision), base_.variant);
-  vae_folder_ = open_model_folder(base_.vae_dir, layer_dtype(precision), base_.variant);
+  unet_folder_ = open_base_unet(base_, layer_dtype(precision));
+  vae_folder_ = open_base_vae(base_, layer_dtype(precision));
   vae_config_ = vae::VaeConfig::from_json(vae_folder_.config, vae_folder_.config_path);
   if (!options.loras.empty()) {
     // Checked now, merged as each model converts its weights.
@@ -167,7 +168,7 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
       info_.loras.push_back(m.options);
     }
   }
-  scheduler_config_ = sampling::read_config_json_file(base_.scheduler_config);
+  scheduler_config_ = base_.scheduler;
   sampling::make_scheduler("", scheduler_config_, base_.scheduler_config);  // refuse a bad one now
 
   if (!options.ip_adapters.empty()) {

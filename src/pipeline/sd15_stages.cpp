@@ -18,8 +18,7 @@ class Sd15Stages final : public FamilyStages {
  public:
   Sd15Stages(const BaseModel& base, Precision precision, const LogFn& log)
       : tokenizer_(open_tokenizer(base.tokenizer_dirs.at(0), {}, log)),
-        folder_(
-            open_model_folder(base.text_encoder_dirs.at(0), layer_dtype(precision), base.variant)),
+        folder_(open_base_text_encoder(base, 0, layer_dtype(precision))),
         config_(ClipTextConfig::from_json(folder_.config, folder_.config_path)) {
     if (log) log("text encoder: " + folder_.dir);
   }

@@ -32,8 +32,7 @@ class SdxlStages final : public FamilyStages {
                                     ClipTokenizerConfig::sdxl_tokenizer_2(), log)),
         force_zeros_(base.force_zeros_for_empty_prompt) {
     for (int i = 0; i < 2; ++i) {
-      folders_[i] =
-          open_model_folder(base.text_encoder_dirs.at(i), layer_dtype(precision), base.variant);
+      folders_[i] = open_base_text_encoder(base, static_cast<size_t>(i), layer_dtype(precision));
       configs_[i] = ClipTextConfig::from_json(folders_[i].config, folders_[i].config_path);
       if (log) log("text encoder " + std::to_string(i + 1) + ": " + folders_[i].dir);
     }

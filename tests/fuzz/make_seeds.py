@@ -3,7 +3,8 @@
 run by CI, the seeds are committed). Small golden files are copied; a few extra seeds exercise
 what the goldens lack: deflated entries, a byteorder record, a non-contiguous view with a
 storage offset, protocol-4 pickles (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL), OrderedDict
-with _metadata, _rebuild_parameter, misaligned / empty / metadata safetensors.
+with _metadata, _rebuild_parameter, misaligned / empty / metadata safetensors; for the key-name
+target, the single-file goldens' names with small tensors.
 The pickles are made by Python's own pickler with stand-in objects whose module and qualified
 names are the ones torch.save writes, so their opcode streams match torch's; the .pdparams seeds
 likewise stand in for numpy arrays (numpy.core.multiarray._reconstruct, numpy.ndarray,
@@ -168,7 +169,8 @@ def safetensors(header, data):
 
 
 def main():
-    for target in ["fuzz_safetensors", "fuzz_pytorch", "fuzz_pickle", "fuzz_pdparams"]:
+    for target in ["fuzz_safetensors", "fuzz_pytorch", "fuzz_pickle", "fuzz_pdparams",
+                   "fuzz_checkpoint_names"]:
         shutil.rmtree(OUT / target, ignore_errors=True)
         (OUT / target).mkdir(parents=True)
 
@@ -209,6 +211,26 @@ def main():
     (pd / "state_p2.pdparams").write_bytes(pickle.dumps(paddle_state_dict(), protocol=2))
     (pd / "hostile.pdparams").write_bytes(
         (GOLDEN / "pdparams_encoder/hostile/model_state.pdparams").read_bytes())
+
+    # The single-file checkpoints' names (LDM SD1.5, SGM SDXL with OpenCLIP), each tensor at
+    # its own shape when small (the fused in-projections, the 1x1-conv attention), else [3, 2].
+    cn = OUT / "fuzz_checkpoint_names"
+    for src in ["single_file_sd15/tiny-sd15.safetensors", "single_file_sdxl/tiny-sdxl-fp16.safetensors"]:
+        raw = (GOLDEN / src).read_bytes()
+        n = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + n])
+        header.pop("__metadata__", None)
+        out, data = {}, b""
+        for name, t in sorted(header.items()):
+            shape = t["shape"]
+            count = 1
+            for d in shape:
+                count *= d
+            if count > 256:
+                shape, count = [3, 2], 6
+            out[name] = {"dtype": "F16", "shape": shape, "data_offsets": [len(data), len(data) + 2 * count]}
+            data += struct.pack(f"<{count}e", *[0.5] * count)
+        (cn / Path(src).name).write_bytes(safetensors(out, data))
 
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"corpus: {total} bytes")

@@ -14,6 +14,7 @@
 #include "formats/tensor_file.h"
 #include "image/decode.h"
 #include "ops/ops.h"
+#include "pipeline/base_model.h"
 #include "test_support.h"
 
 namespace ipa {
@@ -26,8 +27,9 @@ int vae_factor(const std::string& base) {
 }
 
 // Runs `generate` for a pipeline case (its generate_kwargs, its fixed initial latents) with
-// each adapter file and compares every step's latents and the PNG with the golden.
-void check_generate_case(const std::string& name, const std::string& base_dir,
+// each adapter file and compares every step's latents and the PNG with the golden. `models`
+// are the flags naming the base model (--base, and --config / --vae where a test needs them).
+void check_generate_case(const std::string& name, const std::vector<std::string>& models,
                          const std::string& adapter_dir,
                          const std::vector<std::string>& adapter_files) {
   const auto c = test::load_case(name);
@@ -41,34 +43,34 @@ void check_generate_case(const std::string& name, const std::string& base_dir,
   for (const std::string& adapter : adapter_files) {
     SCOPED_TRACE(adapter);
     std::string out;
-    const int rc = test::run_cli({"generate",
-                                  "--base",
-                                  test::golden_path(base_dir),
-                                  "--ip-adapter",
-                                  test::golden_path(adapter_dir + "/" + adapter),
-                                  "--image",
-                                  test::golden_path(name + "/reference.png"),
-                                  "--prompt",
-                                  kw["prompt"],
-                                  "--negative-prompt",
-                                  kw["negative_prompt"],
-                                  "--scale",
-                                  std::to_string(kw["scale"].get<double>()),
-                                  "--steps",
-                                  std::to_string(kw["num_inference_steps"].get<int>()),
-                                  "--cfg",
-                                  std::to_string(kw["guidance_scale"].get<double>()),
-                                  "--width",
-                                  std::to_string(kw["width"].get<int>()),
-                                  "--height",
-                                  std::to_string(kw["height"].get<int>()),
-                                  "--init-latents",
-                                  init,
-                                  "--dump-latents",
-                                  dump,
-                                  "--out",
-                                  png},
-                                 &out);
+    std::vector<std::string> args = {"generate"};
+    args.insert(args.end(), models.begin(), models.end());
+    const std::vector<std::string> rest = {"--ip-adapter",
+                                           test::golden_path(adapter_dir + "/" + adapter),
+                                           "--image",
+                                           test::golden_path(name + "/reference.png"),
+                                           "--prompt",
+                                           kw["prompt"],
+                                           "--negative-prompt",
+                                           kw["negative_prompt"],
+                                           "--scale",
+                                           std::to_string(kw["scale"].get<double>()),
+                                           "--steps",
+                                           std::to_string(kw["num_inference_steps"].get<int>()),
+                                           "--cfg",
+                                           std::to_string(kw["guidance_scale"].get<double>()),
+                                           "--width",
+                                           std::to_string(kw["width"].get<int>()),
+                                           "--height",
+                                           std::to_string(kw["height"].get<int>()),
+                                           "--init-latents",
+                                           init,
+                                           "--dump-latents",
+                                           dump,
+                                           "--out",
+                                           png};
+    args.insert(args.end(), rest.begin(), rest.end());
+    const int rc = test::run_cli(args, &out);
     ASSERT_EQ(rc, 0) << out;
     // The image encoder was found beside the adapter (h94 layout), not passed.
     EXPECT_NE(out.find("image encoder:"), std::string::npos) << out;
@@ -100,15 +102,89 @@ void check_generate_case(const std::string& name, const std::string& base_dir,
 }
 
 TEST(GoldenCliGenerate, PipelineSd15) {
-  check_generate_case("pipeline_sd15", "pipeline_sd15/sd15", "pipeline_sd15/IP-Adapter/models",
+  check_generate_case("pipeline_sd15", {"--base", test::golden_path("pipeline_sd15/sd15")},
+                      "pipeline_sd15/IP-Adapter/models",
                       {"ip-adapter_sd15.bin", "ip-adapter_sd15.safetensors"});
 }
 
 // tencent-ailab's IPAdapterXL on diffusers' StableDiffusionXLPipeline: two text encoders,
 // pooled embeddings, time ids, the ViT-bigG-like encoder found by width.
 TEST(GoldenCliGenerate, PipelineSdxl) {
-  check_generate_case("pipeline_sdxl", "pipeline_sdxl/sdxl", "pipeline_sdxl/IP-Adapter/sdxl_models",
+  check_generate_case("pipeline_sdxl", {"--base", test::golden_path("pipeline_sdxl/sdxl")},
+                      "pipeline_sdxl/IP-Adapter/sdxl_models",
                       {"ip-adapter_sdxl.bin", "ip-adapter_sdxl.safetensors"});
+}
+
+// The pipeline case's models converted to one original-layout file (each of the case's
+// files: F32 .safetensors, F16 .ckpt in a {'state_dict': ...} wrapper, SGM F16 .safetensors)
+// must give that pipeline case's goldens, read with the case's config folder as
+// from_single_file(config=...) was.
+void check_single_file_case(const std::string& name, const std::string& pipeline_case,
+                            const std::string& adapter_dir, const std::string& adapter) {
+  const nlohmann::json c = test::load_case(name);
+  const std::string config = test::golden_path(test::single_file_config(c));
+  ASSERT_FALSE(c.at("files").empty());
+  for (const auto& [file, what] : c.at("files").items()) {
+    SCOPED_TRACE(file);
+    check_generate_case(pipeline_case,
+                        {"--base", test::golden_path(name + "/" + file), "--config", config},
+                        adapter_dir, {adapter});
+  }
+}
+
+TEST(GoldenCliGenerate, SingleFileSd15) {
+  check_single_file_case("single_file_sd15", "pipeline_sd15", "pipeline_sd15/IP-Adapter/models",
+                         "ip-adapter_sd15.safetensors");
+}
+
+TEST(GoldenCliGenerate, SingleFileSdxl) {
+  check_single_file_case("single_file_sdxl", "pipeline_sdxl",
+                         "pipeline_sdxl/IP-Adapter/sdxl_models", "ip-adapter_sdxl.safetensors");
+}
+
+// --vae replaces the folder's VAE: with the same VAE as a diffusers folder, or as the
+// first_stage_model.* of the single-file checkpoint, the goldens still hold.
+TEST(GoldenCliGenerate, VaeOverride) {
+  const std::string base = test::golden_path("pipeline_sd15/sd15");
+  for (const std::string& vae : {test::golden_path("pipeline_sd15/sd15/vae"),
+                                 test::golden_path("single_file_sd15/tiny-sd15.safetensors")}) {
+    SCOPED_TRACE(vae);
+    check_generate_case("pipeline_sd15", {"--base", base, "--vae", vae},
+                        "pipeline_sd15/IP-Adapter/models", {"ip-adapter_sd15.safetensors"});
+  }
+}
+
+// A single file read with a config of other sizes (here the built-in full-size one, as when
+// --config is left out for the tiny model) is refused at load, naming the file, the config,
+// the file's key, the expected and the actual shape.
+TEST(CliGenerate, SingleFileWithAnotherConfigIsRefused) {
+  const std::string file = test::golden_path("single_file_sd15/tiny-sd15.safetensors");
+  const std::string key = "model.diffusion_model.input_blocks.0.0.weight";
+  const TensorFile checkpoint = load_tensor_file(file);
+  const Tensor* conv_in = checkpoint.find(key);
+  ASSERT_NE(conv_in, nullptr);
+  const nlohmann::json full = nlohmann::json::parse(
+      std::ifstream(std::string(IPA_SOURCE_DIR) + "/configs/sd15/unet/config.json"));
+  Shape expected = conv_in->shape();
+  expected[0] = full.at("block_out_channels").at(0).get<int64_t>();
+  if (expected == conv_in->shape()) GTEST_SKIP() << "this model has the full-size conv_in";
+  // The UNet, as the engine opens it.
+  const std::string message =
+      test::error_of([&] { open_base_unet(open_base_model(file), DType::F32); });
+  EXPECT_TRUE(test::contains(message, file)) << message;
+  EXPECT_TRUE(test::contains(message, "built-in configs/sd15/unet/config.json")) << message;
+  EXPECT_TRUE(test::contains(message, "tensor '" + key + "': expected shape " +
+                                          shape_str(expected) + ", got " +
+                                          shape_str(conv_in->shape())))
+      << message;
+  // Through the CLI the first model opened (a text encoder) is the one refused, the same way.
+  std::string text;
+  EXPECT_NE(test::run_cli({"generate", "--base", file, "--prompt", "x", "--steps", "1", "--out",
+                           test::temp_dir("single_file_bad") + "/x.png"},
+                          &text),
+            0);
+  EXPECT_TRUE(test::contains(text, file + " (read with the config built-in configs/sd15/")) << text;
+  EXPECT_TRUE(test::contains(text, "expected shape")) << text;
 }
 
 TEST(CliGenerate, BadRequestsGiveClearErrors) {
@@ -134,6 +210,8 @@ TEST(CliGenerate, BadRequestsGiveClearErrors) {
       {{"--precision", "fp16"}, "--precision: fp16 not in {f32,bf16,auto}"},
       {{"--original-size", "1024"}, "--original-size must be WIDTHxHEIGHT"},
       {{"--crop-top-left", "a,b"}, "--crop-top-left must be TOP,LEFT"},
+      {{"--config", base}, "--config (base_config) describes a single-file checkpoint"},
+      {{"--vae", "/nonexistent"}, "--vae: no such file or folder"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {

@@ -89,6 +89,36 @@ TEST(GoldenInspect, FoldersAreRecognised) {
   EXPECT_EQ(unet["class"], "UNet2DConditionModel");
 }
 
+// Single-file checkpoints: the family (the case's suffix), every model the case's file
+// description lists, the dtype it names, and the {'state_dict': ...} wrapper of the .ckpt.
+TEST(GoldenInspect, SingleFileCheckpoints) {
+  for (const std::string family : {"sd15", "sdxl"}) {
+    const std::string name = "single_file_" + family;
+    const auto c = test::load_case(name);
+    ASSERT_FALSE(c["files"].empty());
+    std::string all;  // the .ckpt's description says "(same keys)"
+    for (const auto& [file, what] : c["files"].items()) all += what.get<std::string>();
+    for (const auto& [file, what] : c["files"].items()) {
+      SCOPED_TRACE(file);
+      const std::string described = what.get<std::string>();
+      const auto j = inspect_json(test::golden_path(name + "/" + file));
+      EXPECT_EQ(j["kind"], "sd-checkpoint");
+      EXPECT_EQ(j["family"], family);
+      int parts = 0;
+      for (const auto& [part, prefix] : j["components"].items()) {
+        ASSERT_TRUE(prefix.is_string()) << part << " not found";
+        EXPECT_TRUE(test::contains(all, prefix.get<std::string>() + "*")) << prefix;
+        ++parts;
+      }
+      EXPECT_EQ(parts, family == "sdxl" ? 4 : 3);
+      for (const auto& [dtype, count] : j["dtypes"].items()) {
+        EXPECT_TRUE(test::contains(described, dtype)) << dtype;
+      }
+      EXPECT_EQ(j.contains("wrapper"), test::contains(described, "'state_dict'"));
+    }
+  }
+}
+
 TEST(GoldenInspect, PlainCheckpointAndTensorList) {
   std::string out;
   const std::string path = test::golden_path("vae/vae/diffusion_pytorch_model.safetensors");

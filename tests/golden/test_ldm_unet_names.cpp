@@ -19,10 +19,12 @@ namespace {
 
 const std::string kUNetPrefix = "model.diffusion_model.";
 
+// A single-file case, with the UNet config of the folder it was converted from.
 struct SingleFile {
-  nlohmann::json c = test::load_case("single_file_sd15");
+  explicit SingleFile(const std::string& name = "single_file_sd15") : c(test::load_case(name)) {}
+  nlohmann::json c;
   unet::UNetConfig config =
-      unet::load_unet_config(test::golden_path("pipeline_sd15/sd15/unet/config.json"));
+      unet::load_unet_config(test::golden_path(test::single_file_config(c) + "/unet/config.json"));
   LdmUNetNames names{unet::ldm_unet_layout(config)};
 };
 
@@ -59,8 +61,7 @@ TEST(GoldenLdmUNetNames, Sd15SingleFileMapsOntoTheDiffusersUNet) {
 
 // The case records diffusers' own map (key_map.unet: diffusers name → LDM key) and the block
 // prefixes (unet_layer_map: LDM prefix → diffusers prefix).
-TEST(GoldenLdmUNetNames, AgreesWithTheRecordedKeyMap) {
-  SingleFile s;
+void check_recorded_key_map(const SingleFile& s) {
   size_t checked = 0;
   for (const auto& [diffusers, ldm] : s.c.at("key_map").at("unet").items()) {
     const std::string key = ldm.get<std::string>();
@@ -79,6 +80,15 @@ TEST(GoldenLdmUNetNames, AgreesWithTheRecordedKeyMap) {
     EXPECT_TRUE(it->second == diffusers || it->second == diffusers + "conv.")
         << ldm << " → " << it->second << ", recorded " << diffusers;
   }
+}
+
+TEST(GoldenLdmUNetNames, AgreesWithTheRecordedKeyMap) {
+  check_recorded_key_map(SingleFile("single_file_sd15"));
+}
+
+// SGM's SDXL layout (label_emb, transformer depth per block) follows the same rule.
+TEST(GoldenLdmUNetNames, AgreesWithTheRecordedSdxlKeyMap) {
+  check_recorded_key_map(SingleFile("single_file_sdxl"));
 }
 
 }  // namespace

@@ -59,6 +59,15 @@ nlohmann::json load_case(const std::string& name) {
   return nlohmann::json::parse(in);
 }
 
+std::string single_file_config(const nlohmann::json& c) {
+  const std::string call = c.at("from_single_file_call").get<std::string>();
+  const std::string start = "config='../";
+  const size_t a = call.find(start);
+  const size_t b = a == std::string::npos ? a : call.find('\'', a + start.size());
+  if (b == std::string::npos) throw Error("no config='../<folder>' in " + call);
+  return call.substr(a + start.size(), b - a - start.size());
+}
+
 const TensorFile& load_golden(const std::string& name) {
   static std::map<std::string, std::unique_ptr<TensorFile>> cache;
   auto& slot = cache[name];

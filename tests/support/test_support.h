@@ -25,6 +25,9 @@ std::string golden_path(const std::string& rel);
 std::vector<std::string> golden_files_with_suffix(const std::string& suffix);
 // golden_dir()/<name>/<name>.json
 nlohmann::json load_case(const std::string& name);
+// A single-file case's config folder (relative to golden_dir()): the `config='../<folder>'` of
+// its from_single_file_call.
+std::string single_file_config(const nlohmann::json& single_file_case);
 // golden_dir()/<name>/<name>.golden.safetensors
 const TensorFile& load_golden(const std::string& name);
 // A tensor from a golden file, or a test failure naming it.

@@ -20,7 +20,7 @@ namespace {
 
 struct GenerateFlags {
   std::string request_file;
-  std::string base, ip_adapter, image_encoder;
+  std::string base, base_config, vae, ip_adapter, image_encoder;
   std::vector<std::string> images;
   std::string image_prep = "crop", sampler = "default", vae_tiling = "auto";
   std::string timestep_spacing = "default";
@@ -209,6 +209,8 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
   if (f.given("--padding-mask-crop")) r.padding_mask_crop = f.padding_mask_crop;
   if (f.given("--keep-unmasked")) r.keep_unmasked = f.keep_unmasked;
   if (f.given("--unet")) pr->unet = f.unet;
+  if (f.given("--config")) pr->base_config = f.base_config;
+  if (f.given("--vae")) pr->vae = f.vae;
   if (f.given("--revision")) pr->revision = f.revision;
   if (f.given("--variant")) pr->variant = f.variant;
   if (f.given("--lora")) {
@@ -294,10 +296,17 @@ const bool registered = register_command(
                          "scales, presets, windows...; options given beside it override its "
                          "fields"));
       opt(sub.add_option("--base", f->base,
-                         "Diffusers pipeline folder: SD1.5 family (StableDiffusionPipeline) or "
-                         "SDXL (StableDiffusionXLPipeline); any model path may also be a Hugging "
-                         "Face repo id found in the local cache (runwayml/stable-diffusion-v1-5, "
+                         "Diffusers pipeline folder (SD1.5 family or SDXL), or a single-file "
+                         "SD1.x / SDXL checkpoint (.safetensors, .ckpt); any model path may also "
+                         "be a Hugging Face repo id found in the local cache "
+                         "(runwayml/stable-diffusion-v1-5, "
                          "h94/IP-Adapter/models/ip-adapter_sd15.safetensors)"));
+      opt(sub.add_option("--config", f->base_config,
+                         "For a single-file --base: a diffusers pipeline folder whose configs "
+                         "describe it (default: the family's standard full-size configs)"));
+      opt(sub.add_option("--vae", f->vae,
+                         "VAE to use instead of the base's: a diffusers VAE folder or one file "
+                         "(diffusers or original names)"));
       opt(sub.add_option("--revision", f->revision,
                          "Revision of models given by repo id: branch, tag or commit hash "
                          "(default: main)"));

@@ -29,7 +29,10 @@ uint64_t mib(uint64_t bytes) {
 std::string engine_key(const EngineOptions& o) {
   // Appended piece by piece (GCC 12 warns falsely on `"literal" + std::string&&`).
   std::string k = "engine|";
-  for (const std::string& part : {o.base, std::string("|unet="), o.unet}) k += part;
+  for (const std::string& part : {o.base, std::string("|config="), o.base_config,
+                                  std::string("|vae="), o.vae, std::string("|unet="), o.unet}) {
+    k += part;
+  }
   for (const auto& a : o.ip_adapters) {
     for (const std::string& part : {std::string("|ip="), a.file, std::string(","), a.image_encoder})
       k += part;
