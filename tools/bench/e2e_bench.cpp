@@ -361,10 +361,11 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
       }
     }
   }
-  // With ControlNets a step is more than the UNet: count every op the steps ran.
-  const bool with_controlnet = !eo.controlnets.empty() && profiled_step_flops > 0;
+  // What the steady steps ran, counted op by op: with ControlNets a step is more than the
+  // UNet, and without CFG (cfg <= 1) the UNet runs batch 1, not the batch 2 of the forwards
+  // above. Without steady steps, the dedicated forward.
   const double flops_step =
-      with_controlnet ? profiled_step_flops : (with_tokens ? flops_ip : flops_plain);
+      profiled_step_flops > 0 ? profiled_step_flops : (with_tokens ? flops_ip : flops_plain);
   r["unet_gflop_per_step"] = (with_tokens ? flops_ip : flops_plain) * 1e-9;
   r["step_gflop"] = flops_step * 1e-9;
   r["unet_plain_step_s"] = best_plain;
