@@ -20,8 +20,11 @@ cp "$src/examples/c/generate.c" "$prefix/generate.c"
 # shellcheck disable=SC2046
 "$cc" -std=c11 -Wall -Wextra -Werror -pedantic "$prefix/generate.c" -o "$prefix/generate" \
   $(pkg-config --cflags --libs ipadapter) -Wl,-rpath,"$libdir"
-ldd "$prefix/generate" | grep -q "$libdir/libipadapter.so" ||
-  { echo "the example does not load the installed library:"; ldd "$prefix/generate"; exit 1; }
+# ldd's output held first: `ldd | grep -q` under pipefail fails when grep exits at its match and
+# ldd then dies of SIGPIPE.
+libs=$(ldd "$prefix/generate")
+grep -q "$libdir/libipadapter.so" <<<"$libs" ||
+  { echo "the example does not load the installed library:"; echo "$libs"; exit 1; }
 "$prefix/generate" "$src/examples/c/tiny_sd15.json" "$prefix/out.png"
 # The PNG's IHDR: width and height, big-endian, at bytes 16..23.
 read -r w h < <(od -An -tu1 -j16 -N8 "$prefix/out.png" |
