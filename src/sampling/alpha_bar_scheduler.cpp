@@ -26,4 +26,33 @@ Tensor AlphaBarScheduler::add_noise(const Tensor& original_in, const Tensor& noi
                           [&](int64_t i) { return sqrt_a * x[i] + sqrt_one_minus_a * z[i]; });
 }
 
+AlphaBarScheduler::Prediction AlphaBarScheduler::predict(const Tensor& model_output,
+                                                         const Tensor& sample, float a_t,
+                                                         bool with_eps) const {
+  const float sqrt_a_t = std::sqrt(a_t);
+  const float sqrt_b_t = std::sqrt(1.0f - a_t);
+  const float* m = detail::cdata(model_output);
+  const float* s = detail::cdata(sample);
+  Prediction p;
+  if (config_.prediction_type == "epsilon") {
+    p.x0 = detail::generate(sample.shape(),
+                            [&](int64_t i) { return (s[i] - sqrt_b_t * m[i]) / sqrt_a_t; });
+    if (with_eps) p.eps = model_output;
+  } else if (config_.prediction_type == "sample") {
+    p.x0 = model_output;
+    if (with_eps) {
+      p.eps = detail::generate(sample.shape(),
+                               [&](int64_t i) { return (s[i] - sqrt_a_t * m[i]) / sqrt_b_t; });
+    }
+  } else {  // v_prediction
+    p.x0 = detail::generate(sample.shape(),
+                            [&](int64_t i) { return sqrt_a_t * s[i] - sqrt_b_t * m[i]; });
+    if (with_eps) {
+      p.eps = detail::generate(sample.shape(),
+                               [&](int64_t i) { return sqrt_a_t * m[i] + sqrt_b_t * s[i]; });
+    }
+  }
+  return p;
+}
+
 }  // namespace ipa::sampling

@@ -21,6 +21,15 @@ class AlphaBarScheduler : public Scheduler {
     return t >= 0 ? alphas_cumprod_[static_cast<size_t>(t)] : final_alpha_cumprod_;
   }
 
+  // diffusers' predicted original sample x0 and noise eps from the model output at alpha bar
+  // a_t, by the config's prediction_type (epsilon / sample / v_prediction); eps only when
+  // `with_eps` (else undefined).
+  struct Prediction {
+    Tensor x0, eps;
+  };
+  Prediction predict(const Tensor& model_output, const Tensor& sample, float a_t,
+                     bool with_eps = true) const;
+
   std::vector<float> alphas_cumprod_;
   float final_alpha_cumprod_ = 1.0f;
 };

@@ -47,26 +47,7 @@ class DDIMScheduler final : public AlphaBarScheduler {
     const float a_t = alphas_cumprod_[static_cast<size_t>(t)];
     const float a_prev = alpha_prod(prev_t);
     const float b_t = 1.0f - a_t;
-    const float sqrt_a_t = std::sqrt(a_t);
-    const float sqrt_b_t = std::sqrt(b_t);
-
-    const float* m = detail::cdata(model_output);
-    const float* s = detail::cdata(sample);
-    Tensor pred_x0, pred_eps;
-    if (config_.prediction_type == "epsilon") {
-      pred_x0 = detail::generate(sample.shape(),
-                                 [&](int64_t i) { return (s[i] - sqrt_b_t * m[i]) / sqrt_a_t; });
-      pred_eps = model_output;
-    } else if (config_.prediction_type == "sample") {
-      pred_x0 = model_output;
-      pred_eps = detail::generate(sample.shape(),
-                                  [&](int64_t i) { return (s[i] - sqrt_a_t * m[i]) / sqrt_b_t; });
-    } else {  // v_prediction
-      pred_x0 = detail::generate(sample.shape(),
-                                 [&](int64_t i) { return sqrt_a_t * s[i] - sqrt_b_t * m[i]; });
-      pred_eps = detail::generate(sample.shape(),
-                                  [&](int64_t i) { return sqrt_a_t * m[i] + sqrt_b_t * s[i]; });
-    }
+    auto [pred_x0, pred_eps] = predict(model_output, sample, a_t);
     if (config_.clip_sample) {
       const auto range = static_cast<float>(config_.clip_sample_range);
       const float* x = detail::cdata(pred_x0);

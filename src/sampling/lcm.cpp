@@ -48,22 +48,9 @@ class LCMScheduler final : public AlphaBarScheduler {
     const int64_t prev_t = last ? t : static_cast<int64_t>(timesteps_[step_index + 1]);
     const float a_t = alphas_cumprod_[static_cast<size_t>(t)];
     const float a_prev = alpha_prod(prev_t);
-    const float sqrt_a_t = std::sqrt(a_t);
-    const float sqrt_b_t = std::sqrt(1.0f - a_t);
     const BoundaryScalings c = lcm_boundary_scalings(t, config_.timestep_scaling);
-
-    const float* m = detail::cdata(model_output);
+    const Tensor x0 = predict(model_output, sample, a_t, /*with_eps=*/false).x0;
     const float* s = detail::cdata(sample);
-    Tensor x0;
-    if (config_.prediction_type == "epsilon") {
-      x0 = detail::generate(sample.shape(),
-                            [&](int64_t i) { return (s[i] - sqrt_b_t * m[i]) / sqrt_a_t; });
-    } else if (config_.prediction_type == "sample") {
-      x0 = model_output;
-    } else {  // v_prediction
-      x0 = detail::generate(sample.shape(),
-                            [&](int64_t i) { return sqrt_a_t * s[i] - sqrt_b_t * m[i]; });
-    }
     const float* p = detail::cdata(x0);
     const auto range = static_cast<float>(config_.clip_sample_range);
     Tensor denoised = detail::generate(sample.shape(), [&](int64_t i) {

@@ -52,26 +52,7 @@ class TCDScheduler final : public AlphaBarScheduler {
     const float a_t = alphas_cumprod_[static_cast<size_t>(t)];
     const float a_prev = alpha_prod(prev_t);
     const float a_s = alphas_cumprod_[static_cast<size_t>(ts)];
-    const float sqrt_a_t = std::sqrt(a_t);
-    const float sqrt_b_t = std::sqrt(1.0f - a_t);
-
-    const float* m = detail::cdata(model_output);
-    const float* s = detail::cdata(sample);
-    Tensor x0, eps;
-    if (config_.prediction_type == "epsilon") {
-      x0 = detail::generate(sample.shape(),
-                            [&](int64_t i) { return (s[i] - sqrt_b_t * m[i]) / sqrt_a_t; });
-      eps = model_output;
-    } else if (config_.prediction_type == "sample") {
-      x0 = model_output;
-      eps = detail::generate(sample.shape(),
-                             [&](int64_t i) { return (s[i] - sqrt_a_t * m[i]) / sqrt_b_t; });
-    } else {  // v_prediction
-      x0 = detail::generate(sample.shape(),
-                            [&](int64_t i) { return sqrt_a_t * s[i] - sqrt_b_t * m[i]; });
-      eps = detail::generate(sample.shape(),
-                             [&](int64_t i) { return sqrt_a_t * m[i] + sqrt_b_t * s[i]; });
-    }
+    const auto [x0, eps] = predict(model_output, sample, a_t);
     const float sqrt_a_s = std::sqrt(a_s);
     const float sqrt_b_s = std::sqrt(1.0f - a_s);
     const float* p = detail::cdata(x0);
