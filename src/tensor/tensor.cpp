@@ -122,6 +122,32 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Alloc alloc) {
   return t;
 }
 
+Tensor Tensor::empty_on(Device device, const Shape& shape, DType dtype) {
+  if (device.is_cpu()) return empty(shape, dtype);
+  for (int64_t s : shape) {
+    if (s < 0) throw Error("negative dimension in shape " + shape_str(shape));
+  }
+  DeviceMemory& memory = device_memory(device);
+  Tensor t;
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  t.device_ = device;
+  const size_t bytes = t.nbytes();
+  t.ptr_ = bytes == 0 ? nullptr : memory.allocate(device, bytes);
+  t.storage_ = std::shared_ptr<const void>(t.ptr_, [&memory, device, bytes](const void* p) {
+    if (p != nullptr) memory.release(device, const_cast<void*>(p), bytes);
+  });
+  return t;
+}
+
+Tensor Tensor::zeros_on(Device device, const Shape& shape, DType dtype) {
+  if (device.is_cpu()) return zeros(shape, dtype);
+  Tensor t = empty_on(device, shape, dtype);
+  if (t.nbytes() > 0) device_memory(device).fill_zero(device, t.ptr_, t.nbytes());
+  return t;
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
   std::memset(t.ptr_, 0, t.nbytes());
@@ -178,7 +204,22 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+namespace {
+void require_host(const Tensor& t, const char* what) {
+  if (!t.on_host()) {
+    throw Error(std::string(what) + " of " + t.describe() +
+                ": host access to a device tensor (copy it with to(Device{}) first)");
+  }
+}
+}  // namespace
+
+const void* Tensor::raw() const {
+  require_host(*this, "raw()");
+  return ptr_;
+}
+
 const void* Tensor::raw_checked(DType want) const {
+  require_host(*this, "data()");
   const bool ok = want == dtype_ || (want == DType::F16 && dtype_ == DType::BF16) ||
                   (want == DType::U8 && dtype_ == DType::Bool);
   if (!ok) {
@@ -195,6 +236,7 @@ void* Tensor::raw_mutable_checked(DType want) {
 }
 
 void* Tensor::raw_mutable() {
+  require_host(*this, "raw_mutable()");
   if (read_only_) throw Error("write access to a read-only tensor view " + describe());
   return ptr_;
 }
@@ -277,7 +319,36 @@ Tensor Tensor::contiguous() const {
   return clone();
 }
 
+namespace {
+// A contiguous copy of `t` (on its device) in `dtype`.
+Tensor device_copy(const Tensor& t, DType dtype) {
+  Tensor out = Tensor::empty_on(t.device(), t.shape(), dtype);
+  if (t.numel() > 0) {
+    device_memory(t.device())
+        .copy_convert(t.device(), out.device_data_mutable(), dtype, t.device_data(), t.dtype(),
+                      t.shape().data(), t.strides().data(), static_cast<int>(t.dim()));
+  }
+  return out;
+}
+}  // namespace
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_) return contiguous();
+  if (!on_host() && !device.is_cpu()) return to(Device{}).to(device);
+  if (on_host()) {
+    const Tensor src = contiguous();
+    Tensor out = empty_on(device, shape_, dtype_);
+    if (nbytes() > 0) device_memory(device).upload(device, out.ptr_, src.ptr_, nbytes());
+    return out;
+  }
+  const Tensor src = contiguous();
+  Tensor out = empty(shape_, dtype_);
+  if (nbytes() > 0) device_memory(device_).download(device_, out.ptr_, src.ptr_, nbytes());
+  return out;
+}
+
 Tensor Tensor::clone() const {
+  if (!on_host()) return device_copy(*this, dtype_);
   Tensor out = empty(shape_, dtype_);
   const size_t es = dtype_size(dtype_);
   if (is_contiguous()) {
@@ -293,6 +364,7 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType target, Alloc alloc) const {
   if (target == dtype_) return contiguous();
+  if (!on_host()) return device_copy(*this, target);
   Tensor src = contiguous();
   Tensor out = empty(shape_, target, alloc);
   const size_t n = static_cast<size_t>(numel());
@@ -313,6 +385,7 @@ Tensor Tensor::to(DType target, Alloc alloc) const {
 }
 
 float Tensor::item_f32(const std::vector<int64_t>& index) const {
+  require_host(*this, "item_f32()");
   if (static_cast<int64_t>(index.size()) != dim()) throw Error("item_f32: wrong index rank");
   int64_t off = 0;
   for (size_t i = 0; i < index.size(); ++i) {
@@ -323,6 +396,7 @@ float Tensor::item_f32(const std::vector<int64_t>& index) const {
 }
 
 std::vector<float> Tensor::to_floats() const {
+  if (!on_host()) return to(Device{}).to_floats();
   std::vector<float> out(static_cast<size_t>(numel()));
   for_each_offset(shape_, strides_,
                   [&](int64_t off, int64_t i) { out[i] = load_as_float(ptr_, off, dtype_); });
@@ -330,7 +404,9 @@ std::vector<float> Tensor::to_floats() const {
 }
 
 std::string Tensor::describe() const {
-  return std::string(dtype_name(dtype_)) + shape_str(shape_);
+  std::string s = std::string(dtype_name(dtype_)) + shape_str(shape_);
+  if (!on_host()) s += " on " + device_.name();
+  return s;
 }
 
 }  // namespace ipa

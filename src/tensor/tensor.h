@@ -1,7 +1,10 @@
-// Tensor: shape, strides (in elements), dtype and a shared storage.
-// Storage is either owned memory from the block pool (reused between calls, so a model's
+// Tensor: shape, strides (in elements), dtype, device and a shared storage.
+// Host storage is either owned memory from the block pool (reused between calls, so a model's
 // intermediate tensors cost no fresh page faults after the first step) or a read-only view
-// into memory someone else keeps alive (a memory-mapped checkpoint).
+// into memory someone else keeps alive (a memory-mapped checkpoint). Device storage (a GPU)
+// comes from the device's DeviceMemory (tensor/device.h); views work the same on every device,
+// host element access (data<T>(), raw(), item_f32) only on the host — to_floats() and
+// to(Device) copy.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "tensor/device.h"
 #include "tensor/dtype.h"
 
 namespace ipa {
@@ -27,6 +31,9 @@ class Tensor {
   // Uninitialised, contiguous, 64-byte aligned memory.
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Alloc alloc = Alloc::kPool);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32);
+  // Uninitialised / zeroed contiguous memory on `device` (the host's pool for Device{}).
+  static Tensor empty_on(Device device, const Shape& shape, DType dtype = DType::F32);
+  static Tensor zeros_on(Device device, const Shape& shape, DType dtype = DType::F32);
   static Tensor full(const Shape& shape, float value);
   // Copies `data` (numel(shape) floats).
   static Tensor from_floats(const Shape& shape, const float* data);
@@ -38,6 +45,8 @@ class Tensor {
 
   bool defined() const { return storage_ != nullptr; }
   DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  bool on_host() const { return device_.is_cpu(); }
   const Shape& shape() const { return shape_; }
   const Shape& strides() const { return strides_; }
   int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
@@ -54,8 +63,12 @@ class Tensor {
   T* data();
   template <typename T>
   const T* data() const;
-  const void* raw() const { return ptr_; }
+  const void* raw() const;  // host tensors only
   void* raw_mutable();
+  // The first element's address on the tensor's device, for backends (a device pointer for
+  // device tensors; no dtype or read-only check).
+  const void* device_data() const { return ptr_; }
+  void* device_data_mutable() { return ptr_; }
 
   // Views (share storage).
   Tensor reshape(const Shape& shape) const;  // -1 allowed once; copies when not contiguous
@@ -70,12 +83,15 @@ class Tensor {
   Tensor clone() const;       // always a fresh, writable, contiguous copy
   // Contiguous copy in another dtype (returns contiguous() when the dtype is the same).
   Tensor to(DType dtype, Alloc alloc = Alloc::kPool) const;
+  // Contiguous copy on another device (returns contiguous() when already there).
+  Tensor to(Device device) const;
 
-  // Element access for tests and small glue code (any dtype, honours strides).
+  // Element access for tests and small glue code (any dtype, honours strides). item_f32 on the
+  // host only; to_floats() copies a device tensor to the host first.
   float item_f32(const std::vector<int64_t>& index) const;
   std::vector<float> to_floats() const;  // row-major copy as float
 
-  std::string describe() const;  // "F32[2, 3]"
+  std::string describe() const;  // "F32[2, 3]", "F32[2, 3] on cuda:0" off the host
 
   // Used by data<T>(): pointer after checking that T matches the dtype.
   const void* raw_checked(DType want) const;
@@ -86,6 +102,7 @@ class Tensor {
   void* ptr_ = nullptr;
   Shape shape_, strides_;
   DType dtype_ = DType::F32;
+  Device device_;
   bool read_only_ = false;
 };
 
