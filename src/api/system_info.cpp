@@ -12,9 +12,7 @@ SystemInfo system_info() {
   SystemInfo s;
   s.default_threads = ops::num_threads();
   s.bf16 = ops::cpu_has_bf16();
-  s.isa = __builtin_cpu_supports("avx512f") ? "avx512"
-          : __builtin_cpu_supports("avx2")  ? "avx2"
-                                            : "sse";
+  s.isa = ops::cpu_vector_isa();
   return s;
 }
 

@@ -33,6 +33,10 @@ bool cpu_has_bf16();
 void require_precision(Precision p);
 // Whether the CPU has AMX bf16 tiles.
 bool cpu_has_amx_bf16();
+// The widest vector ISA our kernels and oneDNN use here: "avx512" or "avx2". The environment
+// variable ONEDNN_MAX_CPU_ISA (e.g. AVX2) caps it, and then bf16 is unavailable: one knob to
+// run and measure an AVX-512 machine's AVX2 code.
+const char* cpu_vector_isa();
 // Seconds for one bf16 and one F32 linear of a UNet shape ([4096, 320] x [1280, 320]ᵀ) on the
 // calling thread's OpenMP threads, interleaved, best of 5 after a warm-up. Needs cpu_has_bf16().
 struct PrecisionTimings {

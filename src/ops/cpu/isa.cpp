@@ -1,6 +1,8 @@
 #include "ops/cpu/isa.h"
 
+#include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 
 namespace ipa::ops::cpu {
 
@@ -12,8 +14,23 @@ const char* isa_name(Isa isa) {
   return isa == Isa::Avx512 ? "avx512" : "avx2";
 }
 
+bool isa_capped_below_avx512() {
+  // oneDNN's own cap (AVX2, AVX2_VNNI, AVX, SSE41...) caps our kernels too, read once like oneDNN
+  // reads it: one knob makes an AVX-512 machine run (and measure) the AVX2 code of both.
+  static const bool capped = [] {
+    const char* v = std::getenv("ONEDNN_MAX_CPU_ISA");
+    if (v == nullptr || *v == '\0') return false;
+    const std::string_view cap(v);
+    return !(cap.starts_with("AVX512") || cap.starts_with("AVX10") || cap == "ALL" ||
+             cap == "DEFAULT");
+  }();
+  return capped;
+}
+
 Isa best_isa() {
-  return __builtin_cpu_supports("avx512f") ? Isa::Avx512 : Isa::Avx2;
+  static const Isa best =
+      __builtin_cpu_supports("avx512f") && !isa_capped_below_avx512() ? Isa::Avx512 : Isa::Avx2;
+  return best;
 }
 
 std::vector<Isa> supported_isas() {

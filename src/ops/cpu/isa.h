@@ -7,8 +7,10 @@ namespace ipa::ops::cpu {
 
 enum class Isa { Avx2, Avx512 };
 const char* isa_name(Isa isa);  // "avx2", "avx512"
-// The widest this CPU runs.
+// The widest this CPU runs, unless the environment variable ONEDNN_MAX_CPU_ISA (oneDNN's own
+// cap, read once) names an ISA below AVX-512: then AVX2 for our kernels as for oneDNN's.
 Isa best_isa();
+bool isa_capped_below_avx512();
 // Every variant this CPU runs, narrowest first (tests run each against the reference loops).
 std::vector<Isa> supported_isas();
 // The variant the ops run on this thread: best_isa(), unless an IsaOverride is active.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ops/cpu/isa.h"
 #include "ops/layers.h"
 #include "ops/ops.h"
 
@@ -22,12 +23,18 @@ ThreadScope::~ThreadScope() {
   omp_set_num_threads(previous_);
 }
 
+// Both obey ONEDNN_MAX_CPU_ISA (cpu::best_isa): a cap below AVX-512 leaves oneDNN no bf16.
 bool cpu_has_amx_bf16() {
-  return __builtin_cpu_supports("amx-bf16");
+  return !cpu::isa_capped_below_avx512() && __builtin_cpu_supports("amx-bf16");
 }
 
 bool cpu_has_bf16() {
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+  return !cpu::isa_capped_below_avx512() &&
+         (__builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16"));
+}
+
+const char* cpu_vector_isa() {
+  return cpu::isa_name(cpu::best_isa());
 }
 
 void require_precision(Precision p) {
