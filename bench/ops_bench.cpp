@@ -160,6 +160,8 @@ BENCHMARK(BM_self_attention)
     ->Args({1024, 8, 80})
     ->Args({256, 8, 160})
     ->Args({1024, 8, 64})
+    ->Args({4096, 10, 64})  // SDXL 128x128 latent (1024² images), first down/up level
+    ->Args({1024, 20, 64})  // SDXL 64x64 level
     ->ArgNames({"L", "H", "D"})
     ->Apply(timing);
 void BM_cross_attention(benchmark::State& state) {

@@ -128,6 +128,10 @@ void attention_kernel(const AttentionProblem& p) {
   float* kpk = p.k_pack;
   float* vpk = p.v_pack;
   constexpr float kNegInf = -__builtin_inff();
+  // Scores are kept in log2 units (scale · log2(e) folded into Q, the mask multiplied by
+  // log2(e)), so the softmax needs 2^x, which is cheaper than e^x (vexp2_nonpos).
+  constexpr float kLog2e = 1.44269504088896341f;
+  const float qscale = p.scale * kLog2e;
 
 #pragma omp parallel
   {
@@ -153,7 +157,7 @@ void attention_kernel(const AttentionProblem& p) {
       std::fill(qt, qt + D * kQBlock, 0.f);
       for (int64_t i = 0; i < nq; ++i) {
         const float* src = p.q + ((b * Lq + q0 + i) * HD + h * D);
-        for (int64_t d = 0; d < D; ++d) qt[d * kQBlock + i] = src[d] * p.scale;
+        for (int64_t d = 0; d < D; ++d) qt[d * kQBlock + i] = src[d] * qscale;
       }
       std::fill(o, o + dgroups * kPanel * kQBlock, 0.f);
       for (int64_t w = 0; w < kQVecs; ++w) {
@@ -174,26 +178,33 @@ void attention_kernel(const AttentionProblem& p) {
             const float* mr =
                 p.mask + b * p.mask_sb + h * p.mask_sh + q0 * p.mask_si + (k0 + j) * p.mask_sj;
             float* sr = s + j * kQBlock;
-            for (int64_t i = 0; i < nq; ++i) sr[i] += mr[i * p.mask_si];
+            for (int64_t i = 0; i < nq; ++i) sr[i] += mr[i * p.mask_si] * kLog2e;
           }
         }
-        // Online softmax, lane-wise per query.
-        for (int64_t w = 0; w < nvec; ++w) {
-          V bmax = T::splat(kNegInf);
-          for (int64_t j = 0; j < nk; ++j) bmax = T::max(bmax, S[j * kQVecs + w]);
-          const V mnew = T::max(mrow[w], bmax);
-          // Queries whose keys are all -inf so far keep p = 0 (exp(-inf - 0)), not NaN.
-          const V msafe = mnew == kNegInf ? V{} : mnew;
-          corr[w] = vexp_nonpos<T>(mrow[w] - msafe);
-          V psum = {};
-          for (int64_t j = 0; j < nk; ++j) {
-            const V pj = vexp_nonpos<T>(S[j * kQVecs + w] - msafe);
-            S[j * kQVecs + w] = pj;
-            psum += pj;
-          }
-          lrow[w] = lrow[w] * corr[w] + psum;
+        // Online softmax, lane-wise per query, all kQVecs query vectors at once (lanes past nq
+        // hold stale finite scores whose results are dropped): keys outer, so the max and sum
+        // chains of the vectors are independent and overlap instead of waiting on each other.
+        V bmax[kQVecs], msafe[kQVecs], psum[kQVecs];
+        for (int64_t w = 0; w < kQVecs; ++w) bmax[w] = S[w];
+        for (int64_t j = 1; j < nk; ++j) {
+          for (int64_t w = 0; w < kQVecs; ++w) bmax[w] = T::max(bmax[w], S[j * kQVecs + w]);
+        }
+        for (int64_t w = 0; w < kQVecs; ++w) {
+          const V mnew = T::max(mrow[w], bmax[w]);
+          // Queries whose keys are all -inf so far keep p = 0 (2^(-inf - 0)), not NaN.
+          msafe[w] = mnew == kNegInf ? V{} : mnew;
+          corr[w] = vexp2_nonpos<T>(mrow[w] - msafe[w]);
           mrow[w] = mnew;
+          psum[w] = V{};
         }
+        for (int64_t j = 0; j < nk; ++j) {
+          for (int64_t w = 0; w < kQVecs; ++w) {
+            const V pj = vexp2_nonpos<T>(S[j * kQVecs + w] - msafe[w]);
+            S[j * kQVecs + w] = pj;
+            psum[w] += pj;
+          }
+        }
+        for (int64_t w = 0; w < kQVecs; ++w) lrow[w] = lrow[w] * corr[w] + psum[w];
         // Oᵀ[d][i] = Oᵀ[d][i] · corr[i] + Σ_j V[k0 + j][d] · Pᵀ[j][i]
         for (int64_t g = 0; g < dgroups; ++g) {
           tile_row<T, true>(vh + (g * Lk + k0) * kPanel, s, kQBlock, nk, o + g * kPanel * kQBlock,
