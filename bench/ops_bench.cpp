@@ -103,7 +103,7 @@ BENCHMARK(BM_stream_triad)->Arg(10)->Arg(256)->Apply(timing);
 void conv_bench(benchmark::State& state, int64_t C, int64_t HW, int k) {
   const int64_t N = 2;
   const ops::Conv2d conv(random_tensor({C, C, k, k}, 0.05f, 2), random_tensor({C}, 0.1f, 3),
-                        ops::Conv2dParams::same(1, k / 2));
+                         ops::Conv2dParams::same(1, k / 2));
   const Tensor x = random_tensor({N, C, HW, HW});
   benchmark::DoNotOptimize(conv(x));  // plan + weight packing outside the timing
   for (auto _ : state) benchmark::DoNotOptimize(conv(x));
@@ -169,7 +169,8 @@ void BM_cross_attention(benchmark::State& state) {
 }
 BENCHMARK(BM_cross_attention)
     ->Args({4096, 77, 8, 40})
-    ->Args({4096, 4, 8, 40})  // IP-Adapter image tokens
+    ->Args({4096, 4, 8, 40})   // IP-Adapter image tokens
+    ->Args({4096, 16, 8, 40})  // IP-Adapter Plus image tokens
     ->ArgNames({"Lq", "Lk", "H", "D"})
     ->Apply(timing);
 

@@ -111,6 +111,16 @@ TEST(OpsAttention, CrossAttentionShapes) {
   check(1, 9, 13, 3, 7, 0, 730);     // head size not a multiple of 8
 }
 
+TEST(OpsAttention, KeyBlockBoundariesAndTransposeEdges) {
+  // Up to 128 keys run as one block, more in blocks of 64 with a tail; the query block moves in
+  // and out in 8×8 transposes with element-wise edges (query counts and head sizes that are not
+  // multiples of 8).
+  uint64_t seed = 1100;
+  for (int64_t Lk : {127, 128, 129, 192, 193}) check(1, 100, Lk, 2, 12, 0, seed += 10);
+  check(2, 13, 129, 1, 19, 1, seed += 10);
+  check(1, 96, 128, 1, 8, 3, seed += 10);
+}
+
 TEST(OpsAttention, Masks) {
   check(1, 77, 77, 2, 64, 1, 800);   // [Lq, Lk]
   check(2, 77, 77, 2, 40, 2, 810);   // [B, 1, Lq, Lk] padding mask
