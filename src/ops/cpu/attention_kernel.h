@@ -92,25 +92,45 @@ inline void tile_row(const float* A, const float* B, int64_t ldb, int64_t steps,
 
 // X is [n][D] with row stride ld. pack_rows: panels P[g][col][kPanel] over groups of rows (K:
 // key groups); pack_cols: panels P[g][row][kPanel] over groups of columns (V: head-dim
-// groups). The last group is zero-padded.
+// groups). The last group is zero-padded. Whole groups move in 4×4 register transposes
+// (pack_rows) or 4-float copies (pack_cols): element by element, packing took ~7 % of the SDXL
+// 1024-token attention.
+static_assert(kPanel == 4, "the packing moves 4-float groups");
 inline void pack_rows(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
   const int64_t groups = (n + kPanel - 1) / kPanel;
   for (int64_t g = 0; g < groups; ++g) {
     float* dst = P + g * D * kPanel;
-    for (int64_t r = 0; r < kPanel; ++r) {
-      const int64_t row = g * kPanel + r;
-      for (int64_t d = 0; d < D; ++d) dst[d * kPanel + r] = row < n ? X[row * ld + d] : 0.f;
+    const float* x = X + g * kPanel * ld;
+    int64_t d = 0;
+    if ((g + 1) * kPanel <= n) {
+      for (; d + 4 <= D; d += 4) {
+        __m128 r0 = _mm_loadu_ps(x + d), r1 = _mm_loadu_ps(x + ld + d);
+        __m128 r2 = _mm_loadu_ps(x + 2 * ld + d), r3 = _mm_loadu_ps(x + 3 * ld + d);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + d * kPanel, r0);
+        _mm_storeu_ps(dst + (d + 1) * kPanel, r1);
+        _mm_storeu_ps(dst + (d + 2) * kPanel, r2);
+        _mm_storeu_ps(dst + (d + 3) * kPanel, r3);
+      }
+    }
+    for (; d < D; ++d) {
+      for (int64_t r = 0; r < kPanel; ++r) {
+        dst[d * kPanel + r] = g * kPanel + r < n ? x[r * ld + d] : 0.f;
+      }
     }
   }
 }
 inline void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
-  const int64_t groups = (D + kPanel - 1) / kPanel;
-  for (int64_t g = 0; g < groups; ++g) {
-    float* dst = P + g * n * kPanel;
-    for (int64_t j = 0; j < n; ++j) {
+  const int64_t full = D / kPanel, groups = (D + kPanel - 1) / kPanel;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* x = X + j * ld;
+    for (int64_t g = 0; g < full; ++g) {
+      _mm_storeu_ps(P + (g * n + j) * kPanel, _mm_loadu_ps(x + g * kPanel));
+    }
+    for (int64_t g = full; g < groups; ++g) {
       for (int64_t r = 0; r < kPanel; ++r) {
         const int64_t col = g * kPanel + r;
-        dst[j * kPanel + r] = col < D ? X[j * ld + col] : 0.f;
+        P[(g * n + j) * kPanel + r] = col < D ? x[col] : 0.f;
       }
     }
   }
