@@ -121,16 +121,22 @@ inline void pack_rows(const float* X, int64_t ld, int64_t n, int64_t D, float* P
   }
 }
 inline void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P) {
+  // Group by group, so the panel is written as one sequential stream (row by row it was
+  // D/4 interleaved streams and cost twice as much); the rows' cache lines are reused from L2
+  // by the next groups.
   const int64_t full = D / kPanel, groups = (D + kPanel - 1) / kPanel;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* x = X + j * ld;
-    for (int64_t g = 0; g < full; ++g) {
-      _mm_storeu_ps(P + (g * n + j) * kPanel, _mm_loadu_ps(x + g * kPanel));
+  for (int64_t g = 0; g < full; ++g) {
+    float* dst = P + g * n * kPanel;
+    for (int64_t j = 0; j < n; ++j) {
+      _mm_storeu_ps(dst + j * kPanel, _mm_loadu_ps(X + j * ld + g * kPanel));
     }
-    for (int64_t g = full; g < groups; ++g) {
+  }
+  for (int64_t g = full; g < groups; ++g) {
+    float* dst = P + g * n * kPanel;
+    for (int64_t j = 0; j < n; ++j) {
       for (int64_t r = 0; r < kPanel; ++r) {
         const int64_t col = g * kPanel + r;
-        P[(g * n + j) * kPanel + r] = col < D ? x[col] : 0.f;
+        dst[j * kPanel + r] = col < D ? X[j * ld + col] : 0.f;
       }
     }
   }
