@@ -6,11 +6,12 @@
 //
 // For each (batch, head, block of queries): walk the keys in blocks, keep a running maximum and
 // denominator per query (online softmax) and accumulate P·V in F32. The block is computed
-// transposed, queries along the vector lanes: Sᵀ[key][query] = K·(scale·Q)ᵀ and
-// Oᵀ[d][query] += Vᵀ·Pᵀ. K and V are packed once per (batch, head) into panels of kPanel rows, the
-// query block is transposed once per task, and the softmax statistics are lane-wise vector ops.
-// Both products run on one register-tiled FMA micro-kernel (kPanel broadcast rows × TileVecs
-// vectors of accumulators).
+// transposed, queries along the vector lanes: Sᵀ[key][query] = K·(scale·log2(e)·Q)ᵀ (scores in
+// log2 units, so the softmax takes 2^x) and Oᵀ[d][query] += Vᵀ·Pᵀ. K and V are packed once per
+// (batch, head) into panels of kPanel rows, the query block is transposed in (and the output
+// out) once per task, and the softmax statistics are lane-wise vector ops. Both products run on
+// one register-tiled FMA micro-kernel (kPanel broadcast rows × kTileVecs vectors of
+// accumulators).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -250,8 +251,8 @@ void attention_kernel(const AttentionProblem& p) {
             for (int64_t i = 0; i < nq; ++i) sr[i] += mr[i * p.mask_si] * kLog2e;
           }
         }
-        // Online softmax, lane-wise per query, all kQVecs query vectors at once (lanes past nq
-        // hold stale finite scores whose results are dropped): keys outer, so the max and sum
+        // Online softmax, lane-wise per query, all kQVecs query vectors at once (vectors past
+        // nvec hold stale values whose results are dropped): keys outer, so the max and sum
         // chains of the vectors are independent and overlap instead of waiting on each other.
         V bmax[kQVecs], msafe[kQVecs], psum[kQVecs];
         for (int64_t w = 0; w < kQVecs; ++w) bmax[w] = S[w];
