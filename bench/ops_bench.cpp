@@ -103,7 +103,7 @@ BENCHMARK(BM_stream_triad)->Arg(10)->Arg(256)->Apply(timing);
 void conv_bench(benchmark::State& state, int64_t C, int64_t HW, int k) {
   const int64_t N = 2;
   const ops::Conv2d conv(random_tensor({C, C, k, k}, 0.05f, 2), random_tensor({C}, 0.1f, 3),
-                        ops::Conv2dParams::same(1, k / 2));
+                         ops::Conv2dParams::same(1, k / 2));
   const Tensor x = random_tensor({N, C, HW, HW});
   benchmark::DoNotOptimize(conv(x));  // plan + weight packing outside the timing
   for (auto _ : state) benchmark::DoNotOptimize(conv(x));
@@ -160,6 +160,8 @@ BENCHMARK(BM_self_attention)
     ->Args({1024, 8, 80})
     ->Args({256, 8, 160})
     ->Args({1024, 8, 64})
+    ->Args({4096, 10, 64})  // SDXL 128x128 latent (1024² images), first down/up level
+    ->Args({1024, 20, 64})  // SDXL 64x64 level
     ->ArgNames({"L", "H", "D"})
     ->Apply(timing);
 void BM_cross_attention(benchmark::State& state) {
@@ -167,7 +169,8 @@ void BM_cross_attention(benchmark::State& state) {
 }
 BENCHMARK(BM_cross_attention)
     ->Args({4096, 77, 8, 40})
-    ->Args({4096, 4, 8, 40})  // IP-Adapter image tokens
+    ->Args({4096, 4, 8, 40})   // IP-Adapter image tokens
+    ->Args({4096, 16, 8, 40})  // IP-Adapter Plus image tokens
     ->ArgNames({"Lq", "Lk", "H", "D"})
     ->Apply(timing);
 

@@ -3,6 +3,7 @@
 // printed and recorded as a test property).
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "ops/cpu/attention_problem.h"
 #include "ops/ops.h"
@@ -110,6 +111,16 @@ TEST(OpsAttention, CrossAttentionShapes) {
   check(1, 9, 13, 3, 7, 0, 730);     // head size not a multiple of 8
 }
 
+TEST(OpsAttention, KeyBlockBoundariesAndTransposeEdges) {
+  // Up to 128 keys run as one block, more in blocks of 64 with a tail; the query block moves in
+  // and out in 8×8 transposes with element-wise edges (query counts and head sizes that are not
+  // multiples of 8).
+  uint64_t seed = 1100;
+  for (int64_t Lk : {127, 128, 129, 192, 193}) check(1, 100, Lk, 2, 12, 0, seed += 10);
+  check(2, 13, 129, 1, 19, 1, seed += 10);
+  check(1, 96, 128, 1, 8, 3, seed += 10);
+}
+
 TEST(OpsAttention, Masks) {
   check(1, 77, 77, 2, 64, 1, 800);   // [Lq, Lk]
   check(2, 77, 77, 2, 40, 2, 810);   // [B, 1, Lq, Lk] padding mask
@@ -156,6 +167,37 @@ TEST(OpsAttention, LongSequenceOneHead) {
       Tensor qi = q.narrow(1, i, 1).contiguous();
       expect_close(out.narrow(1, i, 1).contiguous(), attention_ref(qi, k, v, 1, scale, {}), 1e-5,
                    "attention_4096_row" + std::to_string(i) + "_" + name);
+    }
+  }
+}
+
+TEST(OpsAttention, VariantsAgreeBitForBit) {
+  // Every lane runs the same operations in the same order at every vector width (the tiles differ
+  // only in how many lanes they cover), so the AVX2 and AVX-512 kernels give the same bits; a
+  // model gives the same image whichever the CPU picks. Shapes cover partial query blocks and
+  // tiles, key tails (not a multiple of the 64-key block or the 4-row panel), odd head sizes and
+  // masks.
+  struct Case {
+    int64_t B, Lq, Lk, H, D;
+    int mask;
+  };
+  for (const Case c :
+       {Case{2, 100, 77, 2, 40, 0}, Case{1, 257, 131, 1, 7, 0}, Case{1, 200, 4, 3, 40, 0},
+        Case{2, 97, 150, 2, 64, 2}, Case{1, 33, 257, 3, 80, 1}}) {
+    Tensor q = random_tensor({c.B, c.Lq, c.H * c.D}, 40 + c.Lq, -2.f, 2.f);
+    Tensor k = random_tensor({c.B, c.Lk, c.H * c.D}, 41 + c.Lk, -2.f, 2.f);
+    Tensor v = random_tensor({c.B, c.Lk, c.H * c.D}, 42);
+    Tensor mask;
+    if (c.mask == 1) mask = random_tensor({c.Lq, c.Lk}, 43, -5.f, 0.f);
+    if (c.mask == 2) mask = random_tensor({c.B, 1, c.Lq, c.Lk}, 44, -3.f, 3.f);
+    const auto outs = each_variant(q, k, v, static_cast<int>(c.H), 0.37f, mask);
+    const std::vector<float> first = outs[0].second.to_floats();
+    for (const auto& [name, out] : outs) {
+      const std::vector<float> o = out.to_floats();
+      ASSERT_EQ(o.size(), first.size());
+      int64_t differ = 0;
+      for (size_t i = 0; i < o.size(); ++i) differ += std::memcmp(&o[i], &first[i], 4) != 0;
+      EXPECT_EQ(differ, 0) << name << " Lq " << c.Lq << " Lk " << c.Lk << " D " << c.D;
     }
   }
 }

@@ -32,6 +32,15 @@ struct Avx2Vec {
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }  // b where either is NaN (maxps)
   static V min(V a, V b) { return _mm256_min_ps(a, b); }  // b where either is NaN (minps)
+  // Nearest integer, ties to even.
+  static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p · 2^n for integral n in [-126, 127], built from the exponent bits (one rounding, as
+  // vscalefps).
+  static V mul_pow2(V p, V n) {
+    typedef int32_t Ii __attribute__((vector_size(32)));
+    const Ii e = ((Ii)_mm256_cvtps_epi32(n) + 127) << 23;
+    return p * (V)e;
+  }
 };
 
 #ifdef __AVX512F__
@@ -51,6 +60,12 @@ struct Avx512Vec {
   // _mm512_max_ps trips -Wmaybe-uninitialized in its own header.
   static V max(V a, V b) { return a > b ? a : b; }
   static V min(V a, V b) { return a < b ? a : b; }
+  // The masked forms with every lane set, for the same reason (the plain ones pass
+  // _mm512_undefined_ps()).
+  static V round(V a) {
+    return _mm512_mask_roundscale_ps(a, 0xffff, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static V mul_pow2(V p, V n) { return _mm512_mask_scalef_ps(p, 0xffff, p, n); }  // vscalefps
 };
 #endif
 
