@@ -171,7 +171,9 @@ void attention_bf16_avx512(const AttentionProblem& p) {
   constexpr float kNegInf = -__builtin_inff();
   constexpr float kLog2e = 1.44269504088896341f;
   const V qscale = T::splat(p.scale * kLog2e);
-  const int64_t kb = Lk <= kMaxKBlock ? Lk : kKBlock;  // even except for the last block
+  // Key blocks of 128 (the F32 kernel's 64 measured ~1.5 % slower here: the products take half
+  // the time, so the per-block rescale and stores weigh twice as much); even except the last.
+  const int64_t kb = std::min(Lk, kMaxKBlock);
 
 #pragma omp parallel
   {
