@@ -70,6 +70,25 @@ void BM_peak_fma(benchmark::State& state) {
 }
 BENCHMARK(BM_peak_fma)->Apply(timing);
 
+// The bf16 dot-product ceiling (512-bit vdpbf16ps chains), where the CPU has avx512_bf16.
+void BM_peak_bf16(benchmark::State& state) {
+  if (!ipa::bench::has_bf16_chains()) {
+    state.SkipWithError("no avx512_bf16 (or AVX-512 capped) on this CPU");
+    return;
+  }
+  const int64_t iters = 1 << 21;  // per thread per benchmark iteration
+  const int threads = ops::num_threads();
+  float sink = 0;
+  for (auto _ : state) {
+#pragma omp parallel reduction(+ : sink)
+    sink += ipa::bench::dpbf16_chains(iters, 1.f + omp_get_thread_num());
+    benchmark::DoNotOptimize(sink);
+  }
+  set_flops(state, ipa::bench::dpbf16_chains_flops(iters) * threads);
+  state.counters["threads"] = threads;
+}
+BENCHMARK(BM_peak_bf16)->Apply(timing);
+
 // Stream copy and triad on all threads: the bandwidth ceiling for the memory-bound ops.
 // Arg = MiB per array (10 MiB ~ one SD1.5 64x64x320 activation; 256 MiB is well past L3).
 void BM_stream_copy(benchmark::State& state) {
@@ -142,14 +161,15 @@ BENCHMARK(BM_linear)
 
 // ---- attention ---------------------------------------------------------------------------
 
-void attention_bench(benchmark::State& state, int64_t Lq, int64_t Lk, int64_t H, int64_t D) {
+void attention_bench(benchmark::State& state, int64_t Lq, int64_t Lk, int64_t H, int64_t D,
+                     ipa::DType compute = ipa::DType::F32) {
   const int64_t B = 2;
   const Tensor q = random_tensor({B, Lq, H * D}, 1.f, 4);
   const Tensor k = random_tensor({B, Lk, H * D}, 1.f, 5);
   const Tensor v = random_tensor({B, Lk, H * D}, 1.f, 6);
   const float scale = 1.f / std::sqrt(static_cast<float>(D));
   for (auto _ : state)
-    benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(H), scale));
+    benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(H), scale, {}, compute));
   set_flops(state, 4.0 * B * H * Lq * Lk * D);
 }
 void BM_self_attention(benchmark::State& state) {
@@ -171,6 +191,24 @@ BENCHMARK(BM_cross_attention)
     ->Args({4096, 77, 8, 40})
     ->Args({4096, 4, 8, 40})   // IP-Adapter image tokens
     ->Args({4096, 16, 8, 40})  // IP-Adapter Plus image tokens
+    ->ArgNames({"Lq", "Lk", "H", "D"})
+    ->Apply(timing);
+// The same calls computing in bf16 (a bf16 UNet's attention; compare with BM_peak_bf16).
+void BM_bf16_attention(benchmark::State& state) {
+  if (!ipa::bench::has_bf16_chains()) {
+    state.SkipWithError("no avx512_bf16 (or AVX-512 capped) on this CPU");
+    return;
+  }
+  attention_bench(state, state.range(0), state.range(1), state.range(2), state.range(3),
+                  ipa::DType::BF16);
+}
+BENCHMARK(BM_bf16_attention)
+    ->Args({4096, 4096, 8, 40})   // SD1.5 64x64 self-attention
+    ->Args({4096, 4096, 10, 64})  // SDXL 128x128
+    ->Args({1024, 1024, 20, 64})  // SDXL 64x64
+    ->Args({1024, 1024, 8, 80})
+    ->Args({256, 256, 8, 160})
+    ->Args({4096, 77, 8, 40})  // cross-attention
     ->ArgNames({"Lq", "Lk", "H", "D"})
     ->Apply(timing);
 

@@ -84,9 +84,12 @@ Tensor softmax(const Tensor& x);
 // q [B, Lq, H*D], k and v [B, Lk, H*D] (heads packed like diffusers' to_q output), scale
 // applied to q·kᵀ; mask (optional, additive, F32) broadcastable to [B, H, Lq, Lk] — pass
 // [Lq, Lk], [B, 1, Lq, Lk] or [B, H, Lq, Lk]. Returns [B, Lq, H*D]. Flash-style: online
-// softmax over key blocks, memory O(Lq · block), F32 accumulation.
+// softmax over key blocks, memory O(Lq · block), F32 accumulation. compute BF16 (a layer that
+// computes in bf16: its projections' weights are BF16) rounds Q, K, V and the softmax
+// probabilities to bf16 for the two products, where the CPU has avx512_bf16 (elsewhere, and
+// with ONEDNN_MAX_CPU_ISA below AVX-512, it computes in F32); inputs and result stay F32.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                 const Tensor& mask = {});
+                 const Tensor& mask = {}, DType compute = DType::F32);
 
 // ---- activations ------------------------------------------------------------------------
 Tensor activation(const Tensor& x, Activation act);

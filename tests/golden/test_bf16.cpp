@@ -1,6 +1,6 @@
 // BF16 precision (models loaded with Precision::BF16: convolutions and linear layers read bf16
-// inputs and weights (loaded as bf16) and accumulate in F32; attention, norms and the rest
-// stay F32)
+// inputs and weights (loaded as bf16) and accumulate in F32; the UNet's attention rounds Q, K,
+// V and P to bf16 where the CPU has avx512_bf16; norms and the rest stay F32)
 // against the same
 // fp32 goldens as the F32 tests, with bf16's own tolerances:
 // - one module (UNet forward, VAE decode): max|Δ| ≤ 2e-2 · max|expected|. bf16 keeps 8

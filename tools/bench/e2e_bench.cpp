@@ -410,12 +410,13 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   r["unet_peak_fraction"] =
       steady > 0 && peak_compute > 0 ? flops_step * 1e-9 / steady / peak_compute : 0.0;
   // ...and, for a mixed step, each op against the peak of the precision it runs in (in bf16,
-  // convolutions and linears at the bf16 peak, attention and the rest at the F32 peak): the
-  // share of the step the ops would need at their peaks. Equal to the above in F32.
+  // convolutions, linears and the UNet's attention where it runs the bf16 kernel at the bf16
+  // peak, the rest at the F32 peak): the share of the step the ops would need at their peaks.
+  // Equal to the above in F32.
   double at_peak_s = 0;
   for (const auto& e : step_profile) {
     const std::string kind = e.value("kind", std::string());
-    const bool low = bf16 && (kind == "linear" || kind == "conv2d");
+    const bool low = bf16 && (kind == "linear" || kind == "conv2d" || kind == "attention_bf16");
     const double p = low ? peak_compute : peak;
     if (p > 0) at_peak_s += e.value("gflop", 0.0) / p;
   }

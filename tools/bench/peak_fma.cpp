@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "base/error.h"
 #include "ops/ops.h"
 
 namespace ipa::bench {
@@ -50,12 +51,8 @@ __attribute__((target("avx512f"), noinline)) float fma_chains_512(int64_t iters,
   return r;
 }
 
-// vdpbf16ps has a longer latency than an FMA on some cores (Zen 4/5): twice the chains, which
-// the 32 vector registers of AVX-512 hold.
-constexpr int kBf16Chains = 2 * kFmaChains;
-
-__attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16_chains(int64_t iters,
-                                                                            float seed) {
+__attribute__((target("avx512f,avx512bf16"), noinline)) float dpbf16_chains_512(int64_t iters,
+                                                                                float seed) {
   __m512 acc[kBf16Chains];
   for (int i = 0; i < kBf16Chains; ++i) acc[i] = _mm512_set1_ps(seed * static_cast<float>(i + 1));
   // Pairs of bf16 values near 1e-3: the sums stay finite for any iteration count.
@@ -92,6 +89,15 @@ const char* fma_isa() {
 
 float fma_chains(int64_t iters, float seed) {
   return has_avx512() ? fma_chains_512(iters, seed) : fma_chains_256(iters, seed);
+}
+
+bool has_bf16_chains() {
+  return __builtin_cpu_supports("avx512bf16") && has_avx512();
+}
+
+float dpbf16_chains(int64_t iters, float seed) {
+  if (!has_bf16_chains()) throw Error("dpbf16_chains: this CPU has no avx512_bf16");
+  return dpbf16_chains_512(iters, seed);
 }
 
 namespace {
@@ -134,8 +140,8 @@ double measure_peak_fma_gflops(int threads, double seconds_per_run, int repeats)
 }
 
 double measure_peak_bf16_gflops(int threads, double seconds_per_run, int repeats) {
-  if (!__builtin_cpu_supports("avx512bf16") || !has_avx512()) return 0;
-  return measure(threads, seconds_per_run, repeats, dpbf16_chains, 64.0 * kBf16Chains);
+  if (!has_bf16_chains()) return 0;
+  return measure(threads, seconds_per_run, repeats, dpbf16_chains, dpbf16_chains_flops(1));
 }
 
 }  // namespace ipa::bench

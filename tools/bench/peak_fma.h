@@ -24,6 +24,16 @@ inline double fma_chains_flops(int64_t iters) {
 // `repeats` wall-clock runs of about `seconds_per_run` each.
 double measure_peak_fma_gflops(int threads = 0, double seconds_per_run = 0.2, int repeats = 3);
 
+// One thread: `iters` rounds of kBf16Chains independent 512-bit vdpbf16ps (16 lanes × 2
+// products, 64 FLOP each); twice the FMA chains, as vdpbf16ps has a longer latency than an FMA
+// on some cores (Zen 4/5). Needs has_bf16_chains() (avx512_bf16, AVX-512 not capped).
+bool has_bf16_chains();
+float dpbf16_chains(int64_t iters, float seed);
+inline constexpr int kBf16Chains = 2 * kFmaChains;
+inline double dpbf16_chains_flops(int64_t iters) {
+  return 64.0 * kBf16Chains * static_cast<double>(iters);
+}
+
 // The bf16 ceiling the same way: independent chains of 512-bit bf16 dot products
 // (vdpbf16ps: 16 lanes × 2 products, 64 FLOP each). 0 where the CPU has no avx512_bf16. (AMX
 // tiles, which oneDNN uses where the OS enables them, can exceed it; not probed.)

@@ -6,8 +6,9 @@ void add_compute_options(CLI::App& sub, ComputeFlags& c) {
   sub.add_option("--threads", c.threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--precision", c.precision,
-                 "Compute precision of the convolutions and linear layers: f32, bf16 (bf16 "
-                 "inputs and weights, F32 accumulation; needs a CPU with AVX-512 BF16 or AMX), "
+                 "Compute precision of the convolutions, linear layers and UNet attention: f32, "
+                 "bf16 (bf16 inputs and weights, F32 accumulation; needs a CPU with AVX-512 BF16 "
+                 "or AMX), "
                  "or auto: bf16 where it is faster on this CPU (AMX, or measured), else f32; "
                  "the environment variable IPADAPTER_PRECISION replaces auto")
       ->capture_default_str()

@@ -26,7 +26,8 @@ Tensor Attention::forward(const Tensor& x, const Tensor& context,
   const float sdpa_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dim_head)));
   const Tensor& ctx = context.defined() ? context : x;
   const Tensor q = to_q(x);
-  Tensor out = ops::attention(q, to_k(ctx), to_v(ctx), heads, sdpa_scale);
+  // Computes in bf16 where the layer does (its projections' weights are BF16).
+  Tensor out = ops::attention(q, to_k(ctx), to_v(ctx), heads, sdpa_scale, {}, to_q.dtype());
   if (extension && layer) extension->extend({*layer, q, sdpa_scale, out});
   return to_out(out);
 }

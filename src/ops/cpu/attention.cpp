@@ -1,5 +1,7 @@
 // ops::attention: argument checks, then the flash kernel built for the widest instruction set
-// the CPU runs (attention_kernel.h; attention_avx2.cpp, attention_avx512.cpp).
+// the CPU runs (attention_kernel.h; attention_avx2.cpp, attention_avx512.cpp), or with bf16
+// products where the caller computes in bf16 and the CPU has avx512_bf16
+// (attention_bf16_avx512.cpp).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -45,17 +47,30 @@ MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t
 
 }  // namespace
 
+namespace cpu {
+namespace {
+bool runs_bf16(Isa isa, DType compute) {
+  return compute == DType::BF16 && isa == Isa::Avx512 && attention_bf16_supported();
+}
+}  // namespace
+}  // namespace cpu
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                 const Tensor& mask) {
-  return cpu::attention_on(active_isa(), q, k, v, heads, scale, mask);
+                 const Tensor& mask, DType compute) {
+  return cpu::attention_on(active_isa(), q, k, v, heads, scale, mask, compute);
 }
 
 namespace cpu {
 
 Tensor attention_on(Isa isa, const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int heads,
-                    float scale, const Tensor& mask_in) {
-  profile::OpScope prof("attention");
+                    float scale, const Tensor& mask_in, DType compute) {
   const char* op = "attention";
+  if (compute != DType::F32 && compute != DType::BF16) {
+    throw Error(std::string("attention: compute dtype must be F32 or BF16, got ") +
+                dtype_name(compute));
+  }
+  // Profiled apart when the bf16 kernel runs: `ipadapter bench` compares it with the bf16 peak.
+  profile::OpScope prof(runs_bf16(isa, compute) ? "attention_bf16" : "attention");
   Tensor q = f32_input(q_in, op, "q"), k = f32_input(k_in, op, "k"), v = f32_input(v_in, op, "v");
   check_rank(q, 3, op, "q [B, Lq, H*D]");
   check_rank(k, 3, op, "k [B, Lk, H*D]");
@@ -101,14 +116,25 @@ Tensor attention_on(Isa isa, const Tensor& q_in, const Tensor& k_in, const Tenso
   Tensor kpack = Tensor::empty({B * H * kpanel}), vpack = Tensor::empty({B * H * vpanel});
   p.k_pack = kpack.data<float>();
   p.v_pack = vpack.data<float>();
-  run_attention(isa, p);
+  run_attention(isa, p, compute);
   return out;
 }
 
-void run_attention(Isa isa, const AttentionProblem& p) {
+bool attention_bf16_supported() {
+  static const bool supported = best_isa() == Isa::Avx512 && __builtin_cpu_supports("avx512bf16") &&
+                                __builtin_cpu_supports("avx512bw") &&
+                                __builtin_cpu_supports("avx512vl");
+  return supported;
+}
+
+void run_attention(Isa isa, const AttentionProblem& p, DType compute) {
   if (isa == Isa::Avx512) {
     if (best_isa() != Isa::Avx512) throw Error("attention: this CPU has no AVX-512");
-    attention_avx512(p);
+    if (runs_bf16(isa, compute)) {
+      attention_bf16_avx512(p);
+    } else {
+      attention_avx512(p);
+    }
   } else {
     attention_avx2(p);
   }

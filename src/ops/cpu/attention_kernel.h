@@ -147,17 +147,20 @@ inline void pack_cols(const float* X, int64_t ld, int64_t n, int64_t D, float* P
 // output block out of the transposed layout. 8×8 blocks are transposed in registers (AVX2
 // shuffles, which both builds have; the scalar loop it replaces took ~1.5 ms of the 6 ms
 // cross-attention at 77 keys), the edges element by element; every element is rounded once
-// either way.
+// either way. Without kScale (cs unused) it moves 32-bit values untouched: the bf16 kernel's
+// pairs of bf16 (attention_bf16_avx512.cpp).
+template <bool kScale = true>
 inline void transpose_scaled(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
                              int64_t ldd, const float* cs) {
   int64_t r0 = 0;
   for (; r0 + 8 <= rows; r0 += 8) {
     int64_t c0 = 0;
     for (; c0 + 8 <= cols; c0 += 8) {
-      const __m256 m = _mm256_loadu_ps(cs + c0);
+      const __m256 m = kScale ? _mm256_loadu_ps(cs + c0) : __m256{};
       __m256 x[8], t[8];
       for (int r = 0; r < 8; ++r)
-        x[r] = _mm256_mul_ps(_mm256_loadu_ps(src + (r0 + r) * lds + c0), m);
+        x[r] = kScale ? _mm256_mul_ps(_mm256_loadu_ps(src + (r0 + r) * lds + c0), m)
+                      : _mm256_loadu_ps(src + (r0 + r) * lds + c0);
       for (int r = 0; r < 8; r += 2) {
         t[r] = _mm256_unpacklo_ps(x[r], x[r + 1]);
         t[r + 1] = _mm256_unpackhi_ps(x[r], x[r + 1]);
@@ -177,11 +180,15 @@ inline void transpose_scaled(const float* src, int64_t lds, int64_t rows, int64_
       }
     }
     for (; c0 < cols; ++c0) {
-      for (int64_t r = r0; r < r0 + 8; ++r) dst[c0 * ldd + r] = src[r * lds + c0] * cs[c0];
+      for (int64_t r = r0; r < r0 + 8; ++r) {
+        dst[c0 * ldd + r] = kScale ? src[r * lds + c0] * cs[c0] : src[r * lds + c0];
+      }
     }
   }
   for (; r0 < rows; ++r0) {
-    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r0] = src[r0 * lds + c] * cs[c];
+    for (int64_t c = 0; c < cols; ++c) {
+      dst[c * ldd + r0] = kScale ? src[r0 * lds + c] * cs[c] : src[r0 * lds + c];
+    }
   }
 }
 

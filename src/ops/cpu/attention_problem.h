@@ -26,11 +26,17 @@ struct AttentionProblem {
 // The kernel built for each instruction set.
 void attention_avx2(const AttentionProblem& p);
 void attention_avx512(const AttentionProblem& p);
+// Both products in bf16 (vdpbf16ps): needs avx512_bf16 (attention_bf16_avx512.cpp).
+void attention_bf16_avx512(const AttentionProblem& p);
+// Whether attention_bf16_avx512 runs here: AVX-512 with BF16, BW and VL, not capped by
+// ONEDNN_MAX_CPU_ISA.
+bool attention_bf16_supported();
 
-// The variant for `isa` (tests run every supported one).
-void run_attention(Isa isa, const AttentionProblem& p);
-// ops::attention with the kernel built for `isa` (ops::attention uses best_isa()).
+// The variant for `isa` (tests run every supported one); compute BF16 takes the bf16 kernel
+// where isa is AVX-512 and attention_bf16_supported(), else the F32 one.
+void run_attention(Isa isa, const AttentionProblem& p, DType compute = DType::F32);
+// ops::attention with the kernel built for `isa` (ops::attention uses active_isa()).
 Tensor attention_on(Isa isa, const Tensor& q, const Tensor& k, const Tensor& v, int heads,
-                    float scale, const Tensor& mask = {});
+                    float scale, const Tensor& mask = {}, DType compute = DType::F32);
 
 }  // namespace ipa::ops::cpu
