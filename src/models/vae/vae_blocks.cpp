@@ -130,4 +130,25 @@ Tensor ResnetStack::operator()(Tensor x) const {
   return x;
 }
 
+// ---- prepare: operator() on shapes ----------------------------------------------------
+
+Shape ResnetBlock::prepare(const Shape& x) const {
+  const Shape h = conv2.prepare(conv1.prepare(x));
+  if (conv_shortcut) conv_shortcut->prepare(x);
+  return h;
+}
+
+Shape MidBlock::prepare(const Shape& x) const {
+  return resnet1.prepare(resnet0.prepare(x));
+}
+
+Shape Upsample::prepare(const Shape& x) const {
+  return conv.prepare({x[0], x[1], 2 * x[2], 2 * x[3]});
+}
+
+Shape ResnetStack::prepare(Shape x) const {
+  for (const auto& r : resnets) x = r.prepare(x);
+  return x;
+}
+
 }  // namespace ipa::vae

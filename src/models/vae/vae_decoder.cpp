@@ -34,4 +34,13 @@ Tensor VaeDecoder::operator()(const Tensor& z) const {
   return conv_out_(conv_norm_out_(x, /*fuse_silu=*/true));
 }
 
+void VaeDecoder::prepare(const Shape& z) const {
+  Shape x = mid_block_.prepare(conv_in_.prepare(z));
+  for (const auto& block : up_blocks_) {
+    x = block.resnets.prepare(x);
+    if (block.upsample) x = block.upsample->prepare(x);
+  }
+  conv_out_.prepare(x);
+}
+
 }  // namespace ipa::vae
