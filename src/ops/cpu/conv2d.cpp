@@ -122,21 +122,28 @@ memory repack_conv_weights(const ConvPlan& plan, const memory& from) {
 Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weights,
                      const Tensor& b) {
   auto& eng = dnnl_engine();
-  Tensor y = Tensor::empty(plan.out_shape);
-  memory user_src(plan.user_src_md, eng, const_cast<void*>(x.raw()));
-  memory user_dst(plan.user_dst_md, eng, y.raw_mutable());
+  // A channels-last x is read as NHWC and gives a channels-last result: no transposes when the
+  // primitive computes in NHWC itself (oneDNN's brgconv on AVX-512).
+  const bool channels_last = is_channels_last(x);
+  const memory::desc user_src_md =
+      channels_last ? memory::desc(plan.user_src_md.dims(), dt::f32, tag::nhwc) : plan.user_src_md;
+  const memory::desc user_dst_md =
+      channels_last ? memory::desc(plan.user_dst_md.dims(), dt::f32, tag::nhwc) : plan.user_dst_md;
+  Tensor y = channels_last ? empty_channels_last(plan.out_shape) : Tensor::empty(plan.out_shape);
+  memory user_src(user_src_md, eng, const_cast<void*>(x.raw()));
+  memory user_dst(user_dst_md, eng, y.raw_mutable());
   Tensor src_keep, dst_keep;
   memory src = user_src, dst = user_dst;
-  if (plan.src_md != plan.user_src_md) {
+  if (plan.src_md != user_src_md) {
     src = pooled(plan.src_md, &src_keep);
     reorder(user_src, src);
   }
-  if (plan.dst_md != plan.user_dst_md) dst = pooled(plan.dst_md, &dst_keep);
+  if (plan.dst_md != user_dst_md) dst = pooled(plan.dst_md, &dst_keep);
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
   if (b.defined()) args[DNNL_ARG_BIAS] = memory(plan.bias_md, eng, const_cast<void*>(b.raw()));
   dnnl_run("conv2d", plan.prim, args);
-  if (plan.dst_md != plan.user_dst_md) reorder(dst, user_dst);
+  if (plan.dst_md != user_dst_md) reorder(dst, user_dst);
   return y;
 }
 

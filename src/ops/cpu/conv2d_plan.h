@@ -29,6 +29,7 @@ ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bia
 dnnl::memory pack_conv_weights(const ConvPlan& plan, const Tensor& w);
 // Weights already in some oneDNN layout → plan.wei_md (returns `from` when they agree).
 dnnl::memory repack_conv_weights(const ConvPlan& plan, const dnnl::memory& from);
+// x contiguous NCHW, or channels-last (ops.h), which the result then is too.
 Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const dnnl::memory& weights,
                      const Tensor& b);
 

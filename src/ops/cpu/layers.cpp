@@ -220,7 +220,7 @@ Tensor Conv2d::operator()(const Tensor& x_in) const {
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
                  static_cast<double>(numel_of(st.weight_shape) / st.weight_shape[0]));
-  Tensor x = x_in.contiguous();
+  Tensor x = is_channels_last(x_in) ? x_in : x_in.contiguous();  // both layouts run as they are
   const auto entry = entry_for(x.shape());
   return cpu::run_conv_plan(entry->plan, x, entry->weights, st.bias);
 }

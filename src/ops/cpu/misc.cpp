@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
-#include "tensor/half.h"
 #include "ops/profile.h"
+#include "tensor/half.h"
 
 namespace ipa::ops {
 
@@ -239,7 +240,26 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
 
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   profile::OpScope prof("upsample_nearest");
-  return interpolate(x, out_h, out_w, Interp::Nearest);
+  if (!is_channels_last(x) || x.dtype() != DType::F32 || out_h < 1 || out_w < 1) {
+    return interpolate(x, out_h, out_w, Interp::Nearest);
+  }
+  // Channels-last: each output pixel is a copy of one input pixel's C values.
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const Taps ty = make_taps(H, out_h, Interp::Nearest, false);
+  const Taps tx = make_taps(W, out_w, Interp::Nearest, false);
+  Tensor y = empty_channels_last({N, C, out_h, out_w});
+  const float* src = static_cast<const float*>(x.raw());
+  float* dst = static_cast<float*>(y.raw_mutable());
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N * out_h; ++r) {
+    const int64_t n = r / out_h, oy = r % out_h;
+    const float* in_row = src + (n * H + ty.idx[oy][0]) * W * C;
+    float* out_row = dst + r * out_w * C;
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      std::memcpy(out_row + ox * C, in_row + tx.idx[ox][0] * C, static_cast<size_t>(C) * 4);
+    }
+  }
+  return y;
 }
 
 }  // namespace ipa::ops
