@@ -250,13 +250,27 @@ Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor y = empty_channels_last({N, C, out_h, out_w});
   const float* src = static_cast<const float*>(x.raw());
   float* dst = static_cast<float*>(y.raw_mutable());
+  // Per input row: the first output row it feeds is built pixel by pixel, the others (2x:
+  // the next one) are copies of it.
+  std::vector<int64_t> first_out(static_cast<size_t>(H), -1), last_out(static_cast<size_t>(H), -1);
+  for (int64_t oy = 0; oy < out_h; ++oy) {
+    const int64_t iy = ty.idx[oy][0];
+    if (first_out[iy] < 0) first_out[iy] = oy;
+    last_out[iy] = oy;
+  }
+  const size_t row_bytes = static_cast<size_t>(out_w * C) * sizeof(float);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N * out_h; ++r) {
-    const int64_t n = r / out_h, oy = r % out_h;
-    const float* in_row = src + (n * H + ty.idx[oy][0]) * W * C;
-    float* out_row = dst + r * out_w * C;
+  for (int64_t r = 0; r < N * H; ++r) {
+    const int64_t n = r / H, iy = r % H;
+    if (first_out[iy] < 0) continue;  // downsampling: this input row is skipped
+    const float* in_row = src + r * W * C;
+    float* out_first = dst + (n * out_h + first_out[iy]) * out_w * C;
     for (int64_t ox = 0; ox < out_w; ++ox) {
-      std::memcpy(out_row + ox * C, in_row + tx.idx[ox][0] * C, static_cast<size_t>(C) * 4);
+      std::memcpy(out_first + ox * C, in_row + tx.idx[ox][0] * C, static_cast<size_t>(C) * 4);
+    }
+    // Nearest source rows are non-decreasing in oy, so one input row's outputs are contiguous.
+    for (int64_t oy = first_out[iy] + 1; oy <= last_out[iy]; ++oy) {
+      std::memcpy(dst + (n * out_h + oy) * out_w * C, out_first, row_bytes);
     }
   }
   return y;
