@@ -230,6 +230,25 @@ BENCHMARK(BM_group_norm)
     ->ArgNames({"C", "HW", "silu"})
     ->Apply(timing);
 
+// The VAE decoder's group norms (one image, SiLU fused), NCHW against channels-last.
+void BM_group_norm_vae(benchmark::State& state) {
+  const int64_t C = state.range(0), HW = state.range(1);
+  ops::GroupNorm gn;
+  gn.weight = random_tensor({C}, 1.f, 2);
+  gn.bias = random_tensor({C}, 1.f, 3);
+  Tensor x = random_tensor({1, C, HW, HW});
+  if (state.range(2) != 0) x = ops::to_channels_last(x);
+  for (auto _ : state) benchmark::DoNotOptimize(gn(x, true));
+  set_bytes(state, 2.0 * 4 * x.numel());
+}
+BENCHMARK(BM_group_norm_vae)
+    ->Args({512, 128, 0})
+    ->Args({512, 128, 1})
+    ->Args({128, 512, 0})
+    ->Args({128, 512, 1})
+    ->ArgNames({"C", "HW", "channels_last"})
+    ->Apply(timing);
+
 void BM_layer_norm(benchmark::State& state) {
   const int64_t M = state.range(0), D = state.range(1);
   ops::LayerNorm ln;

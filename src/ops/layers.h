@@ -38,10 +38,12 @@ class Linear {
 
 // A 2-D convolution whose weights live once, in the layout oneDNN computes with. The plain
 // [out, in/groups, kh, kw] F32 or BF16 tensor given to the constructor (its dtype is the
-// convolution's precision) is reordered into the primitive's blocked layout on the first call
-// and then released; later input shapes that need another layout are reordered from that
-// packed copy. Copies share the weights and the caches. Default-constructed: an absent
-// layer (defined() is false), e.g. a block without a downsampler.
+// convolution's precision) is reordered into the primitive's blocked layout by prepare() (a
+// model calls it at load for the input shape it expects) or else on the first call, and then
+// released; input shapes that need another layout are reordered from that packed copy. The
+// primitive of each input shape is built once and kept. Copies share the weights and the
+// caches. Default-constructed: an absent layer (defined() is false), e.g. a block without a
+// downsampler.
 class Conv2d {
  public:
   Conv2d() = default;
@@ -50,11 +52,22 @@ class Conv2d {
   const Shape& weight_shape() const;
   const Conv2dParams& params() const;
   Tensor operator()(const Tensor& x) const;
+  // Builds the primitive for inputs of `x_shape` [N, C, H, W] and packs the weights into its
+  // layout now (the plain copy goes), so the first call with that shape computes at once.
+  // Checks the shape as a call would; returns the output shape (models chain their layers'
+  // prepare() calls). Calls with other shapes still work: they plan themselves on first use.
+  Shape prepare(const Shape& x_shape) const;
+  // Whether inputs of this shape have their primitive and packed weights already.
+  bool prepared_for(const Shape& x_shape) const;
+  // Whether the constructor's plain weights are still held (nothing has been packed yet).
+  bool holds_plain_weights() const;
   // Bytes held for the weights now (plain and packed copies), for memory accounting.
   size_t weight_bytes() const;
 
  private:
   struct State;
+  struct Entry;  // one input shape's plan and weights
+  std::shared_ptr<const Entry> entry_for(const Shape& x_shape) const;
   std::shared_ptr<State> state_;
 };
 

@@ -71,8 +71,21 @@ struct Conv2dParams {
 // undefined → [N, O, H', W'].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
 
+// ---- channels-last activations ----------------------------------------------------------
+// A channels-last tensor is a logical [N, C, H, W] view whose storage is [N, H, W, C] (strides
+// H·W·C, 1, W·C, C): the layout oneDNN's convolutions compute in on AVX-512. conv2d layers,
+// group_norm, add (of two such tensors) and upsample_nearest keep it (their output has the
+// layout of their input), so a chain of them skips the transposes a convolution otherwise
+// makes on its way in and out. Every other op reads such a tensor as the strided view it is.
+bool is_channels_last(const Tensor& x);  // false for contiguous tensors
+// A channels-last copy of x [N, C, H, W] (x itself when it already is one).
+Tensor to_channels_last(const Tensor& x);
+// Uninitialised channels-last [N, C, H, W] from the block pool.
+Tensor empty_channels_last(const Shape& nchw);
+
 // ---- normalisation ----------------------------------------------------------------------
-// x [N, C, *], statistics per (n, group); gamma/beta [C]; optional fused SiLU.
+// x [N, C, *], statistics per (n, group); gamma/beta [C]; optional fused SiLU. A channels-last
+// x gives a channels-last result.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                   bool fuse_silu = false);
 // Over the last dim; gamma/beta [D] (may be undefined → no affine).
@@ -123,7 +136,7 @@ Tensor embedding(const Tensor& table, const Tensor& ids);
 // I64 indices of the maximum along dim (first maximum on ties), dim removed.
 Tensor argmax(const Tensor& x, int64_t dim);
 // Nearest-neighbour upsample of x [N, C, H, W] to [N, C, out_h, out_w] (torch "nearest":
-// src = floor(dst · in / out)).
+// src = floor(dst · in / out)). A channels-last x gives a channels-last result.
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w);
 // diffusers get_timestep_embedding: t [B] → [B, dim].
 Tensor timestep_embedding(const Tensor& t, int64_t dim, bool flip_sin_to_cos, float freq_shift,

@@ -213,8 +213,13 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   if (!options.one_shot) {
     family_->load_text_encoders();
     if (image_prompt_) image_prompt_->load_encoders();
-    unet();
-    vae();
+    // Kept models are planned now for the model's own size with guidance (one image), so a
+    // first request of that shape runs at full speed from its first step; other shapes plan
+    // themselves on first use (docs/performance.md, "Packing at load").
+    const int64_t f = info_.vae_scale_factor;
+    const int64_t h = info_.default_height / f, w = info_.default_width / f;
+    unet().prepare({info_.default_cfg > 1.0f ? 2 : 1, info_.unet_in_channels, h, w});
+    vae().prepare_decode({1, info_.latent_channels, h, w}, vae::TilingOptions{});
     if (control_) control_->load();
   }
 }
@@ -437,7 +442,15 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
 
   t0 = clock::now();
   const unet::UNet2DConditionModel& model = unet();
-  if (options_.one_shot) out.timings.unet_load_s = seconds_since(t0);
+  if (options_.one_shot) {
+    // Planned for this request's shape as part of the load (primitives built, conv weights
+    // packed), so the first step runs at the steady speed.
+    Shape sample = x.latent_shape;
+    sample[0] *= x.guidance ? 2 : 1;
+    sample[1] = info_.unet_in_channels;
+    model.prepare(sample);
+    out.timings.unet_load_s = seconds_since(t0);
+  }
 
   // ---- denoising ----
   DenoiseSettings settings;

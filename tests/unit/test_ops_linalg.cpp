@@ -248,6 +248,51 @@ TEST(OpsConv2d, LayerKeepsOneCopyOfItsWeights) {
   expect_close(copy(x), conv_ref(x, w, b, p), 1e-5, "copy");
 }
 
+// prepare() (packing at load) must compute exactly what the lazy first call computes, release
+// the plain weights, and leave other input shapes working.
+TEST(OpsConv2d, PreparedLayerIsBitIdenticalToTheLazyPath) {
+  const Tensor w = random_tensor({32, 16, 3, 3}, 7), b = random_tensor({32}, 8);
+  const auto p = ops::Conv2dParams::same(1, 1);
+  const ops::Conv2d lazy(w.clone(), b, p), prepared(w.clone(), b, p);
+  const Shape nominal{2, 16, 12, 10};
+  EXPECT_TRUE(prepared.holds_plain_weights());
+  EXPECT_FALSE(prepared.prepared_for(nominal));
+  EXPECT_EQ(prepared.prepare(nominal), (Shape{2, 32, 12, 10}));
+  EXPECT_TRUE(prepared.prepared_for(nominal));
+  EXPECT_FALSE(prepared.holds_plain_weights());  // packed: the plain copy went
+  EXPECT_LT(prepared.weight_bytes(), static_cast<size_t>(2 * w.nbytes()));
+  const Tensor x = random_tensor(nominal, 9);
+  const Tensor y_lazy = lazy(x), y_prepared = prepared(x);
+  EXPECT_EQ(y_prepared.to_floats(), y_lazy.to_floats());  // bit-identical
+  expect_close(y_prepared, conv_ref(x, w, b, p), 1e-5, "prepared");
+  // Another shape (a different batch and size): planned on first use from the packed copy.
+  const Tensor x2 = random_tensor({1, 16, 5, 7}, 10);
+  EXPECT_FALSE(prepared.prepared_for(x2.shape()));
+  expect_close(prepared(x2), conv_ref(x2, w, b, p), 1e-5, "other shape");
+  EXPECT_EQ(prepared(x2).to_floats(), lazy(x2).to_floats());
+  // Preparing again is a no-op; a bad shape is refused as a call would be.
+  prepared.prepare(nominal);
+  EXPECT_THROW(prepared.prepare({2, 15, 12, 10}), Error);
+  EXPECT_THROW(prepared.prepare({16, 12, 10}), Error);
+  EXPECT_THROW(ops::Conv2d().prepare(nominal), Error);
+}
+
+TEST(OpsConv2d, PreparedStridedAndBf16LayersMatchTheLazyPath) {
+  ops::Conv2dParams down;  // diffusers' Downsample2D: pad (0,1,0,1), stride 2
+  down.stride_h = down.stride_w = 2;
+  down.pad_bottom = down.pad_right = 1;
+  const Tensor w = random_tensor({16, 16, 3, 3}, 11), b = random_tensor({16}, 12);
+  const Tensor x = random_tensor({2, 16, 9, 8}, 13);
+  std::vector<Tensor> weights = {w};
+  if (ops::cpu_has_bf16()) weights.push_back(w.to(DType::BF16));
+  for (const Tensor& wt : weights) {
+    const ops::Conv2d lazy(wt.clone(), b, down), prepared(wt.clone(), b, down);
+    EXPECT_EQ(prepared.prepare(x.shape()), (Shape{2, 16, 4, 4}));  // (9 + 1 − 3) / 2 + 1
+    EXPECT_FALSE(prepared.holds_plain_weights());
+    EXPECT_EQ(prepared(x).to_floats(), lazy(x).to_floats()) << dtype_name(wt.dtype());
+  }
+}
+
 TEST(OpsConv2d, UndefinedLayerAndBadWeightsAreErrors) {
   const ops::Conv2d absent;
   EXPECT_FALSE(absent.defined());

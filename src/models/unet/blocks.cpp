@@ -126,4 +126,39 @@ Tensor UpBlock::forward(const Tensor& x_in, const Tensor& temb_act, const CrossC
   return x;
 }
 
+// ---- prepare: forward() on shapes (the transformers keep the shape) ----
+
+Shape DownBlock::prepare(const Shape& x_in, std::vector<Shape>* skips) const {
+  Shape x = x_in;
+  for (const auto& r : resnets) {
+    x = r.prepare(x);
+    skips->push_back(x);
+  }
+  if (downsampler.defined()) {
+    x = downsampler.prepare(x);
+    skips->push_back(x);
+  }
+  return x;
+}
+
+Shape MidBlock::prepare(const Shape& x_in) const {
+  Shape x = x_in;
+  for (const auto& r : resnets) x = r.prepare(x);
+  return x;
+}
+
+Shape UpBlock::prepare(const Shape& x_in, std::vector<Shape>* skips,
+                       std::pair<int64_t, int64_t> upsample_hw) const {
+  Shape x = x_in;
+  for (const auto& r : resnets) {
+    Shape cat = x;
+    cat[1] += skips->back()[1];
+    skips->pop_back();
+    x = r.prepare(cat);
+  }
+  if (upsampler.defined())
+    x = upsampler.prepare({x[0], x[1], upsample_hw.first, upsample_hw.second});
+  return x;
+}
+
 }  // namespace ipa::unet

@@ -28,6 +28,9 @@ struct DownBlock {
   // Appends the output of every layer (and of the downsampler) to `skips`.
   Tensor forward(const Tensor& x, const Tensor& temb_act, const CrossContext& ctx,
                  std::vector<Tensor>* skips) const;
+  // forward() on shapes: plans the convolutions (ops::Conv2d::prepare), appends the skips'
+  // shapes, returns the output shape.
+  Shape prepare(const Shape& x, std::vector<Shape>* skips) const;
 };
 
 struct MidBlock {
@@ -37,6 +40,7 @@ struct MidBlock {
   static MidBlock load(const WeightScope& ws, const MidSpec& spec, const BlockCommon& common,
                        float output_scale_factor);
   Tensor forward(const Tensor& x, const Tensor& temb_act, const CrossContext& ctx) const;
+  Shape prepare(const Shape& x) const;  // forward() on shapes (the attentions keep them)
 };
 
 struct UpBlock {
@@ -51,6 +55,8 @@ struct UpBlock {
   // the next skip, so odd latent sizes come back to the size they had on the way down.
   Tensor forward(const Tensor& x, const Tensor& temb_act, const CrossContext& ctx,
                  std::vector<Tensor>* skips, std::pair<int64_t, int64_t> upsample_hw) const;
+  Shape prepare(const Shape& x, std::vector<Shape>* skips,
+                std::pair<int64_t, int64_t> upsample_hw) const;  // forward() on shapes
 };
 
 }  // namespace ipa::unet

@@ -33,4 +33,10 @@ Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
   return out;
 }
 
+Shape ResnetBlock2D::prepare(const Shape& x) const {
+  const Shape h = conv2.prepare(conv1.prepare(x));
+  if (conv_shortcut.defined()) conv_shortcut.prepare(x);
+  return h;
+}
+
 }  // namespace ipa::unet

@@ -23,6 +23,8 @@ struct ResnetBlock2D {
   // x [B, in, H, W]; temb_act = SiLU(time embedding) [B, temb_channels] (shared by all resnets,
   // so the UNet applies the SiLU once).
   Tensor forward(const Tensor& x, const Tensor& temb_act) const;
+  // Plans the convolutions for x of shape `x` (ops::Conv2d::prepare); returns the output shape.
+  Shape prepare(const Shape& x) const;
 };
 
 }  // namespace ipa::unet

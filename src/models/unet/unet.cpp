@@ -158,6 +158,27 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   return conv_out_(norm_out_(x, /*fuse_silu=*/true));
 }
 
+void UNet2DConditionModel::prepare(const Shape& sample) const {
+  if (sample.size() != 4 || sample[1] != config_.in_channels) {
+    throw Error("UNet: prepare needs a sample shape [B, " + std::to_string(config_.in_channels) +
+                ", H, W], got " + shape_str(sample));
+  }
+  // forward() on shapes.
+  Shape x = conv_in_.prepare(sample);
+  std::vector<Shape> skips{x};
+  for (const auto& d : down_) x = d.prepare(x, &skips);
+  if (has_mid_) x = mid_.prepare(x);
+  for (const auto& u : up_) {
+    std::pair<int64_t, int64_t> hw{0, 0};
+    if (u.upsampler.defined()) {
+      const Shape& next = skips[skips.size() - u.num_skips() - 1];
+      hw = {next[2], next[3]};
+    }
+    x = u.prepare(x, &skips, hw);
+  }
+  conv_out_.prepare(x);
+}
+
 void UNet2DConditionModel::add_residuals(const UNetInputs& in, std::vector<Tensor>* skips) const {
   if (in.down_residuals.empty()) return;
   if (in.down_residuals.size() != skips->size()) {

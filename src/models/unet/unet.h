@@ -51,6 +51,11 @@ class UNet2DConditionModel {
 
   // Noise prediction [B, out_channels, H, W].
   Tensor forward(const UNetInputs& in) const;
+  // Plans every convolution for a sample of shape [B, in_channels, h, w] now (oneDNN
+  // primitives built, weights packed into their layouts, the plain copies released), so the
+  // first forward with that shape computes at once. Other shapes still work (planned on first
+  // use). The ControlNet residual inputs do not change the shapes.
+  void prepare(const Shape& sample) const;
 
  private:
   UNetConfig config_;

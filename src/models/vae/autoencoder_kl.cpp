@@ -116,6 +116,21 @@ Tensor AutoencoderKL::decode(const Tensor& z, const TilingOptions& tiling) const
   return decode_tiles(z.shape(), tiling) ? tiled_decode(z, tiling) : decode(z);
 }
 
+void AutoencoderKL::prepare_decode(const Shape& z_shape, const TilingOptions& tiling) const {
+  if (z_shape.size() != 4 || z_shape[1] != config_.latent_channels) {
+    throw Error("VAE: prepare_decode needs latents [batch, " +
+                std::to_string(config_.latent_channels) + ", h, w], got " + shape_str(z_shape));
+  }
+  Shape z = z_shape;
+  if (decode_tiles(z_shape, tiling)) {  // the full tiles (edge tiles plan on first use)
+    const int64_t tile = tile_sizes(tiling).latent;
+    z[2] = std::min(z[2], tile);
+    z[3] = std::min(z[3], tile);
+  }
+  if (post_quant_conv_) z = post_quant_conv_->prepare(z);
+  decoder_.prepare(z);
+}
+
 AutoencoderKL::TileSizes AutoencoderKL::tile_sizes(const TilingOptions& tiling) const {
   if (!(tiling.overlap >= 0.0 && tiling.overlap < 1.0)) {
     throw Error("VAE tiling: overlap must be in [0, 1), got " + std::to_string(tiling.overlap));

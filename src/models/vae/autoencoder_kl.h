@@ -88,6 +88,10 @@ class AutoencoderKL {
   // decode, tiled as options say (diffusers' tiled_decode when it tiles). When z fits in one
   // tile this is exactly decode(z).
   Tensor decode(const Tensor& z, const TilingOptions& tiling) const;
+  // Plans the decoder's convolutions for what decode(z, tiling) will run on latents of
+  // `z_shape` (the whole latent, or a full tile when it tiles): primitives built and weights
+  // packed now rather than inside the first decode.
+  void prepare_decode(const Shape& z_shape, const TilingOptions& tiling) const;
   // Whether decode(z, tiling) / encode(image, tiling) will tile, from the input's shape.
   bool decode_tiles(const Shape& z_shape, const TilingOptions& tiling) const;
   bool encode_tiles(const Shape& image_shape, const TilingOptions& tiling) const;

@@ -69,14 +69,20 @@ MidAttention MidAttention::load(const WeightScope& ws, int64_t channels, int gro
 
 Tensor MidAttention::operator()(const Tensor& x) const {
   const int64_t B = x.size(0), C = channels, H = x.size(2), W = x.size(3);
-  // [B, C, H, W] → tokens [B, H·W, C]
-  const Tensor tokens = group_norm(x).reshape({B, C, H * W}).transpose(1, 2);
+  // [B, C, H, W] → tokens [B, H·W, C]: a view of a channels-last x's storage, else a transpose.
+  const bool channels_last = ops::is_channels_last(x);
+  const Tensor normed = group_norm(x);  // keeps x's layout
+  const Tensor tokens = channels_last ? normed.permute({0, 2, 3, 1}).reshape({B, H * W, C})
+                                      : normed.reshape({B, C, H * W}).transpose(1, 2);
   const Tensor qkv = this->qkv(tokens);
   const Tensor attn =
       ops::attention(qkv.narrow(2, 0, C), qkv.narrow(2, C, C), qkv.narrow(2, 2 * C, C), /*heads=*/1,
                      1.f / std::sqrt(static_cast<float>(C)));
-  // Back to [B, C, H, W]; residual added, rescale_output_factor is 1 in AutoencoderKL.
-  const Tensor out = ops::permute(to_out(attn), {0, 2, 1}).reshape({B, C, H, W});
+  // Back to [B, C, H, W] in x's layout; residual added, rescale_output_factor is 1 in
+  // AutoencoderKL.
+  const Tensor projected = to_out(attn);
+  const Tensor out = channels_last ? projected.reshape({B, H, W, C}).permute({0, 3, 1, 2})
+                                   : ops::permute(projected, {0, 2, 1}).reshape({B, C, H, W});
   return ops::add(out, x);
 }
 
@@ -127,6 +133,27 @@ ResnetStack ResnetStack::load(const WeightScope& ws, int64_t count, int64_t in, 
 
 Tensor ResnetStack::operator()(Tensor x) const {
   for (const auto& r : resnets) x = r(x);
+  return x;
+}
+
+// ---- prepare: operator() on shapes ----------------------------------------------------
+
+Shape ResnetBlock::prepare(const Shape& x) const {
+  const Shape h = conv2.prepare(conv1.prepare(x));
+  if (conv_shortcut) conv_shortcut->prepare(x);
+  return h;
+}
+
+Shape MidBlock::prepare(const Shape& x) const {
+  return resnet1.prepare(resnet0.prepare(x));
+}
+
+Shape Upsample::prepare(const Shape& x) const {
+  return conv.prepare({x[0], x[1], 2 * x[2], 2 * x[3]});
+}
+
+Shape ResnetStack::prepare(Shape x) const {
+  for (const auto& r : resnets) x = r.prepare(x);
   return x;
 }
 

@@ -19,6 +19,7 @@ struct ResnetBlock {
 
   static ResnetBlock load(const WeightScope& ws, int64_t in, int64_t out, int groups);
   Tensor operator()(const Tensor& x) const;
+  Shape prepare(const Shape& x) const;  // plans the convolutions; the output shape
 };
 
 // diffusers Attention as built for the VAE mid block: group norm, one head as wide as the
@@ -42,6 +43,7 @@ struct MidBlock {
 
   static MidBlock load(const WeightScope& ws, int64_t channels, int groups, bool add_attention);
   Tensor operator()(const Tensor& x) const;
+  Shape prepare(const Shape& x) const;  // the attention keeps the shape
 };
 
 // Pads (0, 1, 0, 1) with zeros, then a 3x3 stride-2 conv: H → ceil(H / 2) for even H.
@@ -56,6 +58,7 @@ struct Upsample {
   ops::Conv2d conv;
   static Upsample load(const WeightScope& ws, int64_t channels);
   Tensor operator()(const Tensor& x) const;
+  Shape prepare(const Shape& x) const;
 };
 
 // `resnets.0 … resnets.<count-1>`: the first maps `in` to `out` channels, the rest keep `out`.
@@ -64,6 +67,7 @@ struct ResnetStack {
   static ResnetStack load(const WeightScope& ws, int64_t count, int64_t in, int64_t out,
                           int groups);
   Tensor operator()(Tensor x) const;
+  Shape prepare(Shape x) const;
 };
 
 }  // namespace ipa::vae

@@ -26,12 +26,23 @@ VaeDecoder::VaeDecoder(const VaeConfig& c, const WeightScope& ws) {
 }
 
 Tensor VaeDecoder::operator()(const Tensor& z) const {
-  Tensor x = mid_block_(conv_in_(z));
+  // Channels-last throughout (ops.h): the convolutions then read and write their own layout
+  // instead of transposing every activation twice; the image comes back NCHW.
+  Tensor x = mid_block_(conv_in_(ops::to_channels_last(z)));
   for (const auto& block : up_blocks_) {
     x = block.resnets(x);
     if (block.upsample) x = (*block.upsample)(x);
   }
-  return conv_out_(conv_norm_out_(x, /*fuse_silu=*/true));
+  return conv_out_(conv_norm_out_(x, /*fuse_silu=*/true)).contiguous();
+}
+
+void VaeDecoder::prepare(const Shape& z) const {
+  Shape x = mid_block_.prepare(conv_in_.prepare(z));
+  for (const auto& block : up_blocks_) {
+    x = block.resnets.prepare(x);
+    if (block.upsample) x = block.upsample->prepare(x);
+  }
+  conv_out_.prepare(x);
 }
 
 }  // namespace ipa::vae

@@ -14,6 +14,8 @@ class VaeDecoder {
   // Weights under `ws` = the checkpoint's `decoder.` scope.
   VaeDecoder(const VaeConfig& config, const WeightScope& ws);
   Tensor operator()(const Tensor& z) const;
+  // Plans the convolutions for z of shape [B, latent, h, w] (ops::Conv2d::prepare).
+  void prepare(const Shape& z) const;
 
  private:
   struct UpBlock {

@@ -21,14 +21,20 @@ Shape conv2d_out_shape(const Tensor& x, const Shape& ws, const Tensor& b, const 
   if (!x.defined()) fail(op, "x must be defined");
   if (x.dtype() != DType::F32) fail(op, "x must be F32", x);
   check_rank(x, 4, op, "x [N, C, H, W]");
+  return conv2d_out_shape(x.shape(), ws, b, p);
+}
+
+Shape conv2d_out_shape(const Shape& xs, const Shape& ws, const Tensor& b, const Conv2dParams& p) {
+  const char* op = "conv2d";
+  if (xs.size() != 4) fail(op, "x must be [N, C, H, W], got " + shape_str(xs));
   if (ws.size() != 4) fail(op, "weight must be [O, C/groups, kh, kw], got " + shape_str(ws));
   if (p.groups < 1 || p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 ||
       p.pad_top < 0 || p.pad_bottom < 0 || p.pad_left < 0 || p.pad_right < 0) {
     fail(op, "groups, strides and dilations must be >= 1 and paddings >= 0");
   }
-  const int64_t C = x.size(1), O = ws[0];
+  const int64_t C = xs[1], O = ws[0];
   if (C != ws[1] * p.groups || O % p.groups != 0) {
-    fail(op, "weight " + shape_str(ws) + " does not fit x " + x.describe() + " with " +
+    fail(op, "weight " + shape_str(ws) + " does not fit x " + shape_str(xs) + " with " +
                  std::to_string(p.groups) + " groups");
   }
   if (b.defined()) {
@@ -38,12 +44,12 @@ Shape conv2d_out_shape(const Tensor& x, const Shape& ws, const Tensor& b, const 
   }
   const int64_t kh_eff = (ws[2] - 1) * p.dilation_h + 1;
   const int64_t kw_eff = (ws[3] - 1) * p.dilation_w + 1;
-  const int64_t hp = x.size(2) + p.pad_top + p.pad_bottom;
-  const int64_t wp = x.size(3) + p.pad_left + p.pad_right;
+  const int64_t hp = xs[2] + p.pad_top + p.pad_bottom;
+  const int64_t wp = xs[3] + p.pad_left + p.pad_right;
   if (hp < kh_eff || wp < kw_eff || ws[2] < 1 || ws[3] < 1) {
-    fail(op, "kernel " + shape_str(ws) + " is larger than the padded input " + x.describe());
+    fail(op, "kernel " + shape_str(ws) + " is larger than the padded input " + shape_str(xs));
   }
-  return {x.size(0), O, (hp - kh_eff) / p.stride_h + 1, (wp - kw_eff) / p.stride_w + 1};
+  return {xs[0], O, (hp - kh_eff) / p.stride_h + 1, (wp - kw_eff) / p.stride_w + 1};
 }
 
 ConvPlan make_conv_plan(const Shape& xs, const Shape& ws, bool has_bias, const Conv2dParams& p,
@@ -116,21 +122,28 @@ memory repack_conv_weights(const ConvPlan& plan, const memory& from) {
 Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weights,
                      const Tensor& b) {
   auto& eng = dnnl_engine();
-  Tensor y = Tensor::empty(plan.out_shape);
-  memory user_src(plan.user_src_md, eng, const_cast<void*>(x.raw()));
-  memory user_dst(plan.user_dst_md, eng, y.raw_mutable());
+  // A channels-last x is read as NHWC and gives a channels-last result: no transposes when the
+  // primitive computes in NHWC itself (oneDNN's brgconv on AVX-512).
+  const bool channels_last = is_channels_last(x);
+  const memory::desc user_src_md =
+      channels_last ? memory::desc(plan.user_src_md.dims(), dt::f32, tag::nhwc) : plan.user_src_md;
+  const memory::desc user_dst_md =
+      channels_last ? memory::desc(plan.user_dst_md.dims(), dt::f32, tag::nhwc) : plan.user_dst_md;
+  Tensor y = channels_last ? empty_channels_last(plan.out_shape) : Tensor::empty(plan.out_shape);
+  memory user_src(user_src_md, eng, const_cast<void*>(x.raw()));
+  memory user_dst(user_dst_md, eng, y.raw_mutable());
   Tensor src_keep, dst_keep;
   memory src = user_src, dst = user_dst;
-  if (plan.src_md != plan.user_src_md) {
+  if (plan.src_md != user_src_md) {
     src = pooled(plan.src_md, &src_keep);
     reorder(user_src, src);
   }
-  if (plan.dst_md != plan.user_dst_md) dst = pooled(plan.dst_md, &dst_keep);
+  if (plan.dst_md != user_dst_md) dst = pooled(plan.dst_md, &dst_keep);
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
   if (b.defined()) args[DNNL_ARG_BIAS] = memory(plan.bias_md, eng, const_cast<void*>(b.raw()));
   dnnl_run("conv2d", plan.prim, args);
-  if (plan.dst_md != plan.user_dst_md) reorder(dst, user_dst);
+  if (plan.dst_md != user_dst_md) reorder(dst, user_dst);
   return y;
 }
 

@@ -17,6 +17,9 @@ struct ConvPlan {
 // Validates the arguments (ipa::Error with shapes) and returns the output shape.
 Shape conv2d_out_shape(const Tensor& x, const Shape& w_shape, const Tensor& b,
                        const Conv2dParams& p);
+// The same checks on an input shape alone (for planning ahead of a call).
+Shape conv2d_out_shape(const Shape& x_shape, const Shape& w_shape, const Tensor& b,
+                       const Conv2dParams& p);
 // F32 at the interface either way; a BF16 plan's primitive reads bf16 src and weights
 // (the src reorder converts) and accumulates and writes F32.
 ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bias,
@@ -26,6 +29,7 @@ ConvPlan make_conv_plan(const Shape& x_shape, const Shape& w_shape, bool has_bia
 dnnl::memory pack_conv_weights(const ConvPlan& plan, const Tensor& w);
 // Weights already in some oneDNN layout → plan.wei_md (returns `from` when they agree).
 dnnl::memory repack_conv_weights(const ConvPlan& plan, const dnnl::memory& from);
+// x contiguous NCHW, or channels-last (ops.h), which the result then is too.
 Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const dnnl::memory& weights,
                      const Tensor& b);
 

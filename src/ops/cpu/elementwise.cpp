@@ -74,6 +74,18 @@ void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shap
 template <typename F>
 Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
   profile::OpScope prof(op);
+  if (a_in.shape() == b_in.shape() && is_channels_last(a_in) && is_channels_last(b_in) &&
+      a_in.dtype() == DType::F32 && b_in.dtype() == DType::F32) {
+    // Same layout: element by element over the storage, result channels-last too.
+    Tensor y = empty_channels_last(a_in.shape());
+    const float* pa = static_cast<const float*>(a_in.raw());
+    const float* pb = static_cast<const float*>(b_in.raw());
+    float* py = static_cast<float*>(y.raw_mutable());
+    const int64_t n = a_in.numel();
+#pragma omp parallel for schedule(static) if (n > kGrain)
+    for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
+    return y;
+  }
   Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   Tensor y = Tensor::empty(out);

@@ -29,8 +29,8 @@ Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
     throw Error("Linear: weight must be F32 or BF16 [out, in], got " +
                 (weight.defined() ? weight.describe() : std::string("undefined")));
   }
-  if (bias.defined() && (bias.dtype() != DType::F32 || bias.dim() != 1 ||
-                         bias.size(0) != weight.size(0))) {
+  if (bias.defined() &&
+      (bias.dtype() != DType::F32 || bias.dim() != 1 || bias.size(0) != weight.size(0))) {
     throw Error("Linear: bias must be F32 [" + std::to_string(weight.size(0)) + "], got " +
                 bias.describe());
   }
@@ -100,12 +100,10 @@ Tensor Linear::operator()(const Tensor& x, Activation act) const {
 
 // ---- Conv2d -----------------------------------------------------------------------------
 
-namespace {
-struct ConvEntry {
+struct Conv2d::Entry {
   cpu::ConvPlan plan;
   dnnl::memory weights;  // in plan.wei_md
 };
-}  // namespace
 
 struct Conv2d::State {
   Shape weight_shape;
@@ -116,7 +114,7 @@ struct Conv2d::State {
   Tensor plain;           // the constructor's weights, until `packed` replaces them
   dnnl::memory packed;    // the first packed copy: the source of later layouts
   Tensor packed_storage;  // set when `packed` points into `plain` (layouts agreed)
-  std::map<Shape, std::shared_ptr<const ConvEntry>> plans;
+  std::map<Shape, std::shared_ptr<const Entry>> plans;
 };
 
 Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
@@ -167,6 +165,53 @@ size_t Conv2d::weight_bytes() const {
   return bytes;
 }
 
+std::shared_ptr<const Conv2d::Entry> Conv2d::entry_for(const Shape& x_shape) const {
+  State& st = *state_;
+  std::lock_guard<std::mutex> lock(st.mu);
+  auto it = st.plans.find(x_shape);
+  if (it != st.plans.end()) return it->second;
+  auto e = std::make_shared<Entry>();
+  e->plan =
+      cpu::make_conv_plan(x_shape, st.weight_shape, st.bias.defined(), st.params, st.precision);
+  if (st.packed) {
+    e->weights = cpu::repack_conv_weights(e->plan, st.packed);
+  } else {
+    // The first packed copy becomes the only one: the plain weights go (their file pages
+    // too, when they are a view of a checkpoint in the compute dtype), unless the primitive
+    // reads the plain layout itself.
+    e->weights = cpu::pack_conv_weights(e->plan, st.plain);
+    st.packed = e->weights;
+    if (e->weights.get_data_handle() == st.plain.raw()) {
+      st.packed_storage = st.plain;
+    } else {
+      MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
+    }
+    st.plain = Tensor();
+  }
+  if (st.plans.size() > 64) st.plans.clear();  // bound odd callers; `packed` stays
+  return st.plans.emplace(x_shape, std::move(e)).first->second;
+}
+
+Shape Conv2d::prepare(const Shape& x_shape) const {
+  if (!state_) throw Error("Conv2d: the layer is not defined (no weights were loaded)");
+  const State& st = *state_;
+  const Shape out = cpu::conv2d_out_shape(x_shape, st.weight_shape, st.bias, st.params);
+  if (numel_of(out) > 0) entry_for(x_shape);
+  return out;
+}
+
+bool Conv2d::prepared_for(const Shape& x_shape) const {
+  if (!state_) return false;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->plans.count(x_shape) > 0;
+}
+
+bool Conv2d::holds_plain_weights() const {
+  if (!state_) return false;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->plain.defined();
+}
+
 Tensor Conv2d::operator()(const Tensor& x_in) const {
   if (!state_) throw Error("Conv2d: the layer is not defined (no weights were loaded)");
   State& st = *state_;
@@ -175,35 +220,8 @@ Tensor Conv2d::operator()(const Tensor& x_in) const {
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *
                  static_cast<double>(numel_of(st.weight_shape) / st.weight_shape[0]));
-  Tensor x = x_in.contiguous();
-  std::shared_ptr<const ConvEntry> entry;
-  {
-    std::lock_guard<std::mutex> lock(st.mu);
-    auto it = st.plans.find(x.shape());
-    if (it == st.plans.end()) {
-      auto e = std::make_shared<ConvEntry>();
-      e->plan = cpu::make_conv_plan(x.shape(), st.weight_shape, st.bias.defined(), st.params,
-                                    st.precision);
-      if (st.packed) {
-        e->weights = cpu::repack_conv_weights(e->plan, st.packed);
-      } else {
-        // The first packed copy becomes the only one: the plain weights go (their file pages
-        // too, when they are a view of a checkpoint in the compute dtype), unless the primitive
-        // reads the plain layout itself.
-        e->weights = cpu::pack_conv_weights(e->plan, st.plain);
-        st.packed = e->weights;
-        if (e->weights.get_data_handle() == st.plain.raw()) {
-          st.packed_storage = st.plain;
-        } else {
-          MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
-        }
-        st.plain = Tensor();
-      }
-      if (st.plans.size() > 64) st.plans.clear();  // bound odd callers; `packed` stays
-      it = st.plans.emplace(x.shape(), std::move(e)).first;
-    }
-    entry = it->second;
-  }
+  Tensor x = is_channels_last(x_in) ? x_in : x_in.contiguous();  // both layouts run as they are
+  const auto entry = entry_for(x.shape());
   return cpu::run_conv_plan(entry->plan, x, entry->weights, st.bias);
 }
 

@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
-#include "tensor/half.h"
 #include "ops/profile.h"
+#include "tensor/half.h"
 
 namespace ipa::ops {
 
@@ -239,7 +240,40 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
 
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   profile::OpScope prof("upsample_nearest");
-  return interpolate(x, out_h, out_w, Interp::Nearest);
+  if (!is_channels_last(x) || x.dtype() != DType::F32 || out_h < 1 || out_w < 1) {
+    return interpolate(x, out_h, out_w, Interp::Nearest);
+  }
+  // Channels-last: each output pixel is a copy of one input pixel's C values.
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const Taps ty = make_taps(H, out_h, Interp::Nearest, false);
+  const Taps tx = make_taps(W, out_w, Interp::Nearest, false);
+  Tensor y = empty_channels_last({N, C, out_h, out_w});
+  const float* src = static_cast<const float*>(x.raw());
+  float* dst = static_cast<float*>(y.raw_mutable());
+  // Per input row: the first output row it feeds is built pixel by pixel, the others (2x:
+  // the next one) are copies of it.
+  std::vector<int64_t> first_out(static_cast<size_t>(H), -1), last_out(static_cast<size_t>(H), -1);
+  for (int64_t oy = 0; oy < out_h; ++oy) {
+    const int64_t iy = ty.idx[oy][0];
+    if (first_out[iy] < 0) first_out[iy] = oy;
+    last_out[iy] = oy;
+  }
+  const size_t row_bytes = static_cast<size_t>(out_w * C) * sizeof(float);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N * H; ++r) {
+    const int64_t n = r / H, iy = r % H;
+    if (first_out[iy] < 0) continue;  // downsampling: this input row is skipped
+    const float* in_row = src + r * W * C;
+    float* out_first = dst + (n * out_h + first_out[iy]) * out_w * C;
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      std::memcpy(out_first + ox * C, in_row + tx.idx[ox][0] * C, static_cast<size_t>(C) * 4);
+    }
+    // Nearest source rows are non-decreasing in oy, so one input row's outputs are contiguous.
+    for (int64_t oy = first_out[iy] + 1; oy <= last_out[iy]; ++oy) {
+      std::memcpy(dst + (n * out_h + oy) * out_w * C, out_first, row_bytes);
+    }
+  }
+  return y;
 }
 
 }  // namespace ipa::ops

@@ -1,6 +1,9 @@
 // group_norm, layer_norm and softmax: argument checks and the OpenMP split; the row kernels
 // (two-pass statistics with double-accumulated sums, so they match PyTorch's float results to
 // rounding) are pointwise_kernels.h's, for the ISA the CPU runs.
+#include <cmath>
+#include <vector>
+
 #include "ops/cpu/cpu_util.h"
 #include "ops/cpu/pointwise_kernels.h"
 #include "ops/profile.h"
@@ -18,13 +21,85 @@ Tensor optional_vector(const Tensor& t, int64_t n, const char* op, const char* a
   }
   return c;
 }
+// Channels-last x ([N, H·W, C] in memory): the same two-pass statistics, accumulated per
+// channel in double over fixed pixel chunks (so the sums do not depend on the thread count),
+// then one pass of x · a[c] + b[c] (+ SiLU) over contiguous rows of C.
+Tensor group_norm_channels_last(const Tensor& x, int groups, const float* gamma, const float* beta,
+                                float eps, bool silu) {
+  const int64_t N = x.size(0), C = x.size(1), P = x.size(2) * x.size(3), cpg = C / groups;
+  Tensor y = empty_channels_last(x.shape());
+  const float* xp = static_cast<const float*>(x.raw());
+  float* yp = static_cast<float*>(y.raw_mutable());
+  constexpr int64_t kChunk = 2048;  // pixels per partial sum
+  const int64_t chunks = (P + kChunk - 1) / kChunk, tasks = N * chunks;
+  std::vector<double> part(static_cast<size_t>(tasks * C));
+  std::vector<float> mean_c(static_cast<size_t>(N * C)), a(mean_c.size()), b(mean_c.size());
+  // Σ over the chunks, then over the group's channels: per (n, g) a double, in a fixed order.
+  auto group_sums = [&](int64_t n, int64_t g) {
+    double s = 0;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const double* pk = part.data() + ((n * chunks + k) * C + g * cpg);
+      for (int64_t c = 0; c < cpg; ++c) s += pk[c];
+    }
+    return s;
+  };
+  auto accumulate = [&](bool squares) {
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t n = t / chunks, p0 = (t % chunks) * kChunk, p1 = std::min(P, p0 + kChunk);
+      double* acc = part.data() + t * C;
+      std::fill(acc, acc + C, 0.0);
+      const float* m = mean_c.data() + n * C;
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* row = xp + (n * P + p) * C;
+        if (squares) {
+          for (int64_t c = 0; c < C; ++c) {
+            const float d = row[c] - m[c];
+            acc[c] += static_cast<double>(d * d);
+          }
+        } else {
+          for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(row[c]);
+        }
+      }
+    }
+  };
+  const double count = static_cast<double>(cpg * P);
+  accumulate(false);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const float mean = static_cast<float>(group_sums(n, g) / count);
+      std::fill_n(mean_c.data() + n * C + g * cpg, cpg, mean);
+    }
+  }
+  accumulate(true);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const float rstd = static_cast<float>(1.0 / std::sqrt(group_sums(n, g) / count + eps));
+      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c) {
+        const size_t i = static_cast<size_t>(n * C + c);
+        a[i] = rstd * (gamma ? gamma[c] : 1.f);
+        b[i] = (beta ? beta[c] : 0.f) - mean_c[i] * a[i];
+      }
+    }
+  }
+  const auto& kernels = pointwise_kernels(active_isa());
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t n = t / chunks, p0 = (t % chunks) * kChunk, p1 = std::min(P, p0 + kChunk);
+    kernels.scale_shift_rows(xp + (n * P + p0) * C, yp + (n * P + p0) * C, p1 - p0, C,
+                             a.data() + n * C, b.data() + n * C, silu);
+  }
+  return y;
+}
+
 }  // namespace
 
 Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const Tensor& beta_in,
                   float eps, bool fuse_silu) {
   profile::OpScope prof("group_norm");
   const char* op = "group_norm";
-  Tensor x = f32_input(x_in, op, "x");
+  const bool channels_last = is_channels_last(x_in) && x_in.dtype() == DType::F32;
+  Tensor x = channels_last ? x_in : f32_input(x_in, op, "x");
   if (x.dim() < 2) fail(op, "x must be [N, C, ...]", x);
   const int64_t N = x.size(0), C = x.size(1);
   if (groups < 1 || C % groups != 0) {
@@ -34,6 +109,10 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
   }
   Tensor gamma = optional_vector(gamma_in, C, op, "weight");
   Tensor beta = optional_vector(beta_in, C, op, "bias");
+  if (channels_last) {
+    return group_norm_channels_last(x, groups, gamma.defined() ? gamma.data<float>() : nullptr,
+                                    beta.defined() ? beta.data<float>() : nullptr, eps, fuse_silu);
+  }
   Tensor y = Tensor::empty(x.shape());
   const int64_t spatial = C > 0 && N > 0 ? x.numel() / (N * C) : 0;
   const int64_t cpg = C / groups, group_size = cpg * spatial;

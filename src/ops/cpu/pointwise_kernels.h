@@ -24,6 +24,10 @@ struct PointwiseKernels {
   // per channel · gamma[c] + beta[c] (null: 1 and 0), then SiLU when `silu`.
   void (*group_norm_group)(const float* src, float* dst, int64_t channels, int64_t spatial,
                            const float* gamma, const float* beta, float eps, bool silu);
+  // Channels-last group norm's last pass: `pixels` rows of `channels` values, each value
+  // x · a[c] + b[c] (a and b fold the statistics and the affine), then SiLU when `silu`.
+  void (*scale_shift_rows)(const float* src, float* dst, int64_t pixels, int64_t channels,
+                           const float* a, const float* b, bool silu);
   // One row of a layer norm over n values (gamma/beta may be null).
   void (*layer_norm_row)(const float* src, float* dst, int64_t n, const float* gamma,
                          const float* beta, float eps);
@@ -124,6 +128,32 @@ void group_norm_group_kernel(const float* src, float* dst, int64_t channels, int
 }
 
 template <class T>
+void scale_shift_rows_kernel(const float* src, float* dst, int64_t pixels, int64_t channels,
+                             const float* a, const float* b, bool silu) {
+  using V = typename T::V;
+  constexpr int W = T::W;
+  // The same lane-wise formula as group_norm_group_kernel.
+  auto f = [silu](V x, V va, V vb) {
+    const V v = x * va + vb;
+    return silu ? v / (1.f + vexp<T>(-v)) : v;
+  };
+  for (int64_t p = 0; p < pixels; ++p) {
+    const float* s = src + p * channels;
+    float* d = dst + p * channels;
+    int64_t c = 0;
+    for (; c + W <= channels; c += W) {
+      T::store(d + c, f(T::load(s + c), T::load(a + c), T::load(b + c)));
+    }
+    if (c < channels) {
+      float sv[W] = {}, av[W] = {}, bv[W] = {}, ov[W];
+      for (int64_t j = c; j < channels; ++j) sv[j - c] = s[j], av[j - c] = a[j], bv[j - c] = b[j];
+      T::store(ov, f(T::load(sv), T::load(av), T::load(bv)));
+      for (int64_t j = c; j < channels; ++j) d[j] = ov[j - c];
+    }
+  }
+}
+
+template <class T>
 void layer_norm_row_kernel(const float* s, float* d, int64_t n, const float* gamma,
                            const float* beta, float eps) {
   using V = typename T::V;
@@ -155,8 +185,8 @@ void softmax_row_kernel(const float* s, float* d, int64_t n) {
 
 template <class T>
 constexpr PointwiseKernels make_pointwise_kernels() {
-  return {&activation_kernel<T>, &geglu_kernel<T>, &group_norm_group_kernel<T>,
-          &layer_norm_row_kernel<T>, &softmax_row_kernel<T>};
+  return {&activation_kernel<T>,       &geglu_kernel<T>,          &group_norm_group_kernel<T>,
+          &scale_shift_rows_kernel<T>, &layer_norm_row_kernel<T>, &softmax_row_kernel<T>};
 }
 
 }  // namespace
