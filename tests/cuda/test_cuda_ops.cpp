@@ -146,7 +146,7 @@ TEST(CudaMemory, RoundTripsEveryDtypeExactly) {
   Tensor ids = Tensor::empty({4, 3}, DType::I64);
   for (int i = 0; i < 12; ++i) ids.data<int64_t>()[i] = int64_t{1} << (3 * i);
   expect_exact(ids.to(kGpu), ids, "round trip I64");
-  // Large enough to bypass the pinned staging buffer (4 MiB).
+  // Large enough to bypass the pinned staging ring (256 KiB slots).
   const Tensor big = randn({3, 1024, 1024}, 2);
   expect_exact(big.to(kGpu), big, "round trip 12 MiB");
 }

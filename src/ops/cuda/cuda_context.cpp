@@ -11,7 +11,6 @@ namespace ipa::ops::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // what cuBLASLt recommends for Hopper
-constexpr size_t kStagingBytes = size_t{4} << 20;
 constexpr int kMaxDevices = 64;
 
 std::unique_ptr<Context> make_context(int index) {
@@ -35,10 +34,11 @@ std::unique_ptr<Context> make_context(int index) {
   // A user workspace also keeps cuBLAS from allocating during CUDA graph capture.
   check(cublasSetWorkspace(c->blas, c->workspace, c->workspace_bytes), op, "cublasSetWorkspace",
         detail);
-  c->staging_bytes = kStagingBytes;
-  check(cudaMallocHost(&c->staging, kStagingBytes), op, "cudaMallocHost", detail);
-  check(cudaEventCreateWithFlags(&c->staging_done, cudaEventDisableTiming), op, "cudaEventCreate",
-        detail);
+  check(cudaMallocHost(&c->staging, Context::kStagingSlots * Context::kStagingSlotBytes), op,
+        "cudaMallocHost", detail);
+  for (cudaEvent_t& e : c->staging_done) {
+    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), op, "cudaEventCreate", detail);
+  }
   return c;
 }
 

@@ -33,11 +33,14 @@ struct Context {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   // Small uploads are copied into pinned memory and sent from there asynchronously (a copy
-  // from pageable memory waits for the stream first); `staging_done` marks when the buffer
-  // may be refilled.
-  void* staging = nullptr;
-  size_t staging_bytes = 0;
-  cudaEvent_t staging_done = nullptr;
+  // from pageable memory waits for the stream first). The buffer is a ring of slots used in
+  // turn; a slot's event marks when its last copy has left it, so a refill waits only for the
+  // upload kStagingSlots uploads back, not for the work queued since.
+  static constexpr int kStagingSlots = 16;
+  static constexpr size_t kStagingSlotBytes = size_t{256} << 10;
+  void* staging = nullptr;  // kStagingSlots × kStagingSlotBytes, pinned
+  cudaEvent_t staging_done[kStagingSlots] = {};
+  int next_slot = 0;
   std::mutex staging_mu;
 
   // Makes this GPU the calling thread's current device (kernels launch on the current one).

@@ -30,14 +30,17 @@ void CudaMemory::release(Device device, void* ptr, size_t bytes) {
 void CudaMemory::upload(Device device, void* dst, const void* host_src, size_t bytes) {
   Context& c = context(device);
   auto detail = [&] { return bytes_on(bytes, device); };
-  if (bytes <= c.staging_bytes) {
+  if (bytes <= Context::kStagingSlotBytes) {
     std::lock_guard<std::mutex> lock(c.staging_mu);
-    // The previous small upload must have left the buffer (it has, unless it was just queued).
-    check(cudaEventSynchronize(c.staging_done), "upload", "cudaEventSynchronize", detail);
-    std::memcpy(c.staging, host_src, bytes);
-    check(cudaMemcpyAsync(dst, c.staging, bytes, cudaMemcpyHostToDevice, c.stream), "upload",
+    const int slot = c.next_slot;
+    c.next_slot = (slot + 1) % Context::kStagingSlots;
+    char* buf = static_cast<char*>(c.staging) + slot * Context::kStagingSlotBytes;
+    // The slot's previous copy must have left it (long done, unless the ring went round fast).
+    check(cudaEventSynchronize(c.staging_done[slot]), "upload", "cudaEventSynchronize", detail);
+    std::memcpy(buf, host_src, bytes);
+    check(cudaMemcpyAsync(dst, buf, bytes, cudaMemcpyHostToDevice, c.stream), "upload",
           "cudaMemcpyAsync", detail);
-    check(cudaEventRecord(c.staging_done, c.stream), "upload", "cudaEventRecord", detail);
+    check(cudaEventRecord(c.staging_done[slot], c.stream), "upload", "cudaEventRecord", detail);
     return;
   }
   check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c.stream), "upload",

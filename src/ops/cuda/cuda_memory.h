@@ -9,7 +9,8 @@ class CudaMemory final : public DeviceMemory {
  public:
   void* allocate(Device device, size_t bytes) override;
   void release(Device device, void* ptr, size_t bytes) override;
-  // Small uploads go through the context's pinned staging buffer and return without waiting;
+  // Small uploads (≤ 256 KiB) go through the context's pinned staging ring and return without
+  // waiting;
   // large ones are sent from the caller's (pageable) memory, which the runtime copies before
   // returning, so `host_src` may be reused at once either way.
   void upload(Device device, void* dst, const void* host_src, size_t bytes) override;
