@@ -71,7 +71,8 @@ step() {
 for s in $STEPS; do
   case "$s" in
     cuda)
-      step cuda_tests 90 "$B/bin/cuda_tests" --gtest_output="json:$OUT/cuda_tests.json" ;;
+      step cuda_tests 90 env IPA_CUDA_TESTS_REQUIRE_GPU=1 "$B/bin/cuda_tests" \
+        --gtest_output="json:$OUT/cuda_tests.json" ;;
     golden)
       step golden_tests 200 env IPADAPTER_TEST_DEVICE=cuda "$B/bin/golden_tests" \
         --gtest_filter="${GPU_CHECK_GOLDEN_FILTER:-*}" --gtest_output="json:$OUT/golden_tests.json" ;;

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -45,9 +46,17 @@ const std::string& registration_error() {
   return error;
 }
 
+// IPA_CUDA_TESTS_REQUIRE_GPU=1 (scripts/gpu-check.sh sets it on the GPU machine) turns the
+// skips into failures, so a GPU run whose registration failed cannot pass by skipping.
+bool gpu_required() {
+  const char* v = std::getenv("IPA_CUDA_TESTS_REQUIRE_GPU");
+  return v != nullptr && std::string(v) == "1";
+}
+
 #define REQUIRE_GPU()                                                                \
   do {                                                                               \
     if (!registration_error().empty()) {                                             \
+      if (gpu_required()) FAIL() << "no GPU: " << registration_error();              \
       GTEST_SKIP() << "no GPU here (register_cuda_backend: " << registration_error() \
                    << "); run on a CUDA machine, see docs/cuda.md";                  \
     }                                                                                \
@@ -120,6 +129,7 @@ TEST(CudaRegistration, ReportsAMissingGpuAsAClearErrorOrRegisters) {
     return;
   }
   std::printf("  [no gpu] %s\n", err.c_str());
+  EXPECT_FALSE(gpu_required()) << "IPA_CUDA_TESTS_REQUIRE_GPU=1 but: " << err;
   EXPECT_EQ(err.rfind("no CUDA device: ", 0), 0u) << err;
   EXPECT_GT(err.size(), std::string("no CUDA device: ").size() + 3) << "the reason is missing";
   // Nothing half-registered: a CUDA tensor is still the clear "no backend" error, and asking
@@ -206,12 +216,7 @@ TEST(CudaMemory, ABadDeviceIndexIsAClearError) {
 
 class CudaOps : public ::testing::TestWithParam<DType> {
  protected:
-  void SetUp() override {
-    if (!registration_error().empty()) {
-      GTEST_SKIP() << "no GPU here (register_cuda_backend: " << registration_error()
-                   << "); run on a CUDA machine, see docs/cuda.md";
-    }
-  }
+  void SetUp() override { REQUIRE_GPU(); }
   ops::Backend& be() { return ops::backend(kGpu); }
   DType dt() const { return GetParam(); }
   Tensor g(const Tensor& t) const { return gpu(t, GetParam()); }
