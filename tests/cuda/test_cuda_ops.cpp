@@ -24,6 +24,7 @@
 
 #include "base/error.h"
 #include "ops/backend.h"
+#include "ops/cuda/cuda_allocator.h"
 #include "ops/cuda/cuda_backend.h"
 #include "tensor/device.h"
 #include "tensor/tensor.h"
@@ -142,6 +143,28 @@ TEST(CudaRegistration, ReportsAMissingGpuAsAClearErrorOrRegisters) {
     ADD_FAILURE() << "registered the second time";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), err);
+  }
+}
+
+// The allocator's size buckets (host arithmetic; runs everywhere): small requests in 512-byte
+// steps, large ones in eighths of their power of two, never smaller than asked, at most 12.5 %
+// (or 511 bytes) more.
+TEST(CudaAllocator, BucketSizesCoverTheRequestWithBoundedWaste) {
+  using ops::cuda::CachingAllocator;
+  EXPECT_EQ(CachingAllocator::bucket_size(1), 512u);
+  EXPECT_EQ(CachingAllocator::bucket_size(512), 512u);
+  EXPECT_EQ(CachingAllocator::bucket_size(513), 1024u);
+  EXPECT_EQ(CachingAllocator::bucket_size(size_t{1} << 20), size_t{1} << 20);
+  EXPECT_EQ(CachingAllocator::bucket_size((size_t{1} << 20) + 1), (size_t{9} << 20) / 8);
+  EXPECT_EQ(CachingAllocator::bucket_size(size_t{64} << 20), size_t{64} << 20);
+  EXPECT_EQ(CachingAllocator::bucket_size((size_t{64} << 20) + 1), size_t{72} << 20);
+  std::mt19937_64 gen(7);
+  for (int i = 0; i < 10000; ++i) {
+    const size_t bytes = 1 + gen() % (size_t{8} << 30);
+    const size_t b = CachingAllocator::bucket_size(bytes);
+    ASSERT_GE(b, bytes);
+    ASSERT_LE(b, bytes + std::max<size_t>(511, bytes / 8)) << bytes;
+    ASSERT_EQ(CachingAllocator::bucket_size(b), b) << "a bucket size is its own bucket";
   }
 }
 
