@@ -71,16 +71,16 @@ step() {
 for s in $STEPS; do
   case "$s" in
     cuda)
-      step cuda_tests 90 env IPA_CUDA_TESTS_REQUIRE_GPU=1 "$B/bin/cuda_tests" \
+      step cuda_tests 60 env IPA_CUDA_TESTS_REQUIRE_GPU=1 "$B/bin/cuda_tests" \
         --gtest_output="json:$OUT/cuda_tests.json" ;;
     golden)
-      step golden_tests 200 env IPADAPTER_TEST_DEVICE=cuda "$B/bin/golden_tests" \
+      step golden_tests 180 env IPADAPTER_TEST_DEVICE=cuda "$B/bin/golden_tests" \
         --gtest_filter="${GPU_CHECK_GOLDEN_FILTER:-*}" --gtest_output="json:$OUT/golden_tests.json" ;;
     sd15)
-      step bench_sd15 100 sh -c "'$B/bin/ipadapter' bench --device cuda --arch sd15 --width 512 \
+      step bench_sd15 90 sh -c "'$B/bin/ipadapter' bench --device cuda --arch sd15 --width 512 \
         --height 512 --steps 20 --peak-seconds 0.2 --json >'$OUT/bench_sd15.json'" ;;
     sdxl)
-      step bench_sdxl 170 sh -c "'$B/bin/ipadapter' bench --device cuda --arch sdxl --width 1024 \
+      step bench_sdxl 150 sh -c "'$B/bin/ipadapter' bench --device cuda --arch sdxl --width 1024 \
         --height 1024 --steps 10 --peak-seconds 0.2 --json >'$OUT/bench_sdxl.json'" ;;
     *) note "unknown step '$s'" ;;
   esac
