@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@
 #include "tensor/tensor.h"
 
 namespace ipa {
+// gtest prints the dtype parameter by name.
+void PrintTo(DType t, std::ostream* os) {
+  *os << dtype_name(t);
+}
+
 namespace {
 
 const Device kGpu{DeviceType::CUDA, 0};
