@@ -1,6 +1,7 @@
 # Include layering of src/ and tools/, run at build time (cmake -P). Each folder of src/ is a
 # layer that may include only the layers listed for it below (and the public API headers,
-# "ipadapter/..."); oneDNN may be included only under src/ops/cpu; the CLI (tools/ipadapter)
+# "ipadapter/..."); oneDNN may be included only under src/ops/cpu, CUDA (runtime, cuBLAS, cuDNN)
+# only under src/ops/cuda; the CLI (tools/ipadapter)
 # and the server (tools/server) only the public API and the tools' own libraries. A violation fails the build, naming the
 # file, the include and what is allowed. Keep this table in step with docs/architecture.md.
 #   cmake -DSOURCE_DIR=<repo> -DSTAMP=<file to touch on success> -P check_layers.cmake
@@ -23,6 +24,7 @@ set(allowed_api "base;tensor;formats;weights;ops;image;models;adapter;sampling;t
 
 set(errors "")
 file(GLOB_RECURSE files "${SOURCE_DIR}/src/*.cpp" "${SOURCE_DIR}/src/*.h"
+     "${SOURCE_DIR}/src/*.cu" "${SOURCE_DIR}/src/*.cuh"
      "${SOURCE_DIR}/tools/*.cpp" "${SOURCE_DIR}/tools/*.h")
 foreach(f IN LISTS files)
   file(RELATIVE_PATH rel "${SOURCE_DIR}" "${f}")
@@ -37,6 +39,12 @@ foreach(f IN LISTS files)
     if(line MATCHES "dnnl")
       if(NOT rel MATCHES "^src/ops/cpu/")
         string(APPEND errors "${rel}: '${line}': oneDNN may be included only under src/ops/cpu\n")
+      endif()
+      continue()
+    endif()
+    if(line MATCHES "[<\"](cuda|cublas|cudnn|cusparse|nvrtc|cufft|curand|nccl)[A-Za-z0-9_]*\\.h")
+      if(NOT rel MATCHES "^src/ops/cuda/")
+        string(APPEND errors "${rel}: '${line}': CUDA headers may be included only under src/ops/cuda\n")
       endif()
       continue()
     endif()

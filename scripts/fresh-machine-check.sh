@@ -344,7 +344,7 @@ case "$source_mode" in
         done \
       | tar -c -C "$REPO" --null --no-recursion -T - | tar -x -C "$DEST" ;;
   copy)  # not a git checkout (e.g. an unpacked tarball): everything but build folders
-    tar -c -C "$REPO" --exclude='./build*' --exclude=./.git . | tar -x -C "$DEST" ;;
+    tar -c -C "$REPO" --exclude='./build*' --exclude=./.git --exclude=./.gpu-bundle . | tar -x -C "$DEST" ;;
   *) fail "FRESH_MACHINE_SOURCE must be worktree or head (got '$source_mode')" ;;
 esac
 chroot "$R" chown -R builder:builder "$SRC_IN_ROOT"

@@ -1,0 +1,123 @@
+// attention: per batch entry and chunk of heads, S = scale · Q·Kᵀ (cuBLAS strided batched over
+// heads, F32 output), P = softmax(S + mask) (attention_softmax, P in the inputs' dtype, as
+// PyTorch's math path rounds it), O = P·V (cuBLAS) written straight into the packed
+// [B, Lq, H·D] output. Tensor cores for F16/BF16 inputs, F32 accumulation throughout. The
+// score buffer is at most kScoreBudget bytes (heads are chunked to fit).
+//
+// Later: a fused flash kernel or cuDNN's SDPA (no score matrix in memory, one launch).
+#include <algorithm>
+#include <string>
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/cuda_ops.h"
+#include "ops/cuda/cuda_util.h"
+
+namespace ipa::ops::cuda {
+
+namespace {
+
+constexpr int64_t kScoreBudget = int64_t{512} << 20;
+
+cudaDataType_t cuda_type(DType t) {
+  return t == DType::F16 ? CUDA_R_16F : t == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
+  MaskView mv;
+  if (!mask.defined()) return mv;
+  const char* op = "attention";
+  if (mask.dtype() != DType::F32) fail(op, "mask must be F32 (additive)", mask);
+  const Shape full = {B, H, Lq, Lk};
+  if (mask.dim() < 1 || mask.dim() > 4) {
+    fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
+  }
+  Shape ms(4 - mask.dim(), 1);
+  ms.insert(ms.end(), mask.shape().begin(), mask.shape().end());
+  for (int d = 0; d < 4; ++d) {
+    if (ms[d] != 1 && ms[d] != full[d]) {
+      fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
+    }
+  }
+  const Shape st = contiguous_strides(ms);
+  mv.data = static_cast<const float*>(mask.device_data());
+  mv.sb = ms[0] == 1 ? 0 : st[0];
+  mv.sh = ms[1] == 1 ? 0 : st[1];
+  mv.si = ms[2] == 1 ? 0 : st[2];
+  mv.sj = ms[3] == 1 ? 0 : st[3];
+  return mv;
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int heads, float scale,
+                 const Tensor& mask_in) {
+  const char* op = "attention";
+  Tensor q = device_input(q_in, op, "q"), k = device_input(k_in, op, "k"),
+         v = device_input(v_in, op, "v");
+  check_rank(q, 3, op, "q [B, Lq, H*D]");
+  check_rank(k, 3, op, "k [B, Lk, H*D]");
+  check_rank(v, 3, op, "v [B, Lk, H*D]");
+  const DType dt = q.dtype();
+  if (k.dtype() != dt || v.dtype() != dt || !(k.device() == q.device()) ||
+      !(v.device() == q.device())) {
+    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
+                 " must share dtype and device");
+  }
+  const int64_t B = q.size(0), Lq = q.size(1), HD = q.size(2), Lk = k.size(1);
+  if (heads < 1 || HD % heads != 0) {
+    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
+  }
+  if (k.size(0) != B || k.size(2) != HD || v.shape() != k.shape()) {
+    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
+                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
+  }
+  const int64_t H = heads, D = HD / H;
+  Tensor mask;
+  if (mask_in.defined()) {
+    if (!(mask_in.device() == q.device())) fail(op, "mask must be on q's device", mask_in);
+    mask = mask_in.contiguous();
+  }
+  const MaskView mv = mask_view(mask, B, H, Lq, Lk);
+  Tensor out = Tensor::empty_on(q.device(), {B, Lq, HD}, dt);
+  if (out.numel() == 0) return out;
+  if (Lk == 0) fail(op, "k and v have no tokens", k);
+
+  Context& ctx = context_of(q);
+  const int64_t chunk = std::clamp<int64_t>(kScoreBudget / (Lq * Lk * 4), 1, H);
+  Tensor s = Tensor::empty_on(q.device(), {chunk, Lq, Lk}, DType::F32);
+  // F32 inputs: the probabilities overwrite the scores in place.
+  Tensor p = dt == DType::F32 ? s : Tensor::empty_on(q.device(), {chunk, Lq, Lk}, dt);
+  const cudaDataType_t t = cuda_type(dt);
+  const size_t es = dtype_size(dt);
+  const float zero = 0.f, one = 1.f;
+  auto i32 = [](int64_t x) { return static_cast<int>(x); };
+  auto detail = [&] {
+    return "q " + q.describe() + ", k " + k.describe() + ", " + std::to_string(H) + " heads";
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h0 = 0; h0 < H; h0 += chunk) {
+      const int64_t n = std::min(chunk, H - h0);
+      const int64_t q_off = (b * Lq * HD + h0 * D) * es, kv_off = (b * Lk * HD + h0 * D) * es;
+      const char* qp = static_cast<const char*>(q.device_data()) + q_off;
+      const char* kp = static_cast<const char*>(k.device_data()) + kv_off;
+      const char* vp = static_cast<const char*>(v.device_data()) + kv_off;
+      char* op_ = static_cast<char*>(out.device_data_mutable()) + q_off;
+      // Column-major: Sᵀ (Lk×Lq) = op_T(K as D×Lk) · (Q as D×Lq), per head stride D.
+      check(cublasGemmStridedBatchedEx(ctx.blas, CUBLAS_OP_T, CUBLAS_OP_N, i32(Lk), i32(Lq), i32(D),
+                                       &scale, kp, t, i32(HD), D, qp, t, i32(HD), D, &zero,
+                                       s.device_data_mutable(), CUDA_R_32F, i32(Lk), Lq * Lk,
+                                       i32(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            op, "cublasGemmStridedBatchedEx(QKᵀ)", detail);
+      attention_softmax(s, p.device_data_mutable(), dt, n, Lq, Lk, b, h0, mv);
+      // Oᵀ (D×Lq) = (V as D×Lk) · (P as Lk×Lq), written with row stride H·D.
+      check(cublasGemmStridedBatchedEx(ctx.blas, CUBLAS_OP_N, CUBLAS_OP_N, i32(D), i32(Lq), i32(Lk),
+                                       &one, vp, t, i32(HD), D, p.device_data(), t, i32(Lk),
+                                       Lq * Lk, &zero, op_, t, i32(HD), D, i32(n),
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            op, "cublasGemmStridedBatchedEx(PV)", detail);
+    }
+  }
+  return out;
+}
+
+}  // namespace ipa::ops::cuda

@@ -1,0 +1,54 @@
+#include "ops/cuda/cuda_util.h"
+
+#include "base/error.h"
+
+namespace ipa::ops::cuda {
+
+std::string shape_str(const Shape& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+void fail(const char* op, const std::string& what, const Tensor& t) {
+  throw Error(std::string(op) + ": " + what + " (got " +
+              (t.defined() ? t.describe() : std::string("an undefined tensor")) + ")");
+}
+
+void fail(const char* op, const std::string& what) {
+  throw Error(std::string(op) + ": " + what);
+}
+
+bool is_float(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
+}
+
+Tensor device_input(const Tensor& t, const char* op, const char* arg) {
+  if (!t.defined()) fail(op, std::string(arg) + " must be defined");
+  if (t.device().type != DeviceType::CUDA) {
+    fail(op, std::string(arg) + " must be on a CUDA device", t);
+  }
+  if (!is_float(t.dtype())) fail(op, std::string(arg) + " must be F32, F16 or BF16", t);
+  return t.contiguous();
+}
+
+Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, const char* arg) {
+  if (!t.defined()) fail(op, std::string(arg) + " must be defined");
+  if (!(t.device() == device)) {
+    fail(op, std::string(arg) + " must be on " + device.name() + " with the activations", t);
+  }
+  if (t.dtype() != dt && t.dtype() != DType::F32) {
+    fail(op, std::string(arg) + " must be F32 or the activations' " + dtype_name(dt), t);
+  }
+  return t.to(dt);  // contiguous() when the dtype already matches
+}
+
+void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) {
+  if (t.dim() != rank) fail(op, std::string(arg) + " must have rank " + std::to_string(rank), t);
+}
+
+Context& context_of(const Tensor& t) {
+  return context(t.device());
+}
+
+}  // namespace ipa::ops::cuda
