@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libminizip-dev libicu-dev
-  libcpp-httplib-dev wrk python3
+  libcpp-httplib-dev wrk python3 ccache
 )
 if [ "${1:-}" = "--browser" ]; then
   PACKAGES+=(chromium chromium-driver)
