@@ -47,6 +47,9 @@ MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                  const Tensor& mask) {
+  if (Backend* be = backend_for("attention", {&q, &k, &v, &mask})) {
+    return be->attention(q, k, v, heads, scale, mask);
+  }
   return cpu::attention_on(active_isa(), q, k, v, heads, scale, mask);
 }
 
