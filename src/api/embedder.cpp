@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "adapter/image_prompt.h"
+#include "api/devices.h"
 #include "api/model_sources.h"
 #include "ops/ops.h"
 
@@ -26,11 +27,11 @@ FloatArray to_float_array(const Tensor& t) {
 }  // namespace
 
 std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& options) {
+  const Device device = open_device(options.compute.device);  // before any slow work
   const ops::ThreadScope threads(options.compute.threads);
   EmbedderOptions o = with_local_model_paths(options);
-  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  const PrecisionChoice precision = resolve_precision_on(device, options.compute.precision);
   o.compute.precision = precision.precision;
-  ops::require_precision(o.compute.precision);
   if (o.log) {
     o.log(std::string("precision: ") + precision_name(o.compute.precision) + " (" +
           precision.reason + ")");

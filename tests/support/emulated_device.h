@@ -18,7 +18,7 @@ Device register_emulated_device();
 
 // Counters since the last reset, for tests that check what crossed the device wall.
 struct EmulatedDeviceStats {
-  size_t uploads = 0, downloads = 0;  // host <-> device copies asked of the DeviceMemory
+  size_t uploads = 0, downloads = 0;  // host <-> device copies, outside the backend's calls
   size_t ops = 0;                     // backend calls
   size_t live_bytes = 0;              // allocated now
 };
@@ -29,8 +29,15 @@ void reset_emulated_device_stats();  // uploads, downloads and ops (live_bytes s
 // "emulated" = the emulated device (registered here), "cuda[:N]" = a GPU (a CUDA build
 // registers its backend through the API layer). Throws ipa::Error for other values.
 Device test_device_from_env();
-// The devices a device-parametrised golden test runs on: with IPADAPTER_TEST_DEVICE set, that
-// one; else the host and the emulated device (both, in CI).
+// The devices the device golden tests (tests/golden/test_device_goldens.cpp) run on: with
+// IPADAPTER_TEST_DEVICE set, that one; else the emulated device (the host runs of the same
+// goldens are the other golden tests, so CI covers both).
 std::vector<Device> golden_test_devices();
+
+// The golden tolerance on `device` for a check whose host tolerance is `host_tol` — the one
+// place per-device tolerances live. The host and the emulated device (bit-identical to the
+// host in F32) keep the host's; a CUDA device's (bf16/f16 compute) is set here by the CUDA
+// backend's work, until then the host's.
+double golden_tolerance(Device device, double host_tol);
 
 }  // namespace ipa::test
