@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "adapter/ip_adapter.h"
-#include "image/clip_preprocess.h"
 #include "ipadapter/request.h"
+#include "image/clip_preprocess.h"
 #include "models/clip_vision.h"
 
 namespace ipa {

@@ -132,9 +132,9 @@ const std::vector<std::string>& preset_names() {
 }
 
 // The weight of every layer under preset `name` at weight w (and weight_composition wc), from the
-// docs/controls-sources.md §1 (a) formulas (CrossAttentionPatch.py ipadapter_attention) with L =
-// number of t_idx values, §1 (b) dictionaries (IPAdapterPlus.py ipadapter_execute; absent t → 0),
-// and InstantStyle's presets (style_and_composition: wc defaults to w; ComfyUI's "style and
+// docs/controls-sources.md §1 (a) formulas (CrossAttentionPatch.py ipadapter_attention) with L = number of
+// t_idx values, §1 (b) dictionaries (IPAdapterPlus.py ipadapter_execute; absent t → 0), and
+// InstantStyle's presets (style_and_composition: wc defaults to w; ComfyUI's "style and
 // composition": wc defaults to 1.0, IPAdapterAdvanced has no weight_composition input). The
 // middle entries apply (the engine follows the tables, not today's unpatched ComfyUI middle).
 // wc: NaN = not given.

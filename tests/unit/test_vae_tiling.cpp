@@ -246,8 +246,8 @@ namespace {
 // while `on` keeps diffusers' rule (no tiling when the latent fits one config tile) and images
 // below auto_min_pixels stay untiled. Shape-only decisions, on the real SDXL VAE config.
 TEST(VaeTilingConfig, AutoCapsTheTileForLargeConfigTiles) {
-  nlohmann::json j = nlohmann::json::parse(
-      std::ifstream(std::string(IPA_SOURCE_DIR) + "/configs/sdxl/vae/config.json"));
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(
+      std::string(IPA_SOURCE_DIR) + "/configs/sdxl/vae/config.json"));
   ASSERT_EQ(j["sample_size"].get<int>(), 1024);
   const VaeConfig c = VaeConfig::from_json(j, "configs/sdxl/vae/config.json");
   const int64_t f = c.downscale_factor();
@@ -257,15 +257,15 @@ TEST(VaeTilingConfig, AutoCapsTheTileForLargeConfigTiles) {
   TilingOptions o;
   const Shape z1024 = {1, c.latent_channels, 1024 / f, 1024 / f};
   const Shape z768 = {1, c.latent_channels, 768 / f, 768 / f};
-  EXPECT_TRUE(vae.decode_tiles(z1024, o));  // auto: 512-px tiles
-  EXPECT_FALSE(vae.decode_tiles(z768, o));  // below auto_min_pixels
+  EXPECT_TRUE(vae.decode_tiles(z1024, o));   // auto: 512-px tiles
+  EXPECT_FALSE(vae.decode_tiles(z768, o));   // below auto_min_pixels
   o.mode = Tiling::kOn;
   EXPECT_FALSE(vae.decode_tiles(z1024, o));  // diffusers: fits the config's 1024-px tile
   o.mode = Tiling::kOff;
   EXPECT_FALSE(vae.decode_tiles(z1024, o));
   // SD1.5's VAE (sample_size 512) is unchanged by the cap.
-  nlohmann::json j15 = nlohmann::json::parse(
-      std::ifstream(std::string(IPA_SOURCE_DIR) + "/configs/sd15/vae/config.json"));
+  nlohmann::json j15 = nlohmann::json::parse(std::ifstream(
+      std::string(IPA_SOURCE_DIR) + "/configs/sd15/vae/config.json"));
   const VaeConfig c15 = VaeConfig::from_json(j15, "configs/sd15/vae/config.json");
   bench::RecordingWeightStore store15;
   const AutoencoderKL vae15(c15, store15.scope(""));
