@@ -6,7 +6,9 @@
 #include "adapter/image_prompt.h"
 #include "api/devices.h"
 #include "api/model_sources.h"
+#include "models/common/load_layers.h"
 #include "ops/ops.h"
+#include "weights/model_folder.h"
 
 namespace ipa {
 
@@ -38,7 +40,7 @@ std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& option
   }
   std::unique_ptr<ImageEmbedder> e(new ImageEmbedder());
   e->impl_->compute = o.compute;
-  auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision);
+  auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision, device);
   const AdapterInfo& info = adapter->info();
   if (o.log) {
     o.log("adapter: " + o.ip_adapter + " (" + variant_name(info.variant) + ", " +
@@ -50,8 +52,11 @@ std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& option
     dir = find_image_encoder_for(*adapter);
     if (o.log) o.log("image encoder: " + dir + " (found beside the adapter)");
   }
+  // The encoder's weights on the device too (ClipVisionModel::load is the host's).
+  ModelFolder folder = open_model_folder(dir, layer_dtype(o.compute.precision), o.variant);
+  folder.weights.set_device(device);
   auto encoder = std::make_shared<const ClipVisionModel>(
-      ClipVisionModel::load(dir, o.compute.precision, o.variant));
+      ClipVisionConfig::from_json(folder.config, folder.config_path), folder.weights.scope(""));
   e->impl_->encoder = std::make_unique<ImagePromptEncoder>(encoder, adapter, dir);
   AdapterDescription& d = e->impl_->description;
   d.file = o.ip_adapter;

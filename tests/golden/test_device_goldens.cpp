@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 
 #include "adapter/ip_attention.h"
 #include "emulated_device.h"
 #include "image/decode.h"
+#include "ipadapter/embedder.h"
 #include "ipadapter/engine.h"
 #include "models/clip_text.h"
 #include "models/unet/unet.h"
@@ -205,6 +207,39 @@ TEST_P(DeviceGolden, PipelineSd15) {
 TEST_P(DeviceGolden, PipelineSdxl) {
   check_pipeline(dev(), "pipeline_sdxl", "pipeline_sdxl/sdxl",
                  "pipeline_sdxl/IP-Adapter/sdxl_models/ip-adapter_sdxl.bin");
+}
+
+// `ipadapter embed`'s ImageEmbedder on the device: a variant of each projection class (the adapter
+// and its encoder on the device, tokens and features back) equals the host's: bit for bit on the
+// emulated device, within the module tolerance elsewhere (the host run is checked against the
+// goldens by test_cli_embed.cpp).
+TEST_P(DeviceGolden, EmbedderEveryVariant) {
+  const nlohmann::json c = test::load_case("embed_variants");
+  const std::vector<image::Image> images = {image::read_image(
+      test::golden_path("embed_variants/" + c.at("images")[0].at("file").get<std::string>()))};
+  std::set<std::string> classes;  // one variant per projection class keeps the test short
+  for (const auto& [variant, v] : c.at("variants").items()) {
+    if (!classes.insert(v.at("image_proj_class").dump()).second) continue;
+    SCOPED_TRACE(variant);
+    EmbedderOptions o;
+    o.ip_adapter =
+        test::golden_path("embed_variants/" + v.at("checkpoint_files")[0].get<std::string>());
+    o.image_encoder =
+        test::golden_path("embed_variants/" + v.at("image_encoder").get<std::string>());
+    o.compute.device = dev().name();
+    const ImagePromptEmbeddings got = ImageEmbedder::load(o)->embed(images, ImagePrep::Crop);
+    o.compute.device = "cpu";
+    const ImagePromptEmbeddings want = ImageEmbedder::load(o)->embed(images, ImagePrep::Crop);
+    if (emulated()) {
+      EXPECT_EQ(got.cond.data, want.cond.data);
+      EXPECT_EQ(got.uncond.data, want.uncond.data);
+      EXPECT_EQ(got.clip_feature.data, want.clip_feature.data);
+    } else {
+      EXPECT_TRUE(test::AllCloseRel(test::tensor(got.cond), test::tensor(want.cond),
+                                    test::golden_tolerance(dev(), kModuleTol)));
+    }
+  }
+  EXPECT_GT(classes.size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceGolden, ::testing::ValuesIn(test::golden_test_devices()),

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <new>
 
+#include "api/devices.h"
 #include "base/error.h"
 #include "ops/backend.h"
 #include "tensor/tensor.h"
@@ -243,9 +244,8 @@ void reset_emulated_device_stats() {
 Device test_device_from_env() {
   const char* env = std::getenv("IPADAPTER_TEST_DEVICE");
   if (env == nullptr || *env == '\0') return Device{};
-  const Device d = parse_device(env);
-  if (d.type == DeviceType::Emulated) register_emulated_device();
-  return d;
+  if (parse_device(env).type == DeviceType::Emulated) return register_emulated_device();
+  return open_device(env);  // as the engine does: registers the CUDA backend in a CUDA build
 }
 
 std::vector<Device> golden_test_devices() {

@@ -26,8 +26,8 @@ EmulatedDeviceStats emulated_device_stats();
 void reset_emulated_device_stats();  // uploads, downloads and ops (live_bytes stays)
 
 // The device golden tests run on, from IPADAPTER_TEST_DEVICE: unset or "cpu" = the host,
-// "emulated" = the emulated device (registered here), "cuda[:N]" = a GPU (a CUDA build
-// registers its backend through the API layer). Throws ipa::Error for other values.
+// "emulated" = the emulated device (registered here), "cuda[:N]" = a GPU (registered through
+// the API layer's open_device, as the engine does). Throws ipa::Error for other values.
 Device test_device_from_env();
 // The devices the device golden tests (tests/golden/test_device_goldens.cpp) run on: with
 // IPADAPTER_TEST_DEVICE set, that one; else the emulated device (the host runs of the same
