@@ -5,6 +5,7 @@
 
 #include "ipadapter/engine.h"
 #include "ipadapter/request_json.h"
+#include "server/engine_cache.h"
 #include "test_support.h"
 
 namespace ipa {
@@ -67,6 +68,18 @@ TEST(DeviceOption, CliSaysTheBinaryHasNoCuda) {
   EXPECT_TRUE(test::contains(info, "device: cuda: not in this build")) << info;
 }
 #endif
+
+// The server keeps one engine per device: the device is part of the cache keys.
+TEST(DeviceOption, ServerCacheKeysIncludeTheDevice) {
+  EngineOptions a, b;
+  a.base = b.base = "/models/base";
+  b.compute.device = "cuda:1";
+  EXPECT_NE(server::engine_key(a), server::engine_key(b));
+  EmbedderOptions ea, eb;
+  ea.ip_adapter = eb.ip_adapter = "/models/a.bin";
+  eb.compute.device = "cuda";
+  EXPECT_NE(server::embedder_key(ea), server::embedder_key(eb));
+}
 
 TEST(DeviceOption, EngineRefusesABadDeviceName) {
   EngineOptions o;
