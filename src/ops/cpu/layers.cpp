@@ -31,8 +31,8 @@ Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
     throw Error("Linear: weight must be F32 or BF16 [out, in], got " +
                 (weight.defined() ? weight.describe() : std::string("undefined")));
   }
-  if (bias.defined() &&
-      (bias.dtype() != DType::F32 || bias.dim() != 1 || bias.size(0) != weight.size(0))) {
+  if (bias.defined() && (bias.dtype() != DType::F32 || bias.dim() != 1 ||
+                         bias.size(0) != weight.size(0))) {
     throw Error("Linear: bias must be F32 [" + std::to_string(weight.size(0)) + "], got " +
                 bias.describe());
   }
