@@ -182,13 +182,9 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
         precision, options.variant, options_.log, device_);
   }
 
-  if (!options.controlnets.empty() && !device_.is_cpu()) {
-    throw Error("controlnets: ControlNets run on the host only for now, not on " + device_.name() +
-                " (use device cpu)");
-  }
   if (!options.controlnets.empty()) {
     control_ = std::make_unique<ControlStage>(options.controlnets, base_.unet_config, base_.family,
-                                              precision, options.variant, options_.log);
+                                              precision, options.variant, options_.log, device_);
     for (size_t i = 0; i < control_->size(); ++i) info_.controlnets.push_back(control_->file(i));
   }
 

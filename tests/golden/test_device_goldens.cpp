@@ -209,6 +209,50 @@ TEST_P(DeviceGolden, PipelineSdxl) {
                  "pipeline_sdxl/IP-Adapter/sdxl_models/ip-adapter_sdxl.bin");
 }
 
+// The controlnet_sd15 case (IP-Adapter + ControlNet, as test_controlnet_pipeline.cpp runs it
+// through the CLI) through the engine on the device: final latents and pixels against the
+// golden, and bit for bit against the host run on the emulated device.
+TEST_P(DeviceGolden, ControlNetPipelineSd15) {
+  const std::string name = "controlnet_sd15";
+  const nlohmann::json c = test::load_case(name);
+  const TensorFile& g = test::load_golden(name);
+  const auto& call = c["call"];
+  auto path = [&](const std::string& rel) { return test::golden_path(name + "/" + rel); };
+  const Tensor control = test::golden_tensor(g, "control_image");
+  EngineOptions eo;
+  eo.base = test::golden_path("pipeline_sd15/sd15");
+  eo.ip_adapters = {{path(c["folders"]["IP-Adapter/models"][0].get<std::string>()), ""}};
+  eo.controlnets = {{path("controlnet"), ""}};
+  eo.compute.device = dev().name();
+  GenerateRequest r;
+  r.prompt = call["prompt"];
+  r.negative_prompt = call["negative_prompt"];
+  r.image_prompts = {{{image::read_image(path(call["ip_adapter_image"].get<std::string>()))},
+                      call["set_ip_adapter_scale"].get<float>()}};
+  r.steps = call["num_inference_steps"].get<int>();
+  r.cfg = call["guidance_scale"].get<float>();
+  r.width = static_cast<int>(control.size(3));
+  r.height = static_cast<int>(control.size(2));
+  r.init_latents = test::float_array(test::golden_tensor(g, "init_latents"));
+  ControlImage ci;
+  ci.image = image::read_image(path(call["image"].get<std::string>()));
+  ci.scale = call["controlnet_conditioning_scale"].get<float>();
+  ci.start = call["control_guidance_start"].get<float>();
+  ci.end = call["control_guidance_end"].get<float>();
+  r.controls = {ci};
+  r.guess_mode = call["guess_mode"].get<bool>();
+  const GenerateResult res = Engine::load(eo)->generate(r);
+  EXPECT_TRUE(test::AllCloseRel(test::tensor(res.final_latents),
+                                test::golden_tensor(g, "final_latents"),
+                                test::golden_tolerance(dev(), kPipelineTol)));
+  if (emulated()) {
+    eo.compute.device = "cpu";
+    const GenerateResult host = Engine::load(eo)->generate(r);
+    EXPECT_EQ(res.final_latents.data, host.final_latents.data) << "differs from the host run";
+    EXPECT_EQ(res.images.at(0).rgb, host.images.at(0).rgb);
+  }
+}
+
 // `ipadapter embed`'s ImageEmbedder on the device: a variant of each projection class (the adapter
 // and its encoder on the device, tokens and features back) equals the host's: bit for bit on the
 // emulated device, within the module tolerance elsewhere (the host run is checked against the
