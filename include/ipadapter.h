@@ -15,8 +15,8 @@
  *
  * Requests are JSON in the one request schema of `ipadapter generate --request` and the server
  * (docs/request.md): the engine loads the models a request names (base, ip_adapters[].file /
- * image_encoder, unet, controlnets[].file / config, threads, precision), and every generation
- * takes a whole request, whose models must be the loaded ones.
+ * image_encoder, unet, controlnets[].file / config, threads, precision, device), and every
+ * generation takes a whole request, whose models must be the loaded ones.
  *
  * Errors: a function that fails returns NULL or a status other than IPADAPTER_OK, and
  * ipadapter_last_error() gives its message. No C++ exception leaves the library.
@@ -90,8 +90,8 @@ void ipadapter_engine_free(ipadapter_engine* engine);
 
 /* What the engine loaded, as a JSON object: family ("sd15" | "sdxl"), base, pipeline_class,
  * scheduler_class, default_width, default_height, default_cfg, unet_in_channels, threads,
- * precision, adapters [{file, image_encoder, variant, tokens_per_image, width}], controlnets.
- * Owned by the engine, valid until ipadapter_engine_free; NULL on error. */
+ * precision, device, adapters [{file, image_encoder, variant, tokens_per_image, width}],
+ * controlnets. Owned by the engine, valid until ipadapter_engine_free; NULL on error. */
 const char* ipadapter_engine_info_json(const ipadapter_engine* engine);
 
 typedef struct ipadapter_generate_params {
@@ -105,10 +105,10 @@ ipadapter_generate_params ipadapter_generate_default_params(void);
 typedef struct ipadapter_result ipadapter_result;
 
 /* One generation from a request (JSON, docs/request.md). Its models must be the engine's: `base`,
- * `unet`, `threads` and `precision` may be left out, but `ip_adapters` and `controlnets` list
- * the loaded ones in order (their images and settings are per request). The request's `out` and
- * `dump_latents` are ignored (write the images with ipadapter_result_write_png). params NULL = no
- * callback. On IPADAPTER_OK *result is a new result to free with ipadapter_result_free;
+ * `unet`, `threads`, `precision` and `device` may be left out, but `ip_adapters` and `controlnets`
+ * list the loaded ones in order (their images and settings are per request). The request's `out`
+ * and `dump_latents` are ignored (write the images with ipadapter_result_write_png). params NULL =
+ * no callback. On IPADAPTER_OK *result is a new result to free with ipadapter_result_free;
  * otherwise *result is NULL. */
 ipadapter_status ipadapter_generate(ipadapter_engine* engine, const char* request_json,
                                     const ipadapter_generate_params* params,

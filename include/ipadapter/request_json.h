@@ -37,7 +37,7 @@ struct ParsedRequest {
   std::vector<ControlNetOptions> controlnets;
   std::string revision, variant;          // EngineOptions::revision / variant ("" when not given)
   std::vector<LoraOptions> loras;         // EngineOptions::loras
-  std::optional<ComputeOptions> compute;  // "threads" / "precision", when given
+  std::optional<ComputeOptions> compute;  // "threads" / "precision" / "device", when given
   GenerateRequest request;
   // Outputs a caller may honour (resolved paths; empty when not given).
   std::string out, dump_latents;

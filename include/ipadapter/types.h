@@ -36,6 +36,11 @@ PrecisionChoice resolve_precision(Precision requested);
 struct ComputeOptions {
   Precision precision = Precision::Auto;
   int threads = 0;  // CPU threads for this engine's work; 0 = all physical cores
+  // Where the models run: "cpu", "cuda" (= "cuda:0") or "cuda:N". The weights are uploaded
+  // there once at load and the activations stay there. cuda needs a build with -DIPA_CUDA=ON
+  // (docs/cuda.md); loading fails at once, naming the value, when the device is unavailable.
+  // On CUDA, Precision::Auto means bf16 (bf16 weights and activations, F32 accumulation).
+  std::string device = "cpu";
 };
 
 // What the machine offers (for `ipadapter info` and for choosing ComputeOptions).
@@ -45,6 +50,10 @@ struct SystemInfo {
   std::string isa;          // widest vector extension the kernels use, e.g. "avx2", "avx512"
 };
 SystemInfo system_info();
+// The devices this build can run on, one line each: "cpu", then per CUDA GPU found its
+// description (e.g. "cuda:0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"), or why CUDA is not
+// available ("cuda: not in this build ...").
+std::vector<std::string> device_descriptions();
 
 // The Stable Diffusion families the engine runs, decided by the base model folder.
 enum class ModelFamily { SD15, SDXL };

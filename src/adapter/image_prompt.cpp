@@ -25,7 +25,7 @@ ImagePromptEncoder::Features ImagePromptEncoder::features(const Tensor& pixel_va
   const int64_t n = pixel_values.size(0);
   if (adapter_->info().feature == EncoderFeature::ImageEmbeds) {
     f.cond = feature(pixel_values);
-    f.uncond = Tensor::zeros(f.cond.shape());
+    f.uncond = Tensor::zeros_on(f.cond.device(), f.cond.shape());
   } else {
     // One encoder call for the images and their zero-pixel counterparts.
     const Tensor hidden =

@@ -12,12 +12,14 @@ namespace fs = std::filesystem;
 
 namespace ipa {
 
-std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path, Precision precision) {
+std::shared_ptr<IpAdapter> IpAdapter::load(const std::string& path, Precision precision,
+                                           Device device) {
   auto a = std::make_shared<IpAdapter>();
   a->path_ = path;
   a->weights_.add_file(path);
   a->weights_.set_label(path);
   a->weights_.set_layer_dtype(layer_dtype(precision));
+  a->weights_.set_device(device);
   a->info_ = detect_adapter(a->weights_, path);
   if (a->info_.variant != AdapterVariant::FullFace) {
     a->projection_ = load_image_projection(a->weights_, a->info_);

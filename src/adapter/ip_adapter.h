@@ -15,9 +15,10 @@ namespace ipa {
 class IpAdapter {
  public:
   // Reads a released `.bin` or `.safetensors` adapter, unchanged; its linear layers compute in
-  // `precision`.
+  // `precision`, with their weights on `device`.
   static std::shared_ptr<IpAdapter> load(const std::string& path,
-                                         Precision precision = Precision::F32);
+                                         Precision precision = Precision::F32,
+                                         Device device = Device{});
 
   const std::string& path() const { return path_; }
   const AdapterInfo& info() const { return info_; }

@@ -220,10 +220,13 @@ Scaled scale_keys_values(const Tensor& k, const Tensor& v, float w, EmbedsScalin
     }
     case EmbedsScaling::KMeanVPenalty: {
       const float wp = w * penalty;
-      // m = mean over the tokens [B, 1, C]; V' = (V - m) + m·w'
+      // m = mean over the tokens [B, 1, C]; V' = (V - m) + m·w'. Summed on the host in this
+      // order (as the reference): on a device an explicit copy of the few image-token values
+      // [B, T, C] there and of m back (once per layer and generation: keys_values are cached).
       const int64_t B = v.size(0), L = v.size(1), C = v.size(2);
       Tensor m = Tensor::zeros({B, 1, C});
-      const float* pv = v.data<float>();
+      const Tensor vh = v.to(Device{});
+      const float* pv = vh.data<float>();
       float* pm = m.data<float>();
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t t = 0; t < L; ++t) {
@@ -231,6 +234,7 @@ Scaled scale_keys_values(const Tensor& k, const Tensor& v, float w, EmbedsScalin
         }
         for (int64_t c = 0; c < C; ++c) pm[b * C + c] /= static_cast<float>(L);
       }
+      m = m.to(v.device());
       return {ops::scale(k, wp), ops::add(ops::sub(v, m), ops::scale(m, wp)), 1.f};
     }
   }
@@ -279,7 +283,11 @@ void IpAttention::extend(const unet::CrossAttentionCall& call) const {
         {
           std::lock_guard<std::mutex> lock(mu_);
           auto& cached = e.masks_at[{g, nq}];
-          if (!cached.defined()) cached = downsample_ip_mask(e.in.masks[g], nq).reshape({1, nq, 1});
+          // The mask is a host input; its [nq] weights go to the queries' device once.
+          if (!cached.defined()) {
+            cached =
+                downsample_ip_mask(e.in.masks[g], nq).reshape({1, nq, 1}).to(call.query.device());
+          }
           m = cached;
         }
         o = ops::mul(o, m);
@@ -299,8 +307,8 @@ Tensor downsample_ip_mask(const Tensor& mask, int64_t nq) {
   if (mask_h < 1) mask_h = 1;
   mask_h += (nq % mask_h != 0) ? 1 : 0;
   const int64_t mask_w = std::max<int64_t>(nq / mask_h, 1);
-  const Tensor small =
-      ops::interpolate(mask.reshape({1, 1, h, w}), mask_h, mask_w, ops::Interp::Bicubic, false);
+  const Tensor small = ops::interpolate(mask.to(Device{}).reshape({1, 1, h, w}), mask_h, mask_w,
+                                        ops::Interp::Bicubic, false);  // on the host: an input
   const std::vector<float> flat = small.to_floats();
   std::vector<float> out(static_cast<size_t>(nq), 0.f);  // zero-padded, or the first nq kept
   std::copy_n(flat.begin(), std::min<size_t>(flat.size(), out.size()), out.begin());

@@ -129,11 +129,12 @@ void check_same_models(const ipa::ParsedRequest& loaded, const ipa::ParsedReques
   }
   if (asked.compute) {
     const ipa::ComputeOptions have = loaded.compute.value_or(ipa::ComputeOptions{});
-    if (asked.compute->threads != have.threads || asked.compute->precision != have.precision) {
-      throw ipa::Error(std::string("threads, precision: the engine was loaded with threads ") +
-                       std::to_string(have.threads) + ", precision " +
-                       ipa::precision_name(have.precision) +
-                       " (compute settings are fixed when the engine loads)");
+    if (asked.compute->threads != have.threads || asked.compute->precision != have.precision ||
+        asked.compute->device != have.device) {
+      throw ipa::Error(
+          std::string("threads, precision, device: the engine was loaded with threads ") +
+          std::to_string(have.threads) + ", precision " + ipa::precision_name(have.precision) +
+          ", device " + have.device + " (compute settings are fixed when the engine loads)");
     }
   }
 }
@@ -149,6 +150,7 @@ std::string describe(const ipa::EngineInfo& info) {
                       {"unet_in_channels", info.unet_in_channels},
                       {"threads", info.compute.threads},
                       {"precision", ipa::precision_name(info.compute.precision)},
+                      {"device", info.compute.device},
                       {"controlnets", info.controlnets},
                       {"adapters", nlohmann::json::array()}};
   for (const ipa::AdapterDescription& a : info.adapters) {

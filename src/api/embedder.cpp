@@ -4,8 +4,11 @@
 #include <mutex>
 
 #include "adapter/image_prompt.h"
+#include "api/devices.h"
 #include "api/model_sources.h"
+#include "models/common/load_layers.h"
 #include "ops/ops.h"
+#include "weights/model_folder.h"
 
 namespace ipa {
 
@@ -26,18 +29,18 @@ FloatArray to_float_array(const Tensor& t) {
 }  // namespace
 
 std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& options) {
+  const Device device = open_device(options.compute.device);  // before any slow work
   const ops::ThreadScope threads(options.compute.threads);
   EmbedderOptions o = with_local_model_paths(options);
-  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  const PrecisionChoice precision = resolve_precision_on(device, options.compute.precision);
   o.compute.precision = precision.precision;
-  ops::require_precision(o.compute.precision);
   if (o.log) {
     o.log(std::string("precision: ") + precision_name(o.compute.precision) + " (" +
           precision.reason + ")");
   }
   std::unique_ptr<ImageEmbedder> e(new ImageEmbedder());
   e->impl_->compute = o.compute;
-  auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision);
+  auto adapter = IpAdapter::load(o.ip_adapter, o.compute.precision, device);
   const AdapterInfo& info = adapter->info();
   if (o.log) {
     o.log("adapter: " + o.ip_adapter + " (" + variant_name(info.variant) + ", " +
@@ -49,8 +52,11 @@ std::unique_ptr<ImageEmbedder> ImageEmbedder::load(const EmbedderOptions& option
     dir = find_image_encoder_for(*adapter);
     if (o.log) o.log("image encoder: " + dir + " (found beside the adapter)");
   }
+  // The encoder's weights on the device too (ClipVisionModel::load is the host's).
+  ModelFolder folder = open_model_folder(dir, layer_dtype(o.compute.precision), o.variant);
+  folder.weights.set_device(device);
   auto encoder = std::make_shared<const ClipVisionModel>(
-      ClipVisionModel::load(dir, o.compute.precision, o.variant));
+      ClipVisionConfig::from_json(folder.config, folder.config_path), folder.weights.scope(""));
   e->impl_->encoder = std::make_unique<ImagePromptEncoder>(encoder, adapter, dir);
   AdapterDescription& d = e->impl_->description;
   d.file = o.ip_adapter;

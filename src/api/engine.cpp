@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "api/devices.h"
 #include "api/model_sources.h"
 #include "ops/ops.h"
 #include "pipeline/diffusion_pipeline.h"
@@ -24,13 +25,14 @@ std::unique_ptr<Engine> Engine::load(const EngineOptions& options) {
     throw Error("compute.threads must be 0 (all cores) or positive, got " +
                 std::to_string(options.compute.threads));
   }
+  const Device device = open_device(options.compute.device);  // before any slow work
   const ops::ThreadScope threads(options.compute.threads);
   EngineOptions resolved = with_local_model_paths(options);
-  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  const PrecisionChoice precision = resolve_precision_on(device, options.compute.precision);
   resolved.compute.precision = precision.precision;
   if (options.log) {
-    options.log(std::string("precision: ") + precision_name(precision.precision) + " (" +
-                precision.reason + ")");
+    options.log("device: " + device.name() + ", precision: " + precision_name(precision.precision) +
+                " (" + precision.reason + ")");
   }
   std::unique_ptr<Engine> e(new Engine());
   e->impl_->compute = resolved.compute;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "ipadapter/io.h"
+#include "tensor/device.h"
 #include "weights/hf_cache.h"
 
 namespace ipa {
@@ -320,6 +321,7 @@ class Parser {
                "ip_adapters",
                "threads",
                "precision",
+               "device",
                "out",
                "dump_latents",
                "init_image",
@@ -440,13 +442,21 @@ class Parser {
       }
     }
     if (j.contains("guess_mode")) r.guess_mode = boolean(j["guess_mode"], "guess_mode");
-    if (j.contains("threads") || j.contains("precision")) {
+    if (j.contains("threads") || j.contains("precision") || j.contains("device")) {
       ComputeOptions c;
       if (j.contains("threads"))
         c.threads = static_cast<int>(integer(j["threads"], "threads", 0, 1024));
       if (j.contains("precision")) {
         c.precision = choice<Precision>(j["precision"], "precision", parse_precision,
                                         {"f32", "bf16", "auto"});
+      }
+      if (j.contains("device")) {
+        c.device = text(j["device"], "device");
+        try {
+          parse_device(c.device);  // the name only: whether this build has it is load's check
+        } catch (const Error&) {
+          fail("device", "expected cpu, cuda or cuda:N (N >= 0), got '" + c.device + "'");
+        }
       }
       out.compute = c;
     }

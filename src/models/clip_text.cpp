@@ -112,7 +112,9 @@ Tensor ClipTextEncoder::checked_ids(const Tensor& ids) const {
 }
 
 Tensor ClipTextEncoder::embed(const Tensor& ids) const {
-  Tensor x = ops::embedding(token_embedding_, ids);  // [B, L, D], checks the id range
+  // Token ids are a host input: moved to the weights' device (a no-op on the host).
+  Tensor x = ops::embedding(token_embedding_,
+                            ids.to(token_embedding_.device()));  // [B, L, D], checks the id range
   ops::add_(x, position_embedding_.narrow(0, 0, ids.size(1)));
   return x;
 }
@@ -130,7 +132,8 @@ Tensor ClipTextEncoder::run_layer(const Layer& layer, const Tensor& x, const Ten
 }
 
 std::vector<int64_t> ClipTextEncoder::pooled_positions(const Tensor& ids_in) const {
-  const Tensor ids = checked_ids(ids_in).to(DType::I64);
+  // Read on the host (a copy when the ids are on a device): [batch, length] integers.
+  const Tensor ids = checked_ids(ids_in).to(Device{}).to(DType::I64);
   const int64_t batch = ids.size(0), length = ids.size(1);
   const int64_t* p = ids.data<int64_t>();
   std::vector<int64_t> positions(static_cast<size_t>(batch), 0);
@@ -159,7 +162,7 @@ std::vector<int64_t> ClipTextEncoder::pooled_positions(const Tensor& ids_in) con
 ClipTextOutput ClipTextEncoder::forward(const Tensor& ids_in, bool output_hidden_states) const {
   const Tensor ids = checked_ids(ids_in);
   const int64_t batch = ids.size(0), length = ids.size(1), d = config_.hidden_size;
-  const Tensor mask = causal_mask(length);
+  const Tensor mask = causal_mask(length).to(token_embedding_.device());
   ClipTextOutput out;
   Tensor x = embed(ids);
   if (output_hidden_states) out.hidden_states.push_back(x);
@@ -170,13 +173,14 @@ ClipTextOutput ClipTextEncoder::forward(const Tensor& ids_in, bool output_hidden
   out.last_hidden_state = final_norm_(x);
 
   const std::vector<int64_t> positions = pooled_positions(ids);
-  out.pooled_output = Tensor::empty({batch, d});
-  const float* src = out.last_hidden_state.data<float>();
-  float* dst = out.pooled_output.data<float>();
+  // Row `positions[b]` of every sequence, gathered with copies on the model's device.
+  std::vector<Tensor> pooled;
   for (int64_t b = 0; b < batch; ++b) {
-    std::memcpy(dst + b * d, src + (b * length + positions[static_cast<size_t>(b)]) * d,
-                static_cast<size_t>(d) * sizeof(float));
+    const int64_t pos = positions[static_cast<size_t>(b)];
+    pooled.push_back(ops::slice(ops::slice(out.last_hidden_state, 0, b, b + 1), 1, pos, pos + 1)
+                         .reshape({1, d}));
   }
+  out.pooled_output = ops::concat(pooled, 0);
   if (has_projection()) out.text_embeds = ops::linear(out.pooled_output, projection_);
   return out;
 }
@@ -190,7 +194,7 @@ Tensor ClipTextEncoder::hidden_state(const Tensor& ids_in, int64_t index) const 
                 ": the embeddings and " + std::to_string(count - 1) + " layers)");
   }
   const Tensor ids = checked_ids(ids_in);
-  const Tensor mask = causal_mask(ids.size(1));
+  const Tensor mask = causal_mask(ids.size(1)).to(token_embedding_.device());
   Tensor x = embed(ids);
   for (int64_t l = 0; l < i; ++l) x = run_layer(layers_[static_cast<size_t>(l)], x, mask);
   return x;

@@ -121,20 +121,15 @@ Tensor ClipVisionModel::embed(const Tensor& pixel_values) const {
     throw Error(std::string("CLIP vision: pixel_values must be F32, got ") +
                 dtype_name(pixel_values.dtype()));
   }
-  const int64_t B = want[0], E = c.hidden_size, P = c.num_patches(), T = c.num_tokens();
+  const int64_t B = want[0], E = c.hidden_size, P = c.num_patches();
   // [B, E, g, g] → [B, P, E]
-  const Tensor patches = ops::permute(patch_embedding_(pixel_values).reshape({B, E, P}), {0, 2, 1});
+  const Tensor patches = ops::permute(
+      patch_embedding_(pixel_values.to(class_embedding_.device())).reshape({B, E, P}), {0, 2, 1});
 
   // Row 0 of every image is the class embedding, rows 1.. its patches; then + positions.
-  Tensor x = Tensor::empty({B, T, E});
-  float* dst = x.data<float>();
-  const float* cls = class_embedding_.data<float>();
-  const float* src = patches.data<float>();
-  const size_t row = static_cast<size_t>(E) * sizeof(float);
-  for (int64_t b = 0; b < B; ++b) {
-    std::memcpy(dst + b * T * E, cls, row);
-    std::memcpy(dst + b * T * E + E, src + b * P * E, row * static_cast<size_t>(P));
-  }
+  // Copies through ops, so they run on the model's device.
+  const std::vector<Tensor> cls(static_cast<size_t>(B), class_embedding_.reshape({1, 1, E}));
+  Tensor x = ops::concat({ops::concat(cls, 0), patches}, 1);
   ops::add_(x, position_embedding_);
   return pre_layrnorm_(x);
 }

@@ -27,9 +27,12 @@ Backend& backend(Device device) {
   return *b;
 }
 
-Backend* backend_for(const char* op, std::initializer_list<const Tensor*> tensors) {
+namespace {
+template <typename Range, typename Get>
+Backend* backend_of(const char* op, const Range& tensors, Get get) {
   const Tensor* first = nullptr;
-  for (const Tensor* t : tensors) {
+  for (const auto& item : tensors) {
+    const Tensor* t = get(item);
     if (t == nullptr || !t->defined()) continue;
     if (first == nullptr) {
       first = t;
@@ -40,6 +43,15 @@ Backend* backend_for(const char* op, std::initializer_list<const Tensor*> tensor
   }
   if (first == nullptr || first->on_host()) return nullptr;
   return &backend(first->device());
+}
+}  // namespace
+
+Backend* backend_for(const char* op, std::initializer_list<const Tensor*> tensors) {
+  return backend_of(op, tensors, [](const Tensor* t) { return t; });
+}
+
+Backend* backend_for(const char* op, const std::vector<Tensor>& tensors) {
+  return backend_of(op, tensors, [](const Tensor& t) { return &t; });
 }
 
 }  // namespace ipa::ops

@@ -67,5 +67,6 @@ Backend& backend(Device device);
 // The backend of the device the defined tensors live on, or nullptr when they are all on the
 // host. Throws ipa::Error naming `op` and the devices when they are on different devices.
 Backend* backend_for(const char* op, std::initializer_list<const Tensor*> tensors);
+Backend* backend_for(const char* op, const std::vector<Tensor>& tensors);  // concat's inputs
 
 }  // namespace ipa::ops

@@ -1,6 +1,8 @@
 // Weight-holding layers. Each keeps its weights in the compute format (F32, or BF16 for bf16
 // compute: the weights' dtype decides) and caches a backend-specific packed copy (e.g.
-// oneDNN's blocked layout) on first use, so models never repack weights per call.
+// oneDNN's blocked layout) on first use, so models never repack weights per call. Weights on a
+// device (tensor/device.h; F32, BF16 or F16 there) stay as given and each call goes to the
+// device's backend (ops/backend.h), which packs nothing.
 #pragma once
 #include <memory>
 

@@ -12,8 +12,8 @@ namespace ipa {
 
 ControlStage::ControlStage(const std::vector<ControlNetOptions>& controlnets,
                            const unet::UNetConfig& unet, ModelFamily family, Precision precision,
-                           const std::string& variant, const LogFn& log)
-    : precision_(precision), variant_(variant), log_(log) {
+                           const std::string& variant, const LogFn& log, Device device)
+    : precision_(precision), device_(device), variant_(variant), log_(log) {
   for (size_t i = 0; i < controlnets.size(); ++i) {
     const ControlNetOptions& o = controlnets[i];
     const std::string field = "controlnets[" + std::to_string(i) + "] (--controlnet)";
@@ -52,8 +52,8 @@ void ControlStage::load() {
   for (Net& n : nets_) {
     if (n.model) continue;
     n.model = std::make_unique<controlnet::ControlNetModel>(
-        n.folder ? controlnet::ControlNetModel::load_dir(n.file, precision_, variant_)
-                 : controlnet::ControlNetModel::load_file(n.file, n.config, precision_));
+        n.folder ? controlnet::ControlNetModel::load_dir(n.file, precision_, variant_, device_)
+                 : controlnet::ControlNetModel::load_file(n.file, n.config, precision_, device_));
     if (log_) log_("controlnet: " + n.file);
   }
 }
@@ -81,7 +81,8 @@ void ControlStage::add_hook(const std::vector<ControlImage>& controls, int width
     // global_pool_conditions implies guess mode (diffusers).
     const bool guess = guess_mode || nets_[k].config.global_pool_conditions;
     if (guidance && !guess) img = ops::concat({img, img}, 0);
-    active.push_back({nets_[k].model.get(), img, c.scale, c.start, c.end, guess});
+    // On the ControlNets' device once, not per step.
+    active.push_back({nets_[k].model.get(), img.to(device_), c.scale, c.start, c.end, guess});
   }
   const double runs = static_cast<double>(total_steps - first_step);
   const int64_t n = num_images;
@@ -107,9 +108,11 @@ void ControlStage::add_hook(const std::vector<ControlImage>& controls, int width
           controlnet::ControlNetOutput out = a.model->forward(ci);
           if (half) {
             // The unconditional half gets no control.
-            for (Tensor& r : out.down_residuals) r = ops::concat({Tensor::zeros(r.shape()), r}, 0);
-            out.mid_residual =
-                ops::concat({Tensor::zeros(out.mid_residual.shape()), out.mid_residual}, 0);
+            for (Tensor& r : out.down_residuals) {
+              r = ops::concat({Tensor::zeros_on(r.device(), r.shape()), r}, 0);
+            }
+            const Tensor& mid = out.mid_residual;
+            out.mid_residual = ops::concat({Tensor::zeros_on(mid.device(), mid.shape()), mid}, 0);
           }
           controlnet::add_residuals(out, &in);
         }

@@ -24,7 +24,7 @@ class ControlStage {
   // A folder's weights file is chosen with `variant` (EngineOptions::variant).
   ControlStage(const std::vector<ControlNetOptions>& controlnets, const unet::UNetConfig& unet,
                ModelFamily family, Precision precision, const std::string& variant,
-               const LogFn& log);
+               const LogFn& log, Device device = Device{});
   ~ControlStage();
 
   size_t size() const { return nets_.size(); }
@@ -49,6 +49,7 @@ class ControlStage {
   };
   std::vector<Net> nets_;
   Precision precision_;
+  Device device_;  // of the ControlNets' weights
   std::string variant_;
   LogFn log_;
 };

@@ -138,7 +138,8 @@ AdapterPlan plan_adapter(size_t i, const ImagePrompt& p, ModelFamily family,
 }  // namespace
 
 DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(options) {
-  ops::require_precision(options.compute.precision);
+  device_ = parse_device(options.compute.device);
+  if (device_.is_cpu()) ops::require_precision(options.compute.precision);
   base_ = open_base_model(options.base, options.base_config);
   base_.variant = options.variant;
   const Precision precision = options.compute.precision;
@@ -153,6 +154,10 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   // weights are converted now, or in one-shot mode when their phase comes.
   unet_folder_ = open_base_unet(base_, layer_dtype(precision));
   vae_folder_ = open_base_vae(base_, layer_dtype(precision));
+  // Every model's weights go to the device once, as they are converted (LoRAs merged first).
+  unet_folder_.weights.set_device(device_);
+  vae_folder_.weights.set_device(device_);
+  for (WeightStore* s : family_->text_encoder_weights()) s->set_device(device_);
   vae_config_ = vae::VaeConfig::from_json(vae_folder_.config, vae_folder_.config_path);
   if (!options.loras.empty()) {
     // Checked now, merged as each model converts its weights.
@@ -174,12 +179,12 @@ DiffusionPipeline::DiffusionPipeline(const EngineOptions& options) : options_(op
   if (!options.ip_adapters.empty()) {
     image_prompt_ = std::make_unique<ImagePromptStage>(
         options.ip_adapters, unet::cross_attention_layers(base_.unet_config), base_.family,
-        precision, options.variant, options_.log);
+        precision, options.variant, options_.log, device_);
   }
 
   if (!options.controlnets.empty()) {
     control_ = std::make_unique<ControlStage>(options.controlnets, base_.unet_config, base_.family,
-                                              precision, options.variant, options_.log);
+                                              precision, options.variant, options_.log, device_);
     for (size_t i = 0; i < control_->size(); ++i) info_.controlnets.push_back(control_->file(i));
   }
 
@@ -495,7 +500,8 @@ GenerateResult DiffusionPipeline::generate(const GenerateRequest& r, const Callb
     pool_trim();
   }
   t0 = clock::now();
-  out.images = to_images(decode_latents(vae(), latents, tiling));
+  // The latents live on the host between steps (the scheduler's step runs there).
+  out.images = to_images(decode_latents(vae(), latents.to(device_), tiling));
   for (auto& img : out.images) img = finish_image(init_images, img);
   out.timings.vae_decode_s = seconds_since(t0);
   return out;

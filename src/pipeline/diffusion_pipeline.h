@@ -29,6 +29,7 @@ class DiffusionPipeline {
   GenerateResult generate(const GenerateRequest& request, const Callbacks& callbacks);
 
  private:
+  Device device_;   // ComputeOptions::device: where every model's weights live
   struct Resolved;  // a request's defaults resolved against the models
   Resolved resolve(const GenerateRequest& request) const;
   const unet::UNet2DConditionModel& unet();

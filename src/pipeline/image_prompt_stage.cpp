@@ -11,10 +11,11 @@ namespace ipa {
 ImagePromptStage::ImagePromptStage(const std::vector<AdapterOptions>& adapters,
                                    const std::vector<unet::CrossAttentionLayer>& unet_layers,
                                    ModelFamily family, Precision precision,
-                                   const std::string& variant, const LogFn& log) {
+                                   const std::string& variant, const LogFn& log, Device device)
+    : device_(device) {
   for (const AdapterOptions& o : adapters) {
     Slot slot;
-    slot.adapter = IpAdapter::load(o.file, precision);
+    slot.adapter = IpAdapter::load(o.file, precision, device);
     const AdapterInfo& info = slot.adapter->info();
     // Released adapters say their family by their layer count; tiny test models of other sizes
     // fall through to the width and layer checks of bind_unet.
@@ -36,6 +37,7 @@ ImagePromptStage::ImagePromptStage(const std::vector<AdapterOptions>& adapters,
     if (it == encoders_.end()) {
       Encoder e;
       e.folder = open_model_folder(slot.encoder_dir, layer_dtype(precision), variant);
+      e.folder.weights.set_device(device);
       e.config = ClipVisionConfig::from_json(e.folder.config, e.folder.config_path);
       it = encoders_.emplace(slot.encoder_dir, std::move(e)).first;
     }
@@ -139,7 +141,7 @@ std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePromp
       std::vector<float> w(p.image_weights);
       Shape s(static_cast<size_t>(f.cond.dim()), 1);
       s[0] = f.cond.size(0);
-      f.cond = ops::mul(f.cond, Tensor::from_vector(s, w));
+      f.cond = ops::mul(f.cond, Tensor::from_vector(s, w).to(f.cond.device()));
     }
     if (p.combine != CombineImages::Concat && f.cond.size(0) > 1) {
       f.cond = combine_features(f.cond, p.combine);
@@ -147,7 +149,10 @@ std::vector<AdapterTokens> ImagePromptStage::encode(const std::vector<ImagePromp
     }
     // One projection call for both halves (as encode_pixels).
     const int64_t n = f.cond.size(0);
-    const Tensor tokens = adapter.project(ops::concat({f.cond, f.uncond}, 0));
+    // Given features, zeros and combined features are made on the host: moved to the
+    // adapter's device here (no-ops for the encoder's outputs, which are there).
+    const Tensor tokens =
+        adapter.project(ops::concat({f.cond.to(device_), f.uncond.to(device_)}, 0));
     const Tensor cond = ops::slice(tokens, 0, 0, n), uncond = ops::slice(tokens, 0, n, 2 * n);
     AdapterTokens t;
     t.images = cond.size(0);

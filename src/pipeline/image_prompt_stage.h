@@ -27,7 +27,8 @@ class ImagePromptStage {
  public:
   ImagePromptStage(const std::vector<AdapterOptions>& adapters,
                    const std::vector<unet::CrossAttentionLayer>& unet_layers, ModelFamily family,
-                   Precision precision, const std::string& variant, const LogFn& log);
+                   Precision precision, const std::string& variant, const LogFn& log,
+                   Device device = Device{});
 
   size_t size() const { return slots_.size(); }
   const IpAdapter& adapter(size_t i) const { return *slots_.at(i).adapter; }
@@ -60,6 +61,7 @@ class ImagePromptStage {
   };
   std::vector<Slot> slots_;
   std::map<std::string, Encoder> encoders_;  // by folder
+  Device device_;                            // of the adapters' and encoders' weights
 };
 
 }  // namespace ipa

@@ -18,8 +18,11 @@ Tensor repeat_batch(const Tensor& x, int64_t n) {
 // posterior's shape.
 Tensor sample_latents(const vae::AutoencoderKL& vae, const Tensor& pixels,
                       const vae::TilingOptions& tiling, sampling::NoiseSource& generator) {
-  const vae::LatentDistribution dist = vae.encode(pixels, tiling);
-  return vae.to_unet_latents(dist.sample(generator.randn(dist.mean.shape())));
+  // Pixels (a host input) go to the VAE's device and the latents come back: between the
+  // steps they live on the host, where the scheduler runs.
+  const vae::LatentDistribution dist = vae.encode(pixels.to(vae.device()), tiling);
+  const Tensor noise = generator.randn(dist.mean.shape()).to(vae.device());
+  return vae.to_unet_latents(dist.sample(noise)).to(Device{});
 }
 
 std::string size_text(int w, int h) {
@@ -133,7 +136,9 @@ void add_inpaint_hooks(const StartLatents& start, bool nine_channel, bool guidan
         guidance ? ops::concat({start.masked_image_latents, start.masked_image_latents}, 0)
                  : start.masked_image_latents;
     hooks->before_unet.push_back([mask, masked](size_t, unet::UNetInputs& in) {
-      in.sample = ops::concat({in.sample, mask, masked}, 1);
+      // The extra channels live on the host: copied to the UNet's device per step (small).
+      const Device d = in.sample.device();
+      in.sample = ops::concat({in.sample, mask.to(d), masked.to(d)}, 1);
     });
     return;
   }

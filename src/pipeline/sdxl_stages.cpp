@@ -70,8 +70,8 @@ class SdxlStages final : public FamilyStages {
     encode_pair(r.prompt, prompt_2, r.clip_skip, "prompt", warn, &t.cond, &t.pooled_cond);
     if (!guidance) return t;
     if (!r.negative_prompt && force_zeros_) {
-      t.uncond = Tensor::zeros(t.cond.shape());
-      t.pooled_uncond = Tensor::zeros(t.pooled_cond.shape());
+      t.uncond = Tensor::zeros_on(t.cond.device(), t.cond.shape());
+      t.pooled_uncond = Tensor::zeros_on(t.pooled_cond.device(), t.pooled_cond.shape());
       return t;
     }
     const std::string negative = r.negative_prompt.value_or("");

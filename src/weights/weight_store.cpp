@@ -65,6 +65,11 @@ Tensor WeightStore::get_f32(const std::string& name, const Shape& expected) cons
 }
 
 Tensor WeightStore::get_float(const std::string& name, const Shape& expected, DType target) const {
+  const Tensor host = host_float(name, expected, target);
+  return device_.is_cpu() ? host : host.to(device_);  // one upload, at load
+}
+
+Tensor WeightStore::host_float(const std::string& name, const Shape& expected, DType target) const {
   if (target != DType::F32 && target != DType::BF16) {
     throw Error(std::string("weights can be read as F32 or BF16, not ") + dtype_name(target),
                 label_, name);

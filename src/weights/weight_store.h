@@ -40,7 +40,8 @@ class WeightStore {
   Tensor get(const std::string& name, const Shape& expected) const;
   // Converted to contiguous F32 (a copy unless it already is F32), shape-checked when given.
   Tensor get_f32(const std::string& name, const Shape& expected = {}) const;
-  // Converted to contiguous `target`, F32 or BF16 (a model's compute format), likewise. The
+  // Converted to contiguous `target`, F32 or BF16 (a model's compute format), likewise, on
+  // the store's device (set_device). The
   // updates added for `name` are summed into it in F32 first, before the conversion to the
   // compute format (so before any packing): a merged weight is W + Σ updates.
   Tensor get_float(const std::string& name, const Shape& expected, DType target) const;
@@ -71,6 +72,11 @@ class WeightStore {
   // so compute in: F32 (default) or BF16 (the model's ComputeOptions::precision).
   void set_layer_dtype(DType dtype);
   DType layer_dtype() const { return layer_dtype_; }
+  // The device the models built from this store compute on (ComputeOptions::device):
+  // get_f32 / get_float convert (and merge updates) on the host, then upload the result there
+  // once, so the models hold device weights. get() stays the host view of the file.
+  void set_device(Device device) { device_ = device; }
+  Device device() const { return device_; }
 
  protected:
   // get(name, shape) of a name the store lacks: throws "missing weight" naming it. A store
@@ -83,11 +89,13 @@ class WeightStore {
     std::string source;
   };
   const Entry& entry(const std::string& name) const;
+  Tensor host_float(const std::string& name, const Shape& expected, DType target) const;
   std::map<std::string, Entry> entries_;
   mutable std::set<std::string> used_;
   std::map<std::string, std::vector<std::shared_ptr<const WeightUpdate>>> updates_;
   std::string label_;
   DType layer_dtype_ = DType::F32;
+  Device device_;
 };
 
 // A view of a store under "prefix." — models ask for weights by their own relative names.

@@ -52,7 +52,10 @@ class HostBackedMemory : public DeviceMemory {
 
 class DeviceTensor : public ::testing::Test {
  protected:
-  void SetUp() override { register_device_memory(DeviceType::Emulated, &memory_); }
+  void SetUp() override {
+    register_device_memory(DeviceType::Emulated, &memory_);
+    ops::register_backend(DeviceType::Emulated, nullptr);  // tests/support's may be registered
+  }
   void TearDown() override {
     register_device_memory(DeviceType::Emulated, nullptr);
     EXPECT_TRUE(memory_.live.empty()) << "device memory leaked";

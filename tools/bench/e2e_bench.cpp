@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "adapter/ip_adapter.h"
+#include "api/devices.h"
 #include "base/error.h"
 #include "bench/peak_fma.h"
 #include "bench/process_memory.h"
@@ -104,12 +105,13 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   if (options.steps < 1) throw Error("bench: steps must be at least 1");
   if (options.overhead_reps < 1) throw Error("bench: overhead-reps must be at least 1");
   // The bench's own work (peak probes, A/B forwards) runs with the engine's thread count.
+  const Device device = open_device(options.compute.device);  // before any slow work
   const ops::ThreadScope thread_scope(options.compute.threads);
   E2EBenchOptions o = options;
-  const PrecisionChoice precision = resolve_precision(options.compute.precision);
+  const PrecisionChoice precision = resolve_precision_on(device, options.compute.precision);
   o.compute.precision = precision.precision;
-  ops::require_precision(o.compute.precision);
   nlohmann::json r;
+  r["device"] = device.name();
   r["precision_choice"] = precision.reason;
   r["load_avg_start"] = load_average();
   r["threads"] = ops::num_threads();

@@ -223,10 +223,11 @@ void apply_flags(const GenerateFlags& f, ParsedRequest* pr) {
     if (f.given("--dump-latents")) pr->dump_latents = f.dump_latents;
   }
   if (f.given("--out") || pr->out.empty()) pr->out = f.out;
-  if (f.given("--threads") || f.given("--precision") || !pr->compute) {
+  if (f.given("--threads") || f.given("--precision") || f.given("--device") || !pr->compute) {
     ComputeOptions c = pr->compute.value_or(f.compute.options());
     if (f.given("--threads")) c.threads = f.compute.threads;
     if (f.given("--precision")) c.precision = f.compute.options().precision;
+    if (f.given("--device")) c.device = f.compute.device;
     pr->compute = c;
   }
   r.keep_step_latents = !pr->dump_latents.empty();
@@ -416,6 +417,7 @@ const bool registered = register_command(
       add_compute_options(sub, f->compute);
       f->options["--threads"] = sub.get_option("--threads");
       f->options["--precision"] = sub.get_option("--precision");
+      f->options["--device"] = sub.get_option("--device");
       opt(sub.add_option("--out", f->out, "Output PNG (more images: NAME_1.png, ...)")
               ->capture_default_str());
       return [f] { return run_generate(*f); };

@@ -17,6 +17,7 @@ const bool registered = register_command("info", "Build and CPU information", []
     } catch (const std::exception& e) {
       std::printf("precision auto: %s\n", e.what());
     }
+    for (const std::string& d : device_descriptions()) std::printf("device: %s\n", d.c_str());
     return 0;
   };
 });

@@ -13,12 +13,17 @@ void add_compute_options(CLI::App& sub, ComputeFlags& c) {
                  "the environment variable IPADAPTER_PRECISION replaces auto")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16", "auto"}));
+  sub.add_option("--device", c.device,
+                 "Where the models run: cpu, cuda or cuda:N (cuda needs a build with "
+                 "-DIPA_CUDA=ON, docs/cuda.md; there, precision auto is bf16)")
+      ->capture_default_str();
 }
 
 ComputeOptions ComputeFlags::options() const {
   ComputeOptions o;
   o.threads = threads;
   o.precision = parse_precision(precision).value_or(Precision::Auto);
+  o.device = device;
   return o;
 }
 

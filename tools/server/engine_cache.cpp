@@ -52,6 +52,8 @@ std::string engine_key(const EngineOptions& o) {
   k += precision_name(o.compute.precision);
   k += "|t";
   k += std::to_string(o.compute.threads);
+  k += "|d";
+  k += o.compute.device;
   return k;
 }
 
@@ -62,6 +64,8 @@ std::string embedder_key(const EmbedderOptions& o) {
   k += precision_name(o.compute.precision);
   k += "|t";
   k += std::to_string(o.compute.threads);
+  k += "|d";
+  k += o.compute.device;
   return k;
 }
 

@@ -249,7 +249,10 @@ void JobQueue::run(const std::shared_ptr<Job>& job) {
   try {
     EngineOptions o = pr.engine_options();
     o.compute = options_.compute;
-    if (pr.compute) o.compute.precision = pr.compute->precision;
+    if (pr.compute) {
+      o.compute.precision = pr.compute->precision;
+      o.compute.device = pr.compute->device;
+    }
     if (job->cancel) throw Cancelled("cancelled");
     const std::shared_ptr<Engine> engine = cache_.engine(o);
     Callbacks callbacks;

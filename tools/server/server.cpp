@@ -167,7 +167,10 @@ struct Server::Impl {
     // otherwise that happens when it loads, and a mismatch ends the job with an error.
     EngineOptions o = pr.engine_options();
     o.compute = options.compute;
-    if (pr.compute) o.compute.precision = pr.compute->precision;
+    if (pr.compute) {
+      o.compute.precision = pr.compute->precision;
+      o.compute.device = pr.compute->device;
+    }
     if (const auto engine = cache.find_engine(o)) engine->check(r);
     return pr;
   }

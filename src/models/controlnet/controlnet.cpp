@@ -43,9 +43,11 @@ std::vector<float> logspace_0_1(int64_t n) {
   return out;
 }
 
-// Mean over H and W, keeping them as 1 × 1.
+// Mean over H and W, keeping them as 1 × 1. Summed on the host in double, as before: on a
+// device an explicit copy of the residual there and of the [N, C, 1, 1] means back (only for
+// ControlNets with global_pool_conditions).
 Tensor mean_hw(const Tensor& x_in) {
-  const Tensor x = x_in.contiguous();
+  const Tensor x = x_in.to(Device{});
   const int64_t N = x.size(0) * x.size(1), HW = x.size(2) * x.size(3);
   Tensor out = Tensor::empty({x.size(0), x.size(1), 1, 1});
   const float* src = x.data<float>();
@@ -55,7 +57,7 @@ Tensor mean_hw(const Tensor& x_in) {
     for (int64_t j = 0; j < HW; ++j) sum += src[i * HW + j];
     dst[i] = static_cast<float>(sum / static_cast<double>(HW));
   }
-  return out;
+  return out.to(x_in.device());
 }
 
 }  // namespace
@@ -159,7 +161,8 @@ ControlNetOutput ControlNetModel::forward(const ControlNetInputs& in) const {
       ops::silu(time_embedding_.forward(in.timestep, in.text_embeds, in.time_ids, B));
   const unet::CrossContext ctx{in.text, nullptr, nullptr};
 
-  Tensor x = ops::add(conv_in_(in.sample), cond_embedding_.forward(in.image));
+  Tensor x =
+      ops::add(conv_in_(in.sample), cond_embedding_.forward(in.image.to(in.sample.device())));
   std::vector<Tensor> skips{x};
   for (const auto& d : down_) x = d.forward(x, temb_act, ctx, &skips);
   x = mid_.forward(x, temb_act, ctx);

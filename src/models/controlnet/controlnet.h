@@ -54,13 +54,14 @@ class ControlNetModel {
   // error naming them.
   static ControlNetModel load(const ControlNetConfig& config, const WeightScope& ws);
   // A diffusers folder: config.json + diffusion_pytorch_model[.fp16].safetensors (or .bin).
+  // `device`: where the weights go (ComputeOptions::device).
   static ControlNetModel load_dir(const std::string& dir, Precision precision = Precision::F32,
-                                  const std::string& variant = "");
+                                  const std::string& variant = "", Device device = Device{});
   // One weights file (.safetensors, .pth/.ckpt/.bin) with `config`: diffusers names, or the
   // original LDM / lllyasviel layout (input_blocks, zero_convs, input_hint_block,
   // middle_block_out, optionally under "control_model."), detected from the keys.
   static ControlNetModel load_file(const std::string& path, const ControlNetConfig& config,
-                                   Precision precision = Precision::F32);
+                                   Precision precision = Precision::F32, Device device = Device{});
 
   const ControlNetConfig& config() const { return config_; }
   ControlNetOutput forward(const ControlNetInputs& in) const;

@@ -45,13 +45,14 @@ void add_ldm_weights(const TensorFile& file, const std::string& prefix, const Ld
 }  // namespace
 
 ControlNetModel ControlNetModel::load_dir(const std::string& dir, Precision precision,
-                                          const std::string& variant) {
-  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision), variant);
+                                          const std::string& variant, Device device) {
+  ModelFolder folder = open_model_folder(dir, layer_dtype(precision), variant);
+  folder.weights.set_device(device);
   return load(parse_controlnet_config(folder.config, folder.config_path), folder.weights.scope(""));
 }
 
 ControlNetModel ControlNetModel::load_file(const std::string& path, const ControlNetConfig& config,
-                                           Precision precision) {
+                                           Precision precision, Device device) {
   if (std::filesystem::is_directory(path)) {
     throw Error("expected a ControlNet weights file, got a folder (use its config.json)", path);
   }
@@ -63,6 +64,7 @@ ControlNetModel ControlNetModel::load_file(const std::string& path, const Contro
   WeightStore store;
   store.set_label(path);
   store.set_layer_dtype(layer_dtype(precision));
+  store.set_device(device);
   const auto ldm = ldm_controlnet_prefix(keys);
   if (ldm) {
     const LdmUNetNames names = ldm_controlnet_names(config);

@@ -20,6 +20,7 @@ std::vector<float> timestep_values(const Tensor& t, int64_t batch, const std::st
 TimeEmbedding TimeEmbedding::load(const WeightScope& ws, const UNetConfig& c) {
   TimeEmbedding e;
   e.proj_dim_ = c.time_proj_dim;
+  e.device_ = ws.store().device();
   e.flip_sin_to_cos_ = c.flip_sin_to_cos;
   e.freq_shift_ = c.freq_shift;
   e.text_time_ = c.text_time;
@@ -66,11 +67,12 @@ void TimeEmbedding::check_inputs(const Tensor& timestep, const Tensor& te, const
 
 Tensor TimeEmbedding::forward(const Tensor& timestep, const Tensor& text_embeds,
                               const Tensor& time_ids, int64_t batch) const {
-  const Tensor t = Tensor::from_vector({batch}, timestep_values(timestep, batch, "model"));
+  const Tensor t =
+      Tensor::from_vector({batch}, timestep_values(timestep, batch, "model")).to(device_);
   const Tensor t_emb = ops::timestep_embedding(t, proj_dim_, flip_sin_to_cos_, freq_shift_);
   Tensor emb = linear_2_(linear_1_(t_emb, ops::Activation::SiLU));
   if (text_time_) {
-    const Tensor ids = time_ids.to(DType::F32).reshape({-1});
+    const Tensor ids = time_ids.to(device_).to(DType::F32).reshape({-1});
     const Tensor time_embeds =
         ops::timestep_embedding(ids, addition_time_embed_dim_, flip_sin_to_cos_, freq_shift_)
             .reshape({batch, -1});

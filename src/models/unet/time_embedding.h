@@ -21,7 +21,9 @@ class TimeEmbedding {
   // not fit this embedding and a batch of `batch`.
   void check_inputs(const Tensor& timestep, const Tensor& text_embeds, const Tensor& time_ids,
                     int64_t batch, const std::string& model) const;
-  // [batch, time_embed_dim], before the SiLU the resnets apply.
+  // [batch, time_embed_dim], before the SiLU the resnets apply. The timestep's values are
+  // read on the host (a scalar or [batch]; a copy when it is on a device); time_ids may be on
+  // the host or the weights' device.
   Tensor forward(const Tensor& timestep, const Tensor& text_embeds, const Tensor& time_ids,
                  int64_t batch) const;
 
@@ -34,6 +36,7 @@ class TimeEmbedding {
   int64_t projection_input_dim_ = 0;
   ops::Linear linear_1_, linear_2_;
   ops::Linear add_linear_1_, add_linear_2_;  // text_time only
+  Device device_;  // of the weights: the timesteps (host values) are moved there
 };
 
 }  // namespace ipa::unet

@@ -136,7 +136,8 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   const CrossContext ctx{in.text, &layers_, in.cross_attention};
 
   Tensor x = in.sample;
-  if (config_.center_input_sample) x = ops::sub(ops::scale(x, 2.f), Tensor::full({1}, 1.f));
+  if (config_.center_input_sample)
+    x = ops::sub(ops::scale(x, 2.f), Tensor::full({1}, 1.f).to(x.device()));
   x = conv_in_(x);
 
   std::vector<Tensor> skips{x};

@@ -21,8 +21,9 @@ void check_input(const Tensor& x, int64_t channels, const char* what, const char
   }
 }
 
-Tensor scalar(float v) {
-  return Tensor::full({1}, v);
+// [1] holding v, on the device of `like` (a broadcast operand for the ops).
+Tensor scalar(float v, const Tensor& like) {
+  return Tensor::full({1}, v).to(like.device());
 }
 
 }  // namespace
@@ -64,6 +65,7 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& config, const WeightScope& ws)
     : config_(config),
       encoder_(config_, ws.scope("encoder")),
       decoder_(config_, ws.scope("decoder")) {
+  device_ = ws.store().device();
   const int64_t moments = 2 * config_.latent_channels, latent = config_.latent_channels;
   if (config_.use_quant_conv) {
     quant_conv_ = load_conv2d(ws, "quant_conv", moments, moments, 1, ops::Conv2dParams{});
@@ -83,14 +85,20 @@ LatentDistribution AutoencoderKL::distribution(const Tensor& moments) const {
   LatentDistribution d;
   d.mean = ops::slice(moments, 1, 0, L);
   d.logvar = ops::slice(moments, 1, L, 2 * L);
-  d.std = Tensor::empty(d.logvar.shape());
-  // Elementwise tail on a small latent tensor (ops has no clamp/exp): float math as torch.
-  float* lv = d.logvar.data<float>();
-  float* sd = d.std.data<float>();
-  for (int64_t i = 0, n = d.logvar.numel(); i < n; ++i) {
+  // Elementwise tail on a small latent tensor (ops has no clamp/exp): float math as torch, on
+  // the host — on a device an explicit copy of the [N, L, H/8, W/8] log-variance there and the
+  // results back (encoding only; once per image).
+  const Device device = moments.device();
+  Tensor logvar = d.logvar.to(Device{}).clone();
+  Tensor std = Tensor::empty(logvar.shape());
+  float* lv = logvar.data<float>();
+  float* sd = std.data<float>();
+  for (int64_t i = 0, n = logvar.numel(); i < n; ++i) {
     lv[i] = std::clamp(lv[i], -30.f, 20.f);
     sd[i] = std::exp(0.5f * lv[i]);
   }
+  d.logvar = logvar.to(device);
+  d.std = std.to(device);
   return d;
 }
 
@@ -211,14 +219,15 @@ LatentDistribution AutoencoderKL::tiled_encode(const Tensor& image,
 }
 
 Tensor AutoencoderKL::to_unet_latents(const Tensor& vae_latents) const {
-  const Tensor shifted =
-      config_.has_shift_factor ? ops::sub(vae_latents, scalar(config_.shift_factor)) : vae_latents;
-  return ops::mul(shifted, scalar(config_.scaling_factor));
+  const Tensor shifted = config_.has_shift_factor
+                             ? ops::sub(vae_latents, scalar(config_.shift_factor, vae_latents))
+                             : vae_latents;
+  return ops::mul(shifted, scalar(config_.scaling_factor, shifted));
 }
 
 Tensor AutoencoderKL::to_vae_latents(const Tensor& unet_latents) const {
-  const Tensor z = ops::div(unet_latents, scalar(config_.scaling_factor));
-  return config_.has_shift_factor ? ops::add(z, scalar(config_.shift_factor)) : z;
+  const Tensor z = ops::div(unet_latents, scalar(config_.scaling_factor, unet_latents));
+  return config_.has_shift_factor ? ops::add(z, scalar(config_.shift_factor, z)) : z;
 }
 
 }  // namespace ipa::vae

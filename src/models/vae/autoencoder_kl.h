@@ -76,6 +76,8 @@ class AutoencoderKL {
   AutoencoderKL(const VaeConfig& config, const WeightScope& ws);
 
   const VaeConfig& config() const { return config_; }
+  // Where the weights live; encode/decode take inputs there (callers move host ones).
+  Device device() const { return device_; }
 
   // image F32 [B, in_channels, H, W], values in [−1, 1] → latent distribution in VAE space
   // ([B, latent, ⌈H/f⌉, ⌈W/f⌉] for even sizes; f = downscale_factor()). Includes quant_conv.
@@ -104,6 +106,7 @@ class AutoencoderKL {
   Tensor to_vae_latents(const Tensor& unet_latents) const;
 
  private:
+  Device device_;
   struct TileSizes {
     int64_t latent, sample;
   };

@@ -113,7 +113,9 @@ Tensor run_tiled(const Tensor& x, const TileGrid& grid, const TileFn& tile_fn) {
       const Tensor in = x.narrow(2, ys[i], std::min(grid.in_tile, H - ys[i]))
                             .narrow(3, xs[j], std::min(grid.in_tile, W - xs[j]))
                             .contiguous();
-      Tensor tile = tile_fn(in);
+      // Tiles are blended on the host: a device's tiles come over once each (an explicit copy
+      // of the output, which a decode brings to the host anyway) and the whole goes back.
+      Tensor tile = tile_fn(in).to(Device{});
       if (!tile.is_contiguous() || tile.read_only()) tile = tile.clone();
       if (i > 0) blend_v(above[j], tile, grid.out_blend);
       if (j > 0) blend_h(current[j - 1], tile, grid.out_blend);
@@ -124,7 +126,7 @@ Tensor run_tiled(const Tensor& x, const TileGrid& grid, const TileFn& tile_fn) {
     rows.push_back(ops::concat(kept, 3));
     above.swap(current);
   }
-  return ops::concat(rows, 2);
+  return ops::concat(rows, 2).to(x.device());
 }
 
 }  // namespace ipa::vae

@@ -34,19 +34,25 @@ Tensor map_activation(const Tensor& x_in, const char* op, PointwiseActivation ac
 }  // namespace
 
 Tensor gelu(const Tensor& x) {
+  if (Backend* be = backend_for("gelu", {&x})) return be->activation(x, Activation::GELU);
   return map_activation(x, "gelu", PointwiseActivation::GELU);
 }
 Tensor gelu_tanh(const Tensor& x) {
+  if (Backend* be = backend_for("gelu_tanh", {&x})) return be->activation(x, Activation::GELUTanh);
   return map_activation(x, "gelu_tanh", PointwiseActivation::GELUTanh);
 }
 Tensor quick_gelu(const Tensor& x) {
+  if (Backend* be = backend_for("quick_gelu", {&x}))
+    return be->activation(x, Activation::QuickGELU);
   return map_activation(x, "quick_gelu", PointwiseActivation::QuickGELU);
 }
 Tensor silu(const Tensor& x) {
+  if (Backend* be = backend_for("silu", {&x})) return be->activation(x, Activation::SiLU);
   return map_activation(x, "silu", PointwiseActivation::SiLU);
 }
 
 Tensor activation(const Tensor& x, Activation act) {
+  if (Backend* be = backend_for("activation", {&x})) return be->activation(x, act);
   switch (act) {
     case Activation::None:
       return f32_input(x, "activation", "x");
@@ -63,6 +69,7 @@ Tensor activation(const Tensor& x, Activation act) {
 }
 
 Tensor geglu(const Tensor& x_in) {
+  if (Backend* be = backend_for("geglu", {&x_in})) return be->geglu(x_in);
   profile::OpScope prof("geglu");
   const char* op = "geglu";
   Tensor x = f32_input(x_in, op, "x");

@@ -57,6 +57,10 @@ bool runs_bf16(Isa isa, DType compute) {
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
                  const Tensor& mask, DType compute) {
+  // A device backend picks its own precision from the inputs' dtype.
+  if (Backend* be = backend_for("attention", {&q, &k, &v, &mask})) {
+    return be->attention(q, k, v, heads, scale, mask);
+  }
   return cpu::attention_on(active_isa(), q, k, v, heads, scale, mask, compute);
 }
 

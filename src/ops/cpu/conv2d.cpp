@@ -150,6 +150,8 @@ Tensor run_conv_plan(const ConvPlan& plan, const Tensor& x, const memory& weight
 }  // namespace cpu
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p) {
+  if (Backend* be = backend_for("conv2d", {&x_in, &w_in, &b_in}))
+    return be->conv2d(x_in, w_in, b_in, p);
   profile::OpScope prof("conv2d");
   if (!w_in.defined()) fail("conv2d", "weight must be defined");
   if (w_in.dtype() != DType::F32 && w_in.dtype() != DType::BF16) {

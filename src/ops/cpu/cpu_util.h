@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ops/backend.h"  // every op routes device tensors to their backend first
 #include "ops/ops.h"
 
 namespace ipa::ops::cpu {

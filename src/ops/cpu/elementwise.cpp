@@ -97,19 +97,24 @@ Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (Backend* be = backend_for("add", {&a, &b})) return be->binary(Backend::Binary::Add, a, b);
   return binary(a, b, "add", [](float x, float y) { return x + y; });
 }
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (Backend* be = backend_for("sub", {&a, &b})) return be->binary(Backend::Binary::Sub, a, b);
   return binary(a, b, "sub", [](float x, float y) { return x - y; });
 }
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (Backend* be = backend_for("mul", {&a, &b})) return be->binary(Backend::Binary::Mul, a, b);
   return binary(a, b, "mul", [](float x, float y) { return x * y; });
 }
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (Backend* be = backend_for("div", {&a, &b})) return be->binary(Backend::Binary::Div, a, b);
   return binary(a, b, "div", [](float x, float y) { return x / y; });
 }
 
 Tensor scale(const Tensor& a_in, float s) {
+  if (Backend* be = backend_for("scale", {&a_in})) return be->scale(a_in, s);
   profile::OpScope prof("scale");
   Tensor a = f32_input(a_in, "scale", "a");
   Tensor y = Tensor::empty(a.shape());
@@ -122,6 +127,7 @@ Tensor scale(const Tensor& a_in, float s) {
 }
 
 Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
+  if (Backend* be = backend_for("add_scaled", {&a_in, &b_in})) return be->add_scaled(a_in, b_in, s);
   profile::OpScope prof("add_scaled");
   const char* op = "add_scaled";
   Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
@@ -139,6 +145,7 @@ Tensor add_scaled(const Tensor& a_in, const Tensor& b_in, float s) {
 }
 
 void add_(Tensor& a, const Tensor& b_in) {
+  if (Backend* be = backend_for("add_", {&a, &b_in})) return be->add_(a, b_in);
   profile::OpScope prof("add_");
   const char* op = "add_";
   if (!a.defined() || a.dtype() != DType::F32 || !a.is_contiguous() || a.read_only()) {

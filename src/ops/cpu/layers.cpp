@@ -19,12 +19,14 @@ struct Linear::State {
   Tensor bias;
   std::mutex mu;
   Tensor plain;              // the constructor's weights; BF16 ones go once packed
+  Device device;             // of the weights; off the host the backend computes, no packing
   LinearBf16Weights packed;  // BF16 only
 };
 
 Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
   const bool float_weight =
-      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16);
+      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16 ||
+                           (weight.dtype() == DType::F16 && !weight.on_host()));
   if (!float_weight || weight.dim() != 2) {
     throw Error("Linear: weight must be F32 or BF16 [out, in], got " +
                 (weight.defined() ? weight.describe() : std::string("undefined")));
@@ -36,6 +38,7 @@ Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
   }
   state_->weight_shape = weight.shape();
   state_->dtype = weight.dtype();
+  state_->device = weight.device();
   state_->plain = weight.contiguous();
   state_->bias = bias.defined() ? bias.contiguous() : Tensor();
 }
@@ -72,6 +75,7 @@ size_t Linear::weight_bytes() const {
   State& st = *state_;
   std::lock_guard<std::mutex> lock(st.mu);
   size_t bytes = st.plain.defined() ? st.plain.nbytes() : 0;
+  if (!st.device.is_cpu()) return bytes;
   std::lock_guard<std::mutex> cache_lock(st.packed.mu);
   for (const auto& [md, m] : st.packed.packed) bytes += m.get_desc().get_size();
   return bytes;
@@ -79,6 +83,7 @@ size_t Linear::weight_bytes() const {
 
 Tensor Linear::operator()(const Tensor& x, Activation act) const {
   State& st = state();
+  if (!st.device.is_cpu()) return linear(x, st.plain, st.bias, act);
   if (st.dtype != DType::BF16) {
     return linear_impl(x, st.plain, st.weight_shape, st.dtype, st.bias, act, nullptr);
   }
@@ -112,6 +117,7 @@ struct Conv2d::State {
   Precision precision = Precision::F32;  // of the weights: BF16 weights make bf16 convolutions
   std::mutex mu;
   Tensor plain;           // the constructor's weights, until `packed` replaces them
+  Device device;          // of the weights; off the host the backend computes, no packing
   dnnl::memory packed;    // the first packed copy: the source of later layouts
   Tensor packed_storage;  // set when `packed` points into `plain` (layouts agreed)
   std::map<Shape, std::shared_ptr<const Entry>> plans;
@@ -120,13 +126,15 @@ struct Conv2d::State {
 Conv2d::Conv2d(Tensor weight, Tensor bias, Conv2dParams params)
     : state_(std::make_shared<State>()) {
   const bool float_weight =
-      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16);
+      weight.defined() && (weight.dtype() == DType::F32 || weight.dtype() == DType::BF16 ||
+                           (weight.dtype() == DType::F16 && !weight.on_host()));
   if (!float_weight || weight.dim() != 4) {
     throw Error("Conv2d: weight must be F32 or BF16 [out, in/groups, kh, kw], got " +
                 (weight.defined() ? weight.describe() : std::string("undefined")));
   }
   state_->weight_shape = weight.shape();
   state_->precision = weight.dtype() == DType::BF16 ? Precision::BF16 : Precision::F32;
+  state_->device = weight.device();
   state_->plain = weight.contiguous();
   state_->bias = bias.defined() ? bias.contiguous() : Tensor();
   state_->params = params;
@@ -146,6 +154,7 @@ size_t Conv2d::weight_bytes() const {
   if (!state_) return 0;
   std::lock_guard<std::mutex> lock(state_->mu);
   size_t bytes = 0;
+  if (!state_->device.is_cpu()) return state_->plain.nbytes();
   std::vector<const void*> seen;  // plans may share one memory, or point into a tensor
   for (const Tensor* t : {&state_->plain, &state_->packed_storage}) {
     if (t->defined()) {
@@ -215,6 +224,7 @@ bool Conv2d::holds_plain_weights() const {
 Tensor Conv2d::operator()(const Tensor& x_in) const {
   if (!state_) throw Error("Conv2d: the layer is not defined (no weights were loaded)");
   State& st = *state_;
+  if (!st.device.is_cpu()) return conv2d(x_in, st.plain, st.bias, st.params);
   profile::OpScope prof("conv2d");
   const Shape out = cpu::conv2d_out_shape(x_in, st.weight_shape, st.bias, st.params);
   if (numel_of(out) == 0) return Tensor::empty(out);

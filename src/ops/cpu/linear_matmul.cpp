@@ -193,11 +193,14 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape,
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
+  if (Backend* be = backend_for("linear", {&x, &w, &b})) return be->linear(x, w, b, act);
   if (!w.defined()) fail("linear", "weight must be defined");
   return linear_impl(x, w, w.shape(), w.dtype(), b, act, nullptr);
 }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha) {
+  if (Backend* be = backend_for("matmul", {&a_in, &b_in}))
+    return be->matmul(a_in, b_in, trans_b, alpha);
   profile::OpScope prof("matmul");
   const char* op = "matmul";
   Tensor a = f32_input(a_in, op, "a");

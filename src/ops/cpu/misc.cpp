@@ -16,6 +16,8 @@ namespace ipa::ops {
 using namespace cpu;
 
 Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
+  if (Backend* be = backend_for("embedding", {&table_in, &ids_in}))
+    return be->embedding(table_in, ids_in);
   profile::OpScope prof("embedding");
   const char* op = "embedding";
   if (!table_in.defined() || !ids_in.defined()) fail(op, "table and ids must be defined");
@@ -58,6 +60,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
 }
 
 Tensor argmax(const Tensor& x_in, int64_t dim) {
+  if (Backend* be = backend_for("argmax", {&x_in})) return be->argmax(x_in, dim);
   const char* op = "argmax";
   Tensor x = f32_input(x_in, op, "x");
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
@@ -93,6 +96,9 @@ Tensor argmax(const Tensor& x_in, int64_t dim) {
 
 Tensor timestep_embedding(const Tensor& t_in, int64_t dim, bool flip_sin_to_cos, float freq_shift,
                           float max_period) {
+  if (Backend* be = backend_for("timestep_embedding", {&t_in})) {
+    return be->timestep_embedding(t_in, dim, flip_sin_to_cos, freq_shift, max_period);
+  }
   const char* op = "timestep_embedding";
   if (!t_in.defined()) fail(op, "t must be defined");
   if (t_in.dim() != 1) fail(op, "t must be one-dimensional [B]", t_in);
@@ -201,6 +207,9 @@ Taps make_taps(int64_t in, int64_t out, Interp mode, bool align_corners) {
 
 Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode,
                    bool align_corners) {
+  if (Backend* be = backend_for("interpolate", {&x_in})) {
+    return be->interpolate(x_in, out_h, out_w, mode, align_corners);
+  }
   profile::OpScope prof("interpolate");
   const char* op = "interpolate";
   Tensor x = f32_input(x_in, op, "x");
@@ -239,6 +248,8 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
 }
 
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
+  if (Backend* be = backend_for("upsample_nearest", {&x}))
+    return be->upsample_nearest(x, out_h, out_w);
   profile::OpScope prof("upsample_nearest");
   if (!is_channels_last(x) || x.dtype() != DType::F32 || out_h < 1 || out_w < 1) {
     return interpolate(x, out_h, out_w, Interp::Nearest);

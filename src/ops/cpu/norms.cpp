@@ -96,6 +96,9 @@ Tensor group_norm_channels_last(const Tensor& x, int groups, const float* gamma,
 
 Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const Tensor& beta_in,
                   float eps, bool fuse_silu) {
+  if (Backend* be = backend_for("group_norm", {&x_in, &gamma_in, &beta_in})) {
+    return be->group_norm(x_in, groups, gamma_in, beta_in, eps, fuse_silu);
+  }
   profile::OpScope prof("group_norm");
   const char* op = "group_norm";
   const bool channels_last = is_channels_last(x_in) && x_in.dtype() == DType::F32;
@@ -133,6 +136,9 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
 }
 
 Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, float eps) {
+  if (Backend* be = backend_for("layer_norm", {&x_in, &gamma_in, &beta_in})) {
+    return be->layer_norm(x_in, gamma_in, beta_in, eps);
+  }
   profile::OpScope prof("layer_norm");
   const char* op = "layer_norm";
   Tensor x = f32_input(x_in, op, "x");
@@ -154,6 +160,7 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta
 }
 
 Tensor softmax(const Tensor& x_in) {
+  if (Backend* be = backend_for("softmax", {&x_in})) return be->softmax(x_in);
   profile::OpScope prof("softmax");
   const char* op = "softmax";
   Tensor x = f32_input(x_in, op, "x");

@@ -53,6 +53,7 @@ void strided_copy(const Tensor& src, Tensor& dst) {
 }
 
 Tensor copy_of(const Tensor& view) {
+  if (!view.on_host()) return view.clone();  // a device copy through its DeviceMemory
   Tensor out = Tensor::empty(view.shape(), view.dtype());
   strided_copy(view, out);
   return out;
@@ -67,6 +68,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   for (const Tensor& t : xs) {
     if (!t.defined()) fail(op, "inputs must be defined tensors");
   }
+  if (Backend* be = backend_for(op, xs)) return be->concat(xs, dim);
   const Tensor& first = xs.front();
   const int64_t d = wrap(dim, first.dim(), op, first);
   Shape out = first.shape();

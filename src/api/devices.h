@@ -1,0 +1,23 @@
+// The device a ComputeOptions names, made ready for use: parsed, and its backend registered
+// (CUDA: once per process, in a CUDA build). The one place the API layer turns
+// ComputeOptions::device into a Device, so every entry point (engine, embedder, info) fails
+// the same way before any slow work.
+#pragma once
+#include <string>
+
+#include "ipadapter/types.h"
+#include "tensor/device.h"
+
+namespace ipa {
+
+// Throws ipa::Error naming the value: a bad name, cuda in a build without CUDA ("rebuild with
+// -DIPA_CUDA=ON"), no GPU, a GPU index out of range, or the test-only emulated device outside
+// the tests.
+Device open_device(const std::string& text);
+
+// What Precision::Auto means on `device`: on the host resolve_precision's choice; on a CUDA
+// GPU BF16 (bf16 weights and activations, F32 accumulation — tensor cores), unless
+// IPADAPTER_PRECISION says otherwise; F32 on the emulated test device. Explicit choices stay.
+PrecisionChoice resolve_precision_on(Device device, Precision requested);
+
+}  // namespace ipa
