@@ -16,7 +16,8 @@ namespace ipa {
 Device open_device(const std::string& text);
 
 // What Precision::Auto means on `device`: on the host resolve_precision's choice; on a CUDA
-// GPU BF16 (bf16 weights and activations, F32 accumulation — tensor cores), unless
+// GPU BF16 (bf16 weights; convolutions and linears round their F32 inputs to bf16 and run on
+// tensor cores with F32 accumulation, as on the CPU), unless
 // IPADAPTER_PRECISION says otherwise; F32 on the emulated test device. Explicit choices stay.
 PrecisionChoice resolve_precision_on(Device device, Precision requested);
 

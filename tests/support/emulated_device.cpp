@@ -73,21 +73,31 @@ bool is_half(DType d) {
   return d == DType::F16 || d == DType::BF16;
 }
 
-// A host copy of a device input for the CPU op: F16/BF16 activations become F32 (the CPU ops
-// take F32); other dtypes (ids, BF16 weights of a bf16 layer) stay.
+// The device input seen from the host, strides and all (the "device" bytes are host memory; the
+// caller keeps them alive for the call): the CPU op then sees the layout the host run would,
+// e.g. the VAE decoder's channels-last views, and computes the same bits.
+Tensor host_view(const Tensor& t) {
+  return Tensor::view_of(nullptr, t.device_data(), t.shape(), t.dtype(), t.strides());
+}
+// A device input for the CPU op: F16/BF16 activations become F32 (the CPU ops take F32); other
+// dtypes (ids, BF16 weights of a bf16 layer) stay.
 Tensor host_activation(const Tensor& t) {
   if (!t.defined()) return t;
-  const Tensor h = t.to(Device{});
+  const Tensor h = host_view(t);
   return is_half(h.dtype()) ? h.to(DType::F32) : h;
 }
 // Weights: the CPU ops compute in bf16 with BF16 weights, in F32 otherwise (F16 → F32).
 Tensor host_weight(const Tensor& t) {
   if (!t.defined()) return t;
-  const Tensor h = t.to(Device{});
+  const Tensor h = host_view(t);
   return h.dtype() == DType::F16 ? h.to(DType::F32) : h;
 }
-// The CPU result on `device`, in `dtype` when it is a float result.
+// The CPU result on `device`, in `dtype` when it is a float result; a channels-last result stays
+// channels-last (its NHWC storage uploaded as it is).
 Tensor back(const Tensor& y, Device device, DType dtype) {
+  if (ops::is_channels_last(y)) {
+    return back(y.permute({0, 2, 3, 1}), device, dtype).permute({0, 3, 1, 2});
+  }
   const Tensor out = y.to(device);
   return y.dtype() == DType::F32 && is_half(dtype) ? out.to(dtype) : out;
 }
@@ -180,7 +190,8 @@ class EmulatedBackend : public ops::Backend {
   void add_(Tensor& a, const Tensor& b) override {
     const BackendCall call;
     if (!a.is_contiguous()) throw Error("add_: a must be contiguous, got " + a.describe());
-    Tensor ha = host_activation(a);
+    Tensor ha = a.to(Device{});  // a writable host copy (the views are read-only)
+    if (is_half(ha.dtype())) ha = ha.to(DType::F32);
     ops::add_(ha, host_activation(b));
     const Tensor result = ha.to(a.dtype());
     device_memory(a.device())

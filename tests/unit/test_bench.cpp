@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <map>
 
+#include "bench/device_peak.h"
+#include "bench/e2e_bench.h"
 #include "bench/synthetic_models.h"
+#include "emulated_device.h"
 #include "formats/safetensors.h"
 #include "formats/tensor_file.h"
 #include "ipadapter/engine.h"
@@ -88,6 +91,50 @@ TEST(Bench, CliOnTinyRealModels) {
   EXPECT_EQ(j["synthetic_weights"], false);
   EXPECT_EQ(j["adapter_variant"], "basic");
   EXPECT_EQ(j["unet_calls"].get<int>(), static_cast<int>(j["unet_steps_s"].size()));
+}
+
+// Off the host the bench reads the device's figures from its backend: here the emulated device
+// (host memory behind the device wall), so every device key is exercised without a GPU.
+TEST(Bench, OnADeviceReportsItsMemoryPeakAndIpOverhead) {
+  const Device dev = test::register_emulated_device();
+  bench::E2EBenchOptions o;
+  o.base = test::golden_path("pipeline_sd15/sd15");
+  o.ip_adapter = test::golden_path("pipeline_sd15/IP-Adapter/models/ip-adapter_sd15.bin");
+  o.compute.device = dev.name();
+  o.compute.threads = 1;
+  o.steps = 2;
+  o.peak_run_s = 0.02;
+  o.device_peak_size = 64;
+  o.cache_dir = test::temp_dir("bench_device");
+  const nlohmann::json kw = test::load_case("pipeline_sd15").at("generate_kwargs");
+  o.width = kw.at("width").get<int>();
+  o.height = kw.at("height").get<int>();
+  const nlohmann::json j = bench::run_e2e_bench(o);
+  EXPECT_EQ(j["device"], dev.name());
+  EXPECT_NE(j["device_description"].get<std::string>().find(dev.name()), std::string::npos);
+  for (const char* key :
+       {"device_peak_memory_mb", "device_peak_tflops_bf16_measured", "unet_tflops", "it_per_s",
+        "device_unet_plain_step_s", "device_unet_ip_step_s", "time_to_first_image_s"}) {
+    ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key << "\n" << j.dump(2);
+    EXPECT_GT(j[key].get<double>(), 0.0) << key;
+  }
+  EXPECT_TRUE(std::isfinite(j["device_ip_overhead_ab_pct"].get<double>()));
+  EXPECT_DOUBLE_EQ(j["it_per_s"].get<double>(), 1.0 / j["unet_step_s"].get<double>());
+  // The emulated device is no GPU we know: no datasheet peak, and the fraction says 0.
+  EXPECT_EQ(j["device_peak_tflops_bf16_datasheet"].get<double>(), 0.0);
+  EXPECT_EQ(j["output_finite"], true);
+}
+
+TEST(Bench, DatasheetPeaksByGpuName) {
+  std::string why;
+  EXPECT_DOUBLE_EQ(bench::datasheet_bf16_tflops("cuda:0 NVIDIA H100 80GB HBM3 (sm_90)", &why),
+                   989.4);
+  EXPECT_NE(why.find("H100 SXM"), std::string::npos) << why;
+  EXPECT_DOUBLE_EQ(bench::datasheet_bf16_tflops("cuda:0 NVIDIA H100 PCIe", &why), 756.5);
+  EXPECT_DOUBLE_EQ(bench::datasheet_bf16_tflops("cuda:1 NVIDIA H200", &why), 989.4);
+  EXPECT_DOUBLE_EQ(bench::datasheet_bf16_tflops("cuda:0 NVIDIA A100-SXM4-80GB", &why), 312.0);
+  EXPECT_DOUBLE_EQ(bench::datasheet_bf16_tflops("cuda:0 NVIDIA GeForce RTX 4090", &why), 0.0);
+  EXPECT_NE(why.find("unknown"), std::string::npos) << why;
 }
 
 void copy_config(const fs::path& from, const fs::path& to) {

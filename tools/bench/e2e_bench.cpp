@@ -12,6 +12,7 @@
 #include "adapter/ip_adapter.h"
 #include "api/devices.h"
 #include "base/error.h"
+#include "bench/device_peak.h"
 #include "bench/peak_fma.h"
 #include "bench/process_memory.h"
 #include "bench/random_lora.h"
@@ -19,6 +20,7 @@
 #include "image/decode.h"
 #include "ipadapter/engine.h"
 #include "models/unet/unet.h"
+#include "ops/backend.h"
 #include "ops/ops.h"
 #include "ops/profile.h"
 #include "sampling/torch_rng.h"
@@ -96,6 +98,51 @@ double flops_of(const std::vector<prof::OpStats>& ops) {
   return f;
 }
 
+// The UNet with and without image tokens on the device (same inputs as the host forwards,
+// alternating, best of overhead_reps, each timed to the backend's synchronize): the IP-Adapter's
+// share of a GPU step. The host forwards (which also count the FLOPs) stay as they are.
+void run_device_forwards(const E2EBenchOptions& o, Device device, ops::Backend& backend,
+                         const std::string& base, const std::string& adapter_file,
+                         const unet::UNetInputs& host_in, bool with_tokens,
+                         const unet::UNet2DConditionModel& host_unet, nlohmann::json& r) {
+  if (o.log) o.log("bench: loading the UNet on " + device.name() + " for the forwards");
+  const auto unet = unet::UNet2DConditionModel::load_dir(
+      (std::filesystem::path(base) / "unet").string(), o.compute.precision, device);
+  unet::UNetInputs in = host_in;
+  in.sample = host_in.sample.to(device);
+  in.timestep = host_in.timestep.to(device);
+  in.text = host_in.text.to(device);
+  if (host_in.text_embeds.defined()) in.text_embeds = host_in.text_embeds.to(device);
+  if (host_in.time_ids.defined()) in.time_ids = host_in.time_ids.to(device);
+  std::shared_ptr<IpAdapter> adapter;
+  IpAttention ip;
+  if (with_tokens) {
+    adapter = IpAdapter::load(adapter_file, o.compute.precision, device);
+    adapter->bind_unet(unet.cross_attention_layers());
+    const auto& uc = host_unet.config();
+    sampling::TorchGenerator g(o.seed + 2);
+    ip.add(adapter->attention(),
+           g.randn({2, *adapter->info().num_tokens, uc.cross_attention_dim}).to(device), 0.6f);
+  }
+  using clock = std::chrono::steady_clock;
+  auto timed = [&](bool with_ip) {
+    in.cross_attention = with_ip ? &ip : nullptr;
+    const auto t0 = clock::now();
+    const Tensor out = unet.forward(in);
+    backend.synchronize(device);
+    return std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  timed(with_tokens);  // warm-up: algorithm choice, plans, allocator
+  double best_ip = 1e300, best_plain = 1e300;
+  for (int rep = 0; rep < std::max(o.overhead_reps, 3); ++rep) {
+    if (with_tokens) best_ip = std::min(best_ip, timed(true));
+    best_plain = std::min(best_plain, timed(false));
+  }
+  r["device_unet_plain_step_s"] = best_plain;
+  r["device_unet_ip_step_s"] = with_tokens ? best_ip : best_plain;
+  r["device_ip_overhead_ab_pct"] = with_tokens ? 100.0 * (best_ip - best_plain) / best_plain : 0.0;
+}
+
 }  // namespace
 
 nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
@@ -106,6 +153,8 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   if (options.overhead_reps < 1) throw Error("bench: overhead-reps must be at least 1");
   // The bench's own work (peak probes, A/B forwards) runs with the engine's thread count.
   const Device device = open_device(options.compute.device);  // before any slow work
+  // Off the host: the GPU's memory, peak and timings come from its backend (docs/cuda.md).
+  ops::Backend* const backend = device.is_cpu() ? nullptr : &ops::backend(device);
   const ops::ThreadScope thread_scope(options.compute.threads);
   E2EBenchOptions o = options;
   const PrecisionChoice precision = resolve_precision_on(device, options.compute.precision);
@@ -180,6 +229,10 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   r["peak_rss_reset"] = rss_reset;
   r["weights_generated_this_run"] = generated;
   r["rss_start_mb"] = current_rss_mb();
+  if (backend) {
+    r["device_description"] = backend->describe(device);
+    backend->reset_peak_memory(device);
+  }
 
   say("bench: measuring the FMA peak");
   const double peak_before = measure_peak_fma_gflops(ops::num_threads(), o.peak_run_s);
@@ -275,6 +328,12 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   // conv weights), else the first.
   const double steady = calls > 1 ? later / (calls - 1) : (calls ? step_s[0] : 0.0);
   r["unet_step_s"] = steady;
+  r["it_per_s"] = steady > 0 ? 1.0 / steady : 0.0;  // UNet calls (CFG batch included) per second
+  if (backend) {
+    // Everything the generation held on the GPU at once: weights, activations, workspaces.
+    r["device_peak_memory_mb"] =
+        static_cast<double>(backend->peak_memory_bytes(device)) / (1024.0 * 1024.0);
+  }
   nlohmann::json step_profile;
   double ip_branch_s = 0, steady_cpu = 0;
   double profiled_step_flops = 0;  // every op of a steady step (ControlNets included)
@@ -366,8 +425,10 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   // What the steady steps ran, counted op by op: with ControlNets a step is more than the
   // UNet, and without CFG (cfg <= 1) the UNet runs batch 1, not the batch 2 of the forwards
   // above. Without steady steps, the dedicated forward.
-  const double flops_step =
-      profiled_step_flops > 0 ? profiled_step_flops : (with_tokens ? flops_ip : flops_plain);
+  // Off the host the device's ops are not profiled: the host forwards above count the FLOPs.
+  const double flops_step = profiled_step_flops > 0 && !backend
+                                ? profiled_step_flops
+                                : (with_tokens ? flops_ip : flops_plain);
   r["unet_gflop_per_step"] = (with_tokens ? flops_ip : flops_plain) * 1e-9;
   r["step_gflop"] = flops_step * 1e-9;
   r["unet_plain_step_s"] = best_plain;
@@ -393,6 +454,22 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
     r["ip_overhead_pct"] = 0.0;
     r["ip_overhead_ab_pct"] = 0.0;
     r["ip_overhead_flop_pct"] = 0.0;
+  }
+
+  if (backend) {
+    run_device_forwards(o, device, *backend, eo.base, adapter_file, in, with_tokens, unet, r);
+    r["unet_step_flop_source"] = "host forwards (batch 2 with CFG)";
+    std::string why;
+    const double datasheet = datasheet_bf16_tflops(r["device_description"], &why);
+    say("bench: measuring the device's bf16 matrix-product peak");
+    const double measured = measure_device_bf16_tflops(device, o.device_peak_size);
+    const double unet_tflops = steady > 0 ? flops_step * 1e-12 / steady : 0.0;
+    r["device_peak_tflops_bf16_datasheet"] = datasheet;
+    r["device_peak_datasheet_source"] = why;
+    r["device_peak_tflops_bf16_measured"] = measured;  // 8192³ bf16 product, best of 5
+    r["unet_tflops"] = unet_tflops;
+    r["unet_device_peak_fraction"] = datasheet > 0 ? unet_tflops / datasheet : 0.0;
+    r["unet_device_measured_peak_fraction"] = measured > 0 ? unet_tflops / measured : 0.0;
   }
 
   const double peak_after = measure_peak_fma_gflops(ops::num_threads(), o.peak_run_s);

@@ -37,6 +37,7 @@ struct E2EBenchOptions {
   int overhead_reps = 1;                 // UNet forwards with / without image tokens, each
   uint64_t seed = 0;                     // random weights and initial noise
   double peak_run_s = 0.2;               // length of each FMA peak run
+  int device_peak_size = 8192;           // off the host: n of the n×n×n bf16 peak product
   bool keep_models = false;              // false: EngineOptions::one_shot, as `ipadapter generate`
   std::function<void(const std::string&)> log;  // progress lines
 };

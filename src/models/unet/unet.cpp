@@ -85,8 +85,10 @@ UNet2DConditionModel UNet2DConditionModel::load(const UNetConfig& config, const 
   return m;
 }
 
-UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir, Precision precision) {
-  const ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
+UNet2DConditionModel UNet2DConditionModel::load_dir(const std::string& dir, Precision precision,
+                                                    Device device) {
+  ModelFolder folder = open_model_folder(dir, layer_dtype(precision));
+  folder.weights.set_device(device);
   return load(parse_unet_config(folder.config, folder.config_path), folder.weights.scope(""));
 }
 

@@ -42,8 +42,9 @@ class UNet2DConditionModel {
   static UNet2DConditionModel load(const UNetConfig& config, const WeightScope& ws);
   // A diffusers `unet/` folder: config.json + weights (found by open_model_folder:
   // diffusion_pytorch_model[.fp16].safetensors, sharded index, or .bin).
-  static UNet2DConditionModel load_dir(const std::string& dir,
-                                       Precision precision = Precision::F32);
+  // Its weights go to `device` as they are read.
+  static UNet2DConditionModel load_dir(const std::string& dir, Precision precision = Precision::F32,
+                                       Device device = Device{});
 
   const UNetConfig& config() const { return config_; }
   // Every attn2, in attn_processors order (= cross_attention_layers(config())).

@@ -205,7 +205,8 @@ Shape Conv2d::prepare(const Shape& x_shape) const {
   if (!state_) throw Error("Conv2d: the layer is not defined (no weights were loaded)");
   const State& st = *state_;
   const Shape out = cpu::conv2d_out_shape(x_shape, st.weight_shape, st.bias, st.params);
-  if (numel_of(out) > 0) entry_for(x_shape);
+  // Device weights are the backend's: nothing to pack for oneDNN.
+  if (numel_of(out) > 0 && st.device.is_cpu()) entry_for(x_shape);
   return out;
 }
 

@@ -113,6 +113,10 @@ ConvPlan make_plan(Context& ctx, const Shape& xs, const Shape& ws, const Shape& 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in,
               const Conv2dParams& p_in) {
   const char* op = "conv2d";
+  // F32 activations with F16/BF16 weights compute in the weights' dtype (see linear, gemm.cpp).
+  if (x_in.dtype() == DType::F32 && w_in.defined() && w_in.dtype() != DType::F32) {
+    return cuda::conv2d(x_in.to(w_in.dtype()), w_in, b_in, p_in).to(DType::F32);
+  }
   Tensor x = device_input(x_in, op, "x");
   check_rank(x, 4, op, "x [N, C, H, W]");
   const DType dt = x.dtype();

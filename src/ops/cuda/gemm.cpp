@@ -155,6 +155,12 @@ bool lt_linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& b, 
 
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, Activation act) {
   const char* op = "linear";
+  // F32 activations with F16/BF16 weights: the weights' dtype is the compute precision, as on
+  // the CPU (ops.h): inputs rounded to it, tensor-core product, F32 result. (The result passes
+  // through the weights' dtype; bf16 activations end to end would save both conversions.)
+  if (x_in.dtype() == DType::F32 && w_in.defined() && w_in.dtype() != DType::F32) {
+    return cuda::linear(x_in.to(w_in.dtype()), w_in, b_in, act).to(DType::F32);
+  }
   Tensor x = device_input(x_in, op, "x");
   const DType dt = x.dtype();
   if (!w_in.defined()) fail(op, "weight must be defined");
