@@ -90,7 +90,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   const cudaDataType_t t = cuda_type(dt);
   const size_t es = dtype_size(dt);
   const float zero = 0.f, one = 1.f;
-  auto i32 = [](int64_t x) { return static_cast<int>(x); };
+  auto i32 = [](int64_t x) { return int_arg(x, "attention"); };
   auto detail = [&] {
     return "q " + q.describe() + ", k " + k.describe() + ", " + std::to_string(H) + " heads";
   };

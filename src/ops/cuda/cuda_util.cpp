@@ -1,5 +1,7 @@
 #include "ops/cuda/cuda_util.h"
 
+#include <limits>
+
 #include "base/error.h"
 
 namespace ipa::ops::cuda {
@@ -49,6 +51,14 @@ void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) 
 
 Context& context_of(const Tensor& t) {
   return context(t.device());
+}
+
+int int_arg(int64_t v, const char* op) {
+  if (v < 0 || v > std::numeric_limits<int>::max()) {
+    throw Error(std::string(op) + ": size " + std::to_string(v) +
+                " does not fit the int that cuBLAS / cuDNN take (at most 2^31-1)");
+  }
+  return static_cast<int>(v);
 }
 
 }  // namespace ipa::ops::cuda

@@ -19,6 +19,9 @@ Tensor device_input(const Tensor& t, const char* op, const char* arg);
 // contiguous in `dt` (a converted copy only when the dtypes differ).
 Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, const char* arg);
 void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
+// A size for cuBLAS / cuDNN, which take int: throws ipa::Error naming `op` above 2^31-1 instead
+// of wrapping into a silently wrong call.
+int int_arg(int64_t v, const char* op);
 // The context of the tensor's GPU (made current).
 Context& context_of(const Tensor& t);
 
