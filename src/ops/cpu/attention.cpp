@@ -14,39 +14,6 @@ namespace ipa::ops {
 
 using namespace cpu;
 
-namespace {
-
-struct MaskView {
-  const float* data = nullptr;
-  int64_t sb = 0, sh = 0, si = 0, sj = 0;  // element strides, 0 where broadcast
-};
-
-MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
-  MaskView mv;
-  if (!mask.defined()) return mv;
-  const char* op = "attention";
-  if (mask.dtype() != DType::F32) fail(op, "mask must be F32 (additive)", mask);
-  const Shape full = {B, H, Lq, Lk};
-  if (mask.dim() < 1 || mask.dim() > 4) {
-    fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-  }
-  Shape ms(4 - mask.dim(), 1);
-  ms.insert(ms.end(), mask.shape().begin(), mask.shape().end());
-  for (int d = 0; d < 4; ++d) {
-    if (ms[d] != 1 && ms[d] != full[d]) {
-      fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-    }
-  }
-  const Shape st = contiguous_strides(ms);
-  mv.sb = ms[0] == 1 ? 0 : st[0];
-  mv.sh = ms[1] == 1 ? 0 : st[1];
-  mv.si = ms[2] == 1 ? 0 : st[2];
-  mv.sj = ms[3] == 1 ? 0 : st[3];
-  return mv;
-}
-
-}  // namespace
-
 namespace cpu {
 namespace {
 bool runs_bf16(Isa isa, DType compute) {
@@ -89,7 +56,7 @@ Tensor attention_on(Isa isa, const Tensor& q_in, const Tensor& k_in, const Tenso
   }
   const int64_t H = heads, D = HD / H;
   Tensor mask = mask_in.defined() ? mask_in.contiguous() : Tensor();
-  const MaskView mv = mask_view(mask, B, H, Lq, Lk);
+  const MaskView mv = attention_mask_view(mask, B, H, Lq, Lk);
   Tensor out = Tensor::empty({B, Lq, HD});
   if (out.numel() == 0) return out;
   prof.set_flops(4.0 * static_cast<double>(B) * static_cast<double>(Lq) * static_cast<double>(Lk) *

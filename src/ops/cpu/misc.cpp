@@ -63,17 +63,9 @@ Tensor argmax(const Tensor& x_in, int64_t dim) {
   if (Backend* be = backend_for("argmax", {&x_in})) return be->argmax(x_in, dim);
   const char* op = "argmax";
   Tensor x = f32_input(x_in, op, "x");
-  if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
-  const int64_t d = dim < 0 ? dim + x.dim() : dim;
-  if (d < 0 || d >= x.dim()) fail(op, "dimension " + std::to_string(dim) + " out of range", x);
-  const int64_t n = x.size(d);
-  if (n == 0) fail(op, "cannot take the argmax of an empty dimension", x);
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
-  for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
-  Shape out = x.shape();
-  out.erase(out.begin() + d);
-  Tensor y = Tensor::empty(out, DType::I64);
+  const ArgmaxShape s = argmax_shape(x, dim);
+  const int64_t outer = s.outer, n = s.size, inner = s.inner;
+  Tensor y = Tensor::empty(s.out, DType::I64);
   const float* p = x.data<float>();
   int64_t* r = y.data<int64_t>();
   for (int64_t o = 0; o < outer; ++o) {

@@ -1,22 +1,11 @@
 #include "ops/cuda/cuda_util.h"
 
-#include "base/error.h"
-
 namespace ipa::ops::cuda {
 
 std::string shape_str(const Shape& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
   return r + "]";
-}
-
-void fail(const char* op, const std::string& what, const Tensor& t) {
-  throw Error(std::string(op) + ": " + what + " (got " +
-              (t.defined() ? t.describe() : std::string("an undefined tensor")) + ")");
-}
-
-void fail(const char* op, const std::string& what) {
-  throw Error(std::string(op) + ": " + what);
 }
 
 bool is_float(DType t) {

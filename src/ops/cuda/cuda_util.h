@@ -4,12 +4,11 @@
 #include <string>
 
 #include "ops/cuda/cuda_context.h"
+#include "ops/op_checks.h"  // fail() and the checks shared with the CPU ops
 #include "tensor/tensor.h"
 
 namespace ipa::ops::cuda {
 
-[[noreturn]] void fail(const char* op, const std::string& what, const Tensor& t);
-[[noreturn]] void fail(const char* op, const std::string& what);
 std::string shape_str(const Shape& s);
 
 bool is_float(DType t);
