@@ -15,6 +15,12 @@ void fail(const char* op, const std::string& what) {
   throw Error(std::string(op) + ": " + what);
 }
 
+void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) {
+  if (t.dim() != rank) {
+    fail(op, std::string(arg) + " must have rank " + std::to_string(rank), t);
+  }
+}
+
 Shape broadcast_shape(const Tensor& a, const Tensor& b, const char* op) {
   const int64_t rank = std::max(a.dim(), b.dim());
   Shape out(rank);
@@ -109,6 +115,45 @@ ArgmaxShape argmax_shape(const Tensor& x, int64_t dim) {
   s.out = x.shape();
   s.out.erase(s.out.begin() + s.dim);
   return s;
+}
+
+void check_attention_ranks(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const char* op = "attention";
+  check_rank(q, 3, op, "q [B, Lq, H*D]");
+  check_rank(k, 3, op, "k [B, Lk, H*D]");
+  check_rank(v, 3, op, "v [B, Lk, H*D]");
+}
+
+AttentionDims attention_dims(const Tensor& q, const Tensor& k, const Tensor& v, int heads) {
+  const char* op = "attention";
+  check_attention_ranks(q, k, v);
+  AttentionDims d;
+  d.B = q.size(0);
+  d.Lq = q.size(1);
+  d.HD = q.size(2);
+  d.Lk = k.size(1);
+  if (heads < 1 || d.HD % heads != 0) {
+    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
+  }
+  if (k.size(0) != d.B || k.size(2) != d.HD || v.shape() != k.shape()) {
+    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
+                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
+  }
+  d.H = heads;
+  d.D = d.HD / d.H;
+  return d;
+}
+
+void check_interpolate(const Tensor& x, int64_t out_h, int64_t out_w) {
+  const char* op = "interpolate";
+  check_rank(x, 4, op, "x [N, C, H, W]");
+  const int64_t H = x.size(2), W = x.size(3);
+  if (out_h < 1 || out_w < 1 || H < 1 || W < 1) {
+    fail(op,
+         "input and output sizes must be positive, output " + std::to_string(out_h) + "x" +
+             std::to_string(out_w),
+         x);
+  }
 }
 
 void check_group_norm(const Tensor& x, int groups) {

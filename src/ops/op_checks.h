@@ -13,6 +13,8 @@ namespace ipa::ops {
 [[noreturn]] void fail(const char* op, const std::string& what, const Tensor& t);
 // Throws ipa::Error "op: what".
 [[noreturn]] void fail(const char* op, const std::string& what);
+// t.dim() == rank, or "op: arg must have rank N (got ...)".
+void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 
 // Numpy broadcast shape of a and b, or an error naming both.
 Shape broadcast_shape(const Tensor& a, const Tensor& b, const char* op);
@@ -45,6 +47,17 @@ struct ArgmaxShape {
   Shape out;  // x's shape without `dim`
 };
 ArgmaxShape argmax_shape(const Tensor& x, int64_t dim);
+
+// attention(q, k, v, heads): q [B, Lq, H*D], k and v [B, Lk, H*D]. The ranks first (a backend
+// may check dtypes and devices in between), then the head split and agreement of the shapes.
+void check_attention_ranks(const Tensor& q, const Tensor& k, const Tensor& v);
+struct AttentionDims {
+  int64_t B = 0, Lq = 0, Lk = 0, H = 0, D = 0, HD = 0;
+};
+AttentionDims attention_dims(const Tensor& q, const Tensor& k, const Tensor& v, int heads);
+
+// interpolate: x is [N, C, H, W], input and output sizes positive.
+void check_interpolate(const Tensor& x, int64_t out_h, int64_t out_w);
 
 // group_norm: x is [N, C, ...] and C splits into `groups`.
 void check_group_norm(const Tensor& x, int groups);

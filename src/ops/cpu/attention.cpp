@@ -43,18 +43,8 @@ Tensor attention_on(Isa isa, const Tensor& q_in, const Tensor& k_in, const Tenso
   // Profiled apart when the bf16 kernel runs: `ipadapter bench` compares it with the bf16 peak.
   profile::OpScope prof(runs_bf16(isa, compute) ? "attention_bf16" : "attention");
   Tensor q = f32_input(q_in, op, "q"), k = f32_input(k_in, op, "k"), v = f32_input(v_in, op, "v");
-  check_rank(q, 3, op, "q [B, Lq, H*D]");
-  check_rank(k, 3, op, "k [B, Lk, H*D]");
-  check_rank(v, 3, op, "v [B, Lk, H*D]");
-  const int64_t B = q.size(0), Lq = q.size(1), HD = q.size(2), Lk = k.size(1);
-  if (heads < 1 || HD % heads != 0) {
-    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
-  }
-  if (k.size(0) != B || k.size(2) != HD || v.shape() != k.shape()) {
-    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
-                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
-  }
-  const int64_t H = heads, D = HD / H;
+  const AttentionDims ad = attention_dims(q, k, v, heads);
+  const int64_t B = ad.B, Lq = ad.Lq, Lk = ad.Lk, HD = ad.HD, H = ad.H, D = ad.D;
   Tensor mask = mask_in.defined() ? mask_in.contiguous() : Tensor();
   const MaskView mv = attention_mask_view(mask, B, H, Lq, Lk);
   Tensor out = Tensor::empty({B, Lq, HD});

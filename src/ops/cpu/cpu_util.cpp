@@ -8,10 +8,4 @@ Tensor f32_input(const Tensor& t, const char* op, const char* arg) {
   return t.contiguous();
 }
 
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) {
-  if (t.dim() != rank) {
-    fail(op, std::string(arg) + " must have rank " + std::to_string(rank), t);
-  }
-}
-
 }  // namespace ipa::ops::cpu

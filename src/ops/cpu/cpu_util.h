@@ -13,6 +13,5 @@ namespace ipa::ops::cpu {
 // Contiguous F32 version of t (no copy when it already is); throws for undefined tensors and
 // non-F32 dtypes, naming the op and the argument.
 Tensor f32_input(const Tensor& t, const char* op, const char* arg);
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 
 }  // namespace ipa::ops::cpu

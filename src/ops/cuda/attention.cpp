@@ -29,24 +29,15 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   const char* op = "attention";
   Tensor q = device_input(q_in, op, "q"), k = device_input(k_in, op, "k"),
          v = device_input(v_in, op, "v");
-  check_rank(q, 3, op, "q [B, Lq, H*D]");
-  check_rank(k, 3, op, "k [B, Lk, H*D]");
-  check_rank(v, 3, op, "v [B, Lk, H*D]");
+  check_attention_ranks(q, k, v);
   const DType dt = q.dtype();
   if (k.dtype() != dt || v.dtype() != dt || !(k.device() == q.device()) ||
       !(v.device() == q.device())) {
     fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
                  " must share dtype and device");
   }
-  const int64_t B = q.size(0), Lq = q.size(1), HD = q.size(2), Lk = k.size(1);
-  if (heads < 1 || HD % heads != 0) {
-    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
-  }
-  if (k.size(0) != B || k.size(2) != HD || v.shape() != k.shape()) {
-    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
-                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
-  }
-  const int64_t H = heads, D = HD / H;
+  const AttentionDims ad = attention_dims(q, k, v, heads);
+  const int64_t B = ad.B, Lq = ad.Lq, Lk = ad.Lk, HD = ad.HD, H = ad.H, D = ad.D;
   Tensor mask;
   if (mask_in.defined()) {
     if (!(mask_in.device() == q.device())) fail(op, "mask must be on q's device", mask_in);

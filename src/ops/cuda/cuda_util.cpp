@@ -32,10 +32,6 @@ Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, cons
   return t.to(dt);  // contiguous() when the dtype already matches
 }
 
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) {
-  if (t.dim() != rank) fail(op, std::string(arg) + " must have rank " + std::to_string(rank), t);
-}
-
 Context& context_of(const Tensor& t) {
   return context(t.device());
 }

@@ -17,7 +17,6 @@ Tensor device_input(const Tensor& t, const char* op, const char* arg);
 // A weight or bias for activations of dtype `dt`: on the same device, F32 or `dt`, returned
 // contiguous in `dt` (a converted copy only when the dtypes differ).
 Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, const char* arg);
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 // The context of the tensor's GPU (made current).
 Context& context_of(const Tensor& t);
 

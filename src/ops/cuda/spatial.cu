@@ -50,14 +50,8 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
                    bool align_corners) {
   const char* op = "interpolate";
   Tensor x = device_input(x_in, op, "x");
-  check_rank(x, 4, op, "x [N, C, H, W]");
+  check_interpolate(x, out_h, out_w);
   const int64_t H = x.size(2), W = x.size(3);
-  if (out_h < 1 || out_w < 1 || H < 1 || W < 1) {
-    fail(op,
-         "input and output sizes must be positive, output " + std::to_string(out_h) + "x" +
-             std::to_string(out_w),
-         x);
-  }
   const InterpTaps ty = interp_taps(H, out_h, mode, align_corners);
   const InterpTaps tx = interp_taps(W, out_w, mode, align_corners);
   auto upload_i32 = [&](const std::vector<int64_t>& v) {  // indices < H, W: int32 is enough
