@@ -14,39 +14,6 @@ namespace ipa::ops {
 
 using namespace cpu;
 
-namespace {
-
-struct MaskView {
-  const float* data = nullptr;
-  int64_t sb = 0, sh = 0, si = 0, sj = 0;  // element strides, 0 where broadcast
-};
-
-MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
-  MaskView mv;
-  if (!mask.defined()) return mv;
-  const char* op = "attention";
-  if (mask.dtype() != DType::F32) fail(op, "mask must be F32 (additive)", mask);
-  const Shape full = {B, H, Lq, Lk};
-  if (mask.dim() < 1 || mask.dim() > 4) {
-    fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-  }
-  Shape ms(4 - mask.dim(), 1);
-  ms.insert(ms.end(), mask.shape().begin(), mask.shape().end());
-  for (int d = 0; d < 4; ++d) {
-    if (ms[d] != 1 && ms[d] != full[d]) {
-      fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-    }
-  }
-  const Shape st = contiguous_strides(ms);
-  mv.sb = ms[0] == 1 ? 0 : st[0];
-  mv.sh = ms[1] == 1 ? 0 : st[1];
-  mv.si = ms[2] == 1 ? 0 : st[2];
-  mv.sj = ms[3] == 1 ? 0 : st[3];
-  return mv;
-}
-
-}  // namespace
-
 namespace cpu {
 namespace {
 bool runs_bf16(Isa isa, DType compute) {
@@ -76,20 +43,10 @@ Tensor attention_on(Isa isa, const Tensor& q_in, const Tensor& k_in, const Tenso
   // Profiled apart when the bf16 kernel runs: `ipadapter bench` compares it with the bf16 peak.
   profile::OpScope prof(runs_bf16(isa, compute) ? "attention_bf16" : "attention");
   Tensor q = f32_input(q_in, op, "q"), k = f32_input(k_in, op, "k"), v = f32_input(v_in, op, "v");
-  check_rank(q, 3, op, "q [B, Lq, H*D]");
-  check_rank(k, 3, op, "k [B, Lk, H*D]");
-  check_rank(v, 3, op, "v [B, Lk, H*D]");
-  const int64_t B = q.size(0), Lq = q.size(1), HD = q.size(2), Lk = k.size(1);
-  if (heads < 1 || HD % heads != 0) {
-    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
-  }
-  if (k.size(0) != B || k.size(2) != HD || v.shape() != k.shape()) {
-    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
-                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
-  }
-  const int64_t H = heads, D = HD / H;
+  const AttentionDims ad = attention_dims(q, k, v, heads);
+  const int64_t B = ad.B, Lq = ad.Lq, Lk = ad.Lk, HD = ad.HD, H = ad.H, D = ad.D;
   Tensor mask = mask_in.defined() ? mask_in.contiguous() : Tensor();
-  const MaskView mv = mask_view(mask, B, H, Lq, Lk);
+  const MaskView mv = attention_mask_view(mask, B, H, Lq, Lk);
   Tensor out = Tensor::empty({B, Lq, HD});
   if (out.numel() == 0) return out;
   prof.set_flops(4.0 * static_cast<double>(B) * static_cast<double>(Lq) * static_cast<double>(Lk) *

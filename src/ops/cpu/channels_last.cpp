@@ -20,7 +20,7 @@ Tensor to_channels_last(const Tensor& x) {
   // A layout for oneDNN's NHWC convolutions: the CUDA backend runs cuDNN in NCHW and would only
   // copy it back. (The emulated test device runs the host's ops, so it keeps the host's layout.)
   if (is_channels_last(x) || (x.defined() && x.device().type == DeviceType::CUDA)) return x;
-  cpu::check_rank(x, 4, "to_channels_last", "x [N, C, H, W]");
+  check_rank(x, 4, "to_channels_last", "x [N, C, H, W]");
   // The NHWC copy, viewed back as [N, C, H, W].
   return x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
 }

@@ -4,18 +4,14 @@
 #include <cstdint>
 #include <string>
 
-#include "ops/backend.h"  // every op routes device tensors to their backend first
+#include "ops/backend.h"    // every op routes device tensors to their backend first
+#include "ops/op_checks.h"  // fail() and the checks shared with the CUDA backend
 #include "ops/ops.h"
 
 namespace ipa::ops::cpu {
 
-// "op: what (got F32[2, 3])"
-[[noreturn]] void fail(const char* op, const std::string& what, const Tensor& t);
-[[noreturn]] void fail(const char* op, const std::string& what);
-
 // Contiguous F32 version of t (no copy when it already is); throws for undefined tensors and
 // non-F32 dtypes, naming the op and the argument.
 Tensor f32_input(const Tensor& t, const char* op, const char* arg);
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 
 }  // namespace ipa::ops::cpu

@@ -12,30 +12,6 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 14;
 
-// Broadcast shape of a and b, or an error naming both.
-Shape broadcast_shape(const Tensor& a, const Tensor& b, const char* op) {
-  const int64_t rank = std::max(a.dim(), b.dim());
-  Shape out(rank);
-  for (int64_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.dim() ? 1 : a.shape()[i - (rank - a.dim())];
-    const int64_t db = i < rank - b.dim() ? 1 : b.shape()[i - (rank - b.dim())];
-    if (da != db && da != 1 && db != 1) {
-      fail(op, "shapes " + a.describe() + " and " + b.describe() + " do not broadcast");
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
-// Element strides of contiguous t viewed in the broadcast shape `out` (0 on broadcast dims).
-Shape broadcast_strides(const Tensor& t, const Shape& out) {
-  const int64_t rank = static_cast<int64_t>(out.size()), off = rank - t.dim();
-  const Shape st = contiguous_strides(t.shape());
-  Shape r(rank, 0);
-  for (int64_t i = off; i < rank; ++i) r[i] = t.shape()[i - off] == 1 ? 0 : st[i - off];
-  return r;
-}
-
 // y[i] = f(a[ia], b[ib]) over the broadcast shape; rows of the last dim are the unit of work.
 template <typename F>
 void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shape& sb,

@@ -205,32 +205,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha)
   const char* op = "matmul";
   Tensor a = f32_input(a_in, op, "a");
   Tensor b = f32_input(b_in, op, "b");
-  if (a.dim() < 2 || b.dim() < 2) {
-    fail(op, "a and b need rank >= 2, got a " + a.describe() + " and b " + b.describe());
+  // oneDNN's limit, checked where the shared checks would (after the ranks >= 2, before K).
+  if (a.dim() >= 2 && b.dim() >= 2 && std::max(a.dim(), b.dim()) > 12) {
+    fail(op, "rank above 12 is not supported", a);
   }
-  const int64_t rank = std::max(a.dim(), b.dim());
-  if (rank > 12) fail(op, "rank above 12 is not supported", a);
-  auto padded = [rank](const Shape& s) {
-    Shape p(rank - s.size(), 1);
-    p.insert(p.end(), s.begin(), s.end());
-    return p;
-  };
-  const Shape as = padded(a.shape()), bs = padded(b.shape());
-  const int64_t M = as[rank - 2], K = as[rank - 1];
-  const int64_t N = trans_b ? bs[rank - 2] : bs[rank - 1];
-  const int64_t Kb = trans_b ? bs[rank - 1] : bs[rank - 2];
-  const std::string shapes =
-      "a " + a.describe() + ", b " + b.describe() + (trans_b ? " (b transposed)" : "");
-  if (K != Kb) fail(op, "inner dimensions differ: " + shapes);
-  Shape out(rank);
-  for (int64_t d = 0; d < rank - 2; ++d) {
-    if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1) {
-      fail(op, "batch dimensions do not broadcast: " + shapes);
-    }
-    out[d] = std::max(as[d], bs[d]);
-  }
-  out[rank - 2] = M;
-  out[rank - 1] = N;
+  const MatmulShapes ms = matmul_shapes(a, b, trans_b);
+  const int64_t rank = ms.rank, K = ms.K, N = ms.N;
+  const Shape &as = ms.a, &bs = ms.b, &out = ms.out;
   Tensor y = Tensor::empty(out);
   if (y.numel() == 0) return y;
   prof.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(K));

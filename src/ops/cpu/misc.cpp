@@ -2,12 +2,12 @@
 // sinusoidal timestep embedding. Index formulas follow PyTorch's CPU kernels (float scales),
 // so that sizes whose ratio is not exact pick the same source pixels.
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "ops/cpu/cpu_util.h"
+#include "ops/interp_taps.h"
 #include "ops/profile.h"
 #include "tensor/half.h"
 
@@ -63,17 +63,9 @@ Tensor argmax(const Tensor& x_in, int64_t dim) {
   if (Backend* be = backend_for("argmax", {&x_in})) return be->argmax(x_in, dim);
   const char* op = "argmax";
   Tensor x = f32_input(x_in, op, "x");
-  if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
-  const int64_t d = dim < 0 ? dim + x.dim() : dim;
-  if (d < 0 || d >= x.dim()) fail(op, "dimension " + std::to_string(dim) + " out of range", x);
-  const int64_t n = x.size(d);
-  if (n == 0) fail(op, "cannot take the argmax of an empty dimension", x);
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
-  for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
-  Shape out = x.shape();
-  out.erase(out.begin() + d);
-  Tensor y = Tensor::empty(out, DType::I64);
+  const ArgmaxShape s = argmax_shape(x, dim);
+  const int64_t outer = s.outer, n = s.size, inner = s.inner;
+  Tensor y = Tensor::empty(s.out, DType::I64);
   const float* p = x.data<float>();
   int64_t* r = y.data<int64_t>();
   for (int64_t o = 0; o < outer; ++o) {
@@ -127,84 +119,6 @@ Tensor timestep_embedding(const Tensor& t_in, int64_t dim, bool flip_sin_to_cos,
   return y;
 }
 
-namespace {
-
-// Per output coordinate: up to 4 source indices and weights.
-struct Taps {
-  int n = 1;
-  std::vector<std::array<int64_t, 4>> idx;
-  std::vector<std::array<float, 4>> w;
-};
-
-// PyTorch's area_pixel_compute_scale (float).
-float pixel_scale(int64_t in, int64_t out, bool align_corners) {
-  if (align_corners) {
-    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.f;
-  }
-  return static_cast<float>(in) / static_cast<float>(out);
-}
-
-// PyTorch's area_pixel_compute_source_index.
-float source_index(float scale, int64_t dst, bool align_corners, bool cubic) {
-  if (align_corners) return scale * static_cast<float>(dst);
-  const float src = scale * (static_cast<float>(dst) + 0.5f) - 0.5f;
-  return (!cubic && src < 0.f) ? 0.f : src;
-}
-
-float cubic_inner(float x, float a) {
-  return ((a + 2.f) * x - (a + 3.f)) * x * x + 1.f;
-}
-float cubic_outer(float x, float a) {
-  return ((a * x - 5.f * a) * x + 8.f * a) * x - 4.f * a;
-}
-
-Taps make_taps(int64_t in, int64_t out, Interp mode, bool align_corners) {
-  Taps t;
-  t.idx.resize(out);
-  t.w.resize(out);
-  if (mode == Interp::Nearest) {
-    t.n = 1;
-    const float scale = static_cast<float>(in) / static_cast<float>(out);
-    for (int64_t o = 0; o < out; ++o) {
-      int64_t s;
-      if (out == in)
-        s = o;
-      else if (out == 2 * in)
-        s = o >> 1;
-      else
-        s = std::min(static_cast<int64_t>(std::floor(static_cast<float>(o) * scale)), in - 1);
-      t.idx[o] = {s, 0, 0, 0};
-      t.w[o] = {1.f, 0, 0, 0};
-    }
-  } else if (mode == Interp::Bilinear) {
-    t.n = 2;
-    const float scale = pixel_scale(in, out, align_corners);
-    for (int64_t o = 0; o < out; ++o) {
-      const float src = source_index(scale, o, align_corners, false);
-      const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
-      const int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
-      const float l1 = std::clamp(src - static_cast<float>(i0), 0.f, 1.f);
-      t.idx[o] = {i0, i1, 0, 0};
-      t.w[o] = {1.f - l1, l1, 0, 0};
-    }
-  } else {
-    t.n = 4;
-    const float scale = pixel_scale(in, out, align_corners);
-    const float A = -0.75f;
-    for (int64_t o = 0; o < out; ++o) {
-      const float src = source_index(scale, o, align_corners, true);
-      const int64_t i0 = std::min(static_cast<int64_t>(std::floor(src)), in - 1);
-      const float l = std::clamp(src - static_cast<float>(i0), 0.f, 1.f);
-      t.w[o] = {cubic_outer(l + 1.f, A), cubic_inner(l, A), cubic_inner(1.f - l, A),
-                cubic_outer(2.f - l, A)};
-      for (int k = 0; k < 4; ++k) t.idx[o][k] = std::clamp<int64_t>(i0 - 1 + k, 0, in - 1);
-    }
-  }
-  return t;
-}
-
-}  // namespace
-
 Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode,
                    bool align_corners) {
   if (Backend* be = backend_for("interpolate", {&x_in})) {
@@ -213,16 +127,10 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
   profile::OpScope prof("interpolate");
   const char* op = "interpolate";
   Tensor x = f32_input(x_in, op, "x");
-  check_rank(x, 4, op, "x [N, C, H, W]");
+  check_interpolate(x, out_h, out_w);
   const int64_t H = x.size(2), W = x.size(3);
-  if (out_h < 1 || out_w < 1 || H < 1 || W < 1) {
-    fail(op,
-         "input and output sizes must be positive, output " + std::to_string(out_h) + "x" +
-             std::to_string(out_w),
-         x);
-  }
-  const Taps ty = make_taps(H, out_h, mode, align_corners);
-  const Taps tx = make_taps(W, out_w, mode, align_corners);
+  const InterpTaps ty = interp_taps(H, out_h, mode, align_corners);
+  const InterpTaps tx = interp_taps(W, out_w, mode, align_corners);
   const int64_t planes = x.size(0) * x.size(1);
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w});
   const float* src = x.data<float>();
@@ -235,10 +143,10 @@ Tensor interpolate(const Tensor& x_in, int64_t out_h, int64_t out_w, Interp mode
       for (int64_t ox = 0; ox < out_w; ++ox) {
         float acc = 0.f;
         for (int a = 0; a < ty.n; ++a) {
-          const float* row = plane + ty.idx[oy][a] * W;
+          const float* row = plane + ty.idx[oy * 4 + a] * W;
           float r = 0.f;  // interpolate along x first, then combine rows (as PyTorch does)
-          for (int b = 0; b < tx.n; ++b) r += tx.w[ox][b] * row[tx.idx[ox][b]];
-          acc += ty.w[oy][a] * r;
+          for (int b = 0; b < tx.n; ++b) r += tx.w[ox * 4 + b] * row[tx.idx[ox * 4 + b]];
+          acc += ty.w[oy * 4 + a] * r;
         }
         o[oy * out_w + ox] = acc;
       }
@@ -256,8 +164,8 @@ Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   }
   // Channels-last: each output pixel is a copy of one input pixel's C values.
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const Taps ty = make_taps(H, out_h, Interp::Nearest, false);
-  const Taps tx = make_taps(W, out_w, Interp::Nearest, false);
+  const InterpTaps ty = interp_taps(H, out_h, Interp::Nearest, false);
+  const InterpTaps tx = interp_taps(W, out_w, Interp::Nearest, false);
   Tensor y = empty_channels_last({N, C, out_h, out_w});
   const float* src = static_cast<const float*>(x.raw());
   float* dst = static_cast<float*>(y.raw_mutable());
@@ -265,7 +173,7 @@ Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   // the next one) are copies of it.
   std::vector<int64_t> first_out(static_cast<size_t>(H), -1), last_out(static_cast<size_t>(H), -1);
   for (int64_t oy = 0; oy < out_h; ++oy) {
-    const int64_t iy = ty.idx[oy][0];
+    const int64_t iy = ty.idx[oy * 4];
     if (first_out[iy] < 0) first_out[iy] = oy;
     last_out[iy] = oy;
   }
@@ -277,7 +185,7 @@ Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
     const float* in_row = src + r * W * C;
     float* out_first = dst + (n * out_h + first_out[iy]) * out_w * C;
     for (int64_t ox = 0; ox < out_w; ++ox) {
-      std::memcpy(out_first + ox * C, in_row + tx.idx[ox][0] * C, static_cast<size_t>(C) * 4);
+      std::memcpy(out_first + ox * C, in_row + tx.idx[ox * 4] * C, static_cast<size_t>(C) * 4);
     }
     // Nearest source rows are non-decreasing in oy, so one input row's outputs are contiguous.
     for (int64_t oy = first_out[iy] + 1; oy <= last_out[iy]; ++oy) {

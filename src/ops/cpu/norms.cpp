@@ -103,13 +103,8 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
   const char* op = "group_norm";
   const bool channels_last = is_channels_last(x_in) && x_in.dtype() == DType::F32;
   Tensor x = channels_last ? x_in : f32_input(x_in, op, "x");
-  if (x.dim() < 2) fail(op, "x must be [N, C, ...]", x);
+  check_group_norm(x, groups);
   const int64_t N = x.size(0), C = x.size(1);
-  if (groups < 1 || C % groups != 0) {
-    fail(op,
-         std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups",
-         x);
-  }
   Tensor gamma = optional_vector(gamma_in, C, op, "weight");
   Tensor beta = optional_vector(beta_in, C, op, "bias");
   if (channels_last) {

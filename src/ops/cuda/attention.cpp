@@ -22,31 +22,6 @@ cudaDataType_t cuda_type(DType t) {
   return t == DType::F16 ? CUDA_R_16F : t == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
-MaskView mask_view(const Tensor& mask, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
-  MaskView mv;
-  if (!mask.defined()) return mv;
-  const char* op = "attention";
-  if (mask.dtype() != DType::F32) fail(op, "mask must be F32 (additive)", mask);
-  const Shape full = {B, H, Lq, Lk};
-  if (mask.dim() < 1 || mask.dim() > 4) {
-    fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-  }
-  Shape ms(4 - mask.dim(), 1);
-  ms.insert(ms.end(), mask.shape().begin(), mask.shape().end());
-  for (int d = 0; d < 4; ++d) {
-    if (ms[d] != 1 && ms[d] != full[d]) {
-      fail(op, "mask must broadcast to [B, H, Lq, Lk] = " + shape_str(full), mask);
-    }
-  }
-  const Shape st = contiguous_strides(ms);
-  mv.data = static_cast<const float*>(mask.device_data());
-  mv.sb = ms[0] == 1 ? 0 : st[0];
-  mv.sh = ms[1] == 1 ? 0 : st[1];
-  mv.si = ms[2] == 1 ? 0 : st[2];
-  mv.sj = ms[3] == 1 ? 0 : st[3];
-  return mv;
-}
-
 }  // namespace
 
 Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int heads, float scale,
@@ -54,30 +29,22 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, int
   const char* op = "attention";
   Tensor q = device_input(q_in, op, "q"), k = device_input(k_in, op, "k"),
          v = device_input(v_in, op, "v");
-  check_rank(q, 3, op, "q [B, Lq, H*D]");
-  check_rank(k, 3, op, "k [B, Lk, H*D]");
-  check_rank(v, 3, op, "v [B, Lk, H*D]");
+  check_attention_ranks(q, k, v);
   const DType dt = q.dtype();
   if (k.dtype() != dt || v.dtype() != dt || !(k.device() == q.device()) ||
       !(v.device() == q.device())) {
     fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
                  " must share dtype and device");
   }
-  const int64_t B = q.size(0), Lq = q.size(1), HD = q.size(2), Lk = k.size(1);
-  if (heads < 1 || HD % heads != 0) {
-    fail(op, "q's last dim does not split into " + std::to_string(heads) + " heads", q);
-  }
-  if (k.size(0) != B || k.size(2) != HD || v.shape() != k.shape()) {
-    fail(op, "q " + q.describe() + ", k " + k.describe() + " and v " + v.describe() +
-                 " do not agree (k and v must be [B, Lk, H*D] with q's B and H*D)");
-  }
-  const int64_t H = heads, D = HD / H;
+  const AttentionDims ad = attention_dims(q, k, v, heads);
+  const int64_t B = ad.B, Lq = ad.Lq, Lk = ad.Lk, HD = ad.HD, H = ad.H, D = ad.D;
   Tensor mask;
   if (mask_in.defined()) {
     if (!(mask_in.device() == q.device())) fail(op, "mask must be on q's device", mask_in);
     mask = mask_in.contiguous();
   }
-  const MaskView mv = mask_view(mask, B, H, Lq, Lk);
+  MaskView mv = attention_mask_view(mask, B, H, Lq, Lk);
+  if (mask.defined()) mv.data = static_cast<const float*>(mask.device_data());
   Tensor out = Tensor::empty_on(q.device(), {B, Lq, HD}, dt);
   if (out.numel() == 0) return out;
   if (Lk == 0) fail(op, "k and v have no tokens", k);

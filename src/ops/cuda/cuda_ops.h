@@ -4,6 +4,7 @@
 #pragma once
 #include <vector>
 
+#include "ops/op_checks.h"
 #include "ops/ops.h"
 
 namespace ipa::ops::cuda {
@@ -23,12 +24,8 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 Tensor softmax(const Tensor& x);
 // P = softmax(S + mask) per row, S F32 [heads, Lq, Lk] of batch `b` from head `h0` on; P in
-// `p_dtype` (may alias S when F32). Mask strides in elements (0 where broadcast), mask null for
-// none.
-struct MaskView {
-  const float* data = nullptr;
-  int64_t sb = 0, sh = 0, si = 0, sj = 0;
-};
+// `p_dtype` (may alias S when F32). Mask (op_checks.h's MaskView): device data, strides in
+// elements (0 where broadcast), data null for none.
 void attention_softmax(const Tensor& s, void* p, DType p_dtype, int64_t heads, int64_t Lq,
                        int64_t Lk, int64_t b, int64_t h0, const MaskView& mask);
 

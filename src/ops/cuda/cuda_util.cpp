@@ -12,15 +12,6 @@ std::string shape_str(const Shape& s) {
   return r + "]";
 }
 
-void fail(const char* op, const std::string& what, const Tensor& t) {
-  throw Error(std::string(op) + ": " + what + " (got " +
-              (t.defined() ? t.describe() : std::string("an undefined tensor")) + ")");
-}
-
-void fail(const char* op, const std::string& what) {
-  throw Error(std::string(op) + ": " + what);
-}
-
 bool is_float(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
@@ -43,10 +34,6 @@ Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, cons
     fail(op, std::string(arg) + " must be F32 or the activations' " + dtype_name(dt), t);
   }
   return t.to(dt);  // contiguous() when the dtype already matches
-}
-
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg) {
-  if (t.dim() != rank) fail(op, std::string(arg) + " must have rank " + std::to_string(rank), t);
 }
 
 Context& context_of(const Tensor& t) {

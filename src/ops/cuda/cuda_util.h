@@ -4,12 +4,11 @@
 #include <string>
 
 #include "ops/cuda/cuda_context.h"
+#include "ops/op_checks.h"  // fail() and the checks shared with the CPU ops
 #include "tensor/tensor.h"
 
 namespace ipa::ops::cuda {
 
-[[noreturn]] void fail(const char* op, const std::string& what, const Tensor& t);
-[[noreturn]] void fail(const char* op, const std::string& what);
 std::string shape_str(const Shape& s);
 
 bool is_float(DType t);
@@ -18,7 +17,6 @@ Tensor device_input(const Tensor& t, const char* op, const char* arg);
 // A weight or bias for activations of dtype `dt`: on the same device, F32 or `dt`, returned
 // contiguous in `dt` (a converted copy only when the dtypes differ).
 Tensor operand_as(const Tensor& t, DType dt, Device device, const char* op, const char* arg);
-void check_rank(const Tensor& t, int64_t rank, const char* op, const char* arg);
 // A size for cuBLAS / cuDNN, which take int: throws ipa::Error naming `op` above 2^31-1 instead
 // of wrapping into a silently wrong call.
 int int_arg(int64_t v, const char* op);

@@ -108,17 +108,9 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
 Tensor argmax(const Tensor& x_in, int64_t dim) {
   const char* op = "argmax";
   Tensor x = device_input(x_in, op, "x");
-  if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
-  const int64_t d = dim < 0 ? dim + x.dim() : dim;
-  if (d < 0 || d >= x.dim()) fail(op, "dimension " + std::to_string(dim) + " out of range", x);
-  const int64_t n = x.size(d);
-  if (n == 0) fail(op, "cannot take the argmax of an empty dimension", x);
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
-  for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
-  Shape out = x.shape();
-  out.erase(out.begin() + d);
-  Tensor y = Tensor::empty_on(x.device(), out, DType::I64);
+  const ArgmaxShape s = argmax_shape(x, dim);
+  const int64_t outer = s.outer, n = s.size, inner = s.inner;
+  Tensor y = Tensor::empty_on(x.device(), s.out, DType::I64);
   if (outer * inner == 0) return y;
   Context& c = context_of(x);
   dispatch_float(x.dtype(), op, [&](auto tag) {

@@ -135,13 +135,8 @@ Tensor group_norm(const Tensor& x_in, int groups, const Tensor& gamma_in, const 
                   float eps, bool fuse_silu) {
   const char* op = "group_norm";
   Tensor x = device_input(x_in, op, "x");
-  if (x.dim() < 2) fail(op, "x must be [N, C, ...]", x);
+  check_group_norm(x, groups);
   const int64_t N = x.size(0), C = x.size(1);
-  if (groups < 1 || C % groups != 0) {
-    fail(op,
-         std::to_string(C) + " channels do not split into " + std::to_string(groups) + " groups",
-         x);
-  }
   // gamma/beta in F32: the affine step is F32 arithmetic whatever the activations' dtype.
   Tensor gamma = optional_vector(gamma_in, C, x.device(), op, "weight");
   Tensor beta = optional_vector(beta_in, C, x.device(), op, "bias");

@@ -2,6 +2,7 @@
 // with numpy broadcasting, scale, add_scaled, add_ and the bias + activation epilogue of
 // linear/conv2d when no library fuses it. Grid-stride loops, F32 arithmetic, one store per
 // element.
+#include <algorithm>
 #include <string>
 
 #include "ops/cuda/cuda_check.h"
@@ -109,29 +110,6 @@ __global__ void bias_activation_kernel(T* __restrict__ y, const T* __restrict__ 
   }
 }
 
-Shape broadcast_shape(const Tensor& a, const Tensor& b, const char* op) {
-  const int64_t rank = std::max(a.dim(), b.dim());
-  Shape out(rank);
-  for (int64_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.dim() ? 1 : a.shape()[i - (rank - a.dim())];
-    const int64_t db = i < rank - b.dim() ? 1 : b.shape()[i - (rank - b.dim())];
-    if (da != db && da != 1 && db != 1) {
-      fail(op, "shapes " + a.describe() + " and " + b.describe() + " do not broadcast");
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
-// Strides of contiguous t seen in the broadcast shape `out`, into bc.sa or bc.sb.
-void broadcast_strides(const Tensor& t, const Shape& out, int64_t* strides) {
-  const int64_t rank = static_cast<int64_t>(out.size()), off = rank - t.dim();
-  const Shape st = contiguous_strides(t.shape());
-  for (int64_t i = 0; i < rank; ++i) {
-    strides[i] = i < off || t.shape()[i - off] == 1 ? 0 : st[i - off];
-  }
-}
-
 // y (contiguous, shape `out`) = op(a, b) broadcast; a, b contiguous in y's dtype.
 void launch_binary(const char* op, BinaryOp bop, Tensor& y, const Tensor& a, const Tensor& b) {
   const Shape& out = y.shape();
@@ -141,8 +119,9 @@ void launch_binary(const char* op, BinaryOp bop, Tensor& y, const Tensor& a, con
   Broadcast bc{};
   bc.rank = static_cast<int>(out.size());
   for (int d = 0; d < bc.rank; ++d) bc.out[d] = out[d];
-  broadcast_strides(a, out, bc.sa);
-  broadcast_strides(b, out, bc.sb);
+  const Shape sa = broadcast_strides(a, out), sb = broadcast_strides(b, out);
+  std::copy(sa.begin(), sa.end(), bc.sa);
+  std::copy(sb.begin(), sb.end(), bc.sb);
   const int64_t n = y.numel();
   if (n == 0) return;
   Context& c = context_of(y);
