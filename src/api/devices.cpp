@@ -1,6 +1,5 @@
 #include "api/devices.h"
 
-#include <cstdlib>
 #include <mutex>
 
 #include "base/error.h"
@@ -66,17 +65,11 @@ PrecisionChoice resolve_precision_on(Device device, Precision requested) {
     return c;
   }
   if (requested != Precision::Auto) return {requested, "as asked"};
-  if (const char* env = std::getenv("IPADAPTER_PRECISION"); env && *env) {
-    const std::optional<Precision> p = parse_precision(env);
-    if (!p) {
-      throw Error(std::string("environment variable IPADAPTER_PRECISION: expected f32, bf16 or "
-                              "auto, got '") +
-                  env + "'");
-    }
-    if (*p != Precision::Auto) return {*p, "IPADAPTER_PRECISION"};
-  }
+  if (const auto from_env = precision_from_environment()) return *from_env;
   if (device.type == DeviceType::CUDA) {
-    return {Precision::BF16, "bf16 on CUDA: bf16 weights and activations, F32 accumulation"};
+    return {Precision::BF16,
+            "bf16 on CUDA: bf16 weights, convolutions and linears on tensor cores with F32 "
+            "accumulation"};
   }
   return {Precision::F32, "f32 on the " + device.name() + " device"};
 }

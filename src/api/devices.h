@@ -3,6 +3,7 @@
 // ComputeOptions::device into a Device, so every entry point (engine, embedder, info) fails
 // the same way before any slow work.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "ipadapter/types.h"
@@ -14,6 +15,10 @@ namespace ipa {
 // -DIPA_CUDA=ON"), no GPU, a GPU index out of range, or the test-only emulated device outside
 // the tests.
 Device open_device(const std::string& text);
+
+// IPADAPTER_PRECISION's choice when it is set to f32 or bf16 (nullopt when unset or auto);
+// throws ipa::Error naming a bad value. Shared by resolve_precision and resolve_precision_on.
+std::optional<PrecisionChoice> precision_from_environment();
 
 // What Precision::Auto means on `device`: on the host resolve_precision's choice; on a CUDA
 // GPU BF16 (bf16 weights; convolutions and linears round their F32 inputs to bf16 and run on

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "api/devices.h"
 #include "ipadapter/error.h"
 #include "ipadapter/types.h"
 #include "ops/ops.h"
@@ -16,19 +17,22 @@ SystemInfo system_info() {
   return s;
 }
 
+std::optional<PrecisionChoice> precision_from_environment() {
+  const char* env = std::getenv("IPADAPTER_PRECISION");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  const std::optional<Precision> p = parse_precision(env);
+  if (!p) {
+    throw Error(std::string("environment variable IPADAPTER_PRECISION: expected f32, bf16 or "
+                            "auto, got '") +
+                env + "'");
+  }
+  if (*p == Precision::Auto) return std::nullopt;
+  return PrecisionChoice{*p, std::string("IPADAPTER_PRECISION=") + env};
+}
+
 PrecisionChoice resolve_precision(Precision requested) {
   if (requested != Precision::Auto) return {requested, "as asked"};
-  if (const char* env = std::getenv("IPADAPTER_PRECISION"); env && *env) {
-    const std::optional<Precision> p = parse_precision(env);
-    if (!p) {
-      throw Error(std::string("environment variable IPADAPTER_PRECISION: expected f32, bf16 or "
-                              "auto, got '") +
-                  env + "'");
-    }
-    if (*p != Precision::Auto) {
-      return {*p, std::string("IPADAPTER_PRECISION=") + env};
-    }
-  }
+  if (const auto from_env = precision_from_environment()) return *from_env;
   if (!ops::cpu_has_bf16()) {
     return {Precision::F32, "auto: this CPU has no bf16 instructions (avx512_bf16 or AMX)"};
   }
