@@ -94,11 +94,7 @@ TEST_F(Bf16Golden, PipelineSd15) {
   ASSERT_EQ(res.images.size(), 1u);
   const std::vector<float> e = test::golden_tensor(g, "image_u8").to_floats();
   ASSERT_EQ(res.images[0].rgb.size(), e.size());
-  int worst = 0;
-  for (size_t i = 0; i < e.size(); ++i) {
-    worst =
-        std::max(worst, std::abs(static_cast<int>(res.images[0].rgb[i]) - static_cast<int>(e[i])));
-  }
+  const int worst = test::max_pixel_diff(res.images[0].rgb, e);
   report("pipeline_sd15 pixels (of 255)", worst, kPixelTol);
   EXPECT_LE(worst, kPixelTol);
 }

@@ -3,6 +3,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -43,6 +45,16 @@ Tensor golden_tensor(const TensorFile& file, const std::string& key);
 // Normalised error ||a - e||_inf / max(1e-30, ||e||_inf); +inf and a test failure when the
 // shapes differ.
 double max_rel_error(const Tensor& actual, const Tensor& expected);
+// The largest |a[i] - b[i]| of two pixel arrays (8-bit values, as bytes or floats), in levels of
+// 255; the caller checks the sizes first.
+template <typename A, typename B>
+int max_pixel_diff(const std::vector<A>& a, const std::vector<B>& b) {
+  int worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<int>(a[i]) - static_cast<int>(b[i])));
+  }
+  return worst;
+}
 
 // The message of the ipa::Error `f` throws ("" and a test failure when it throws none).
 template <typename F>
