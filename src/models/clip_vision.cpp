@@ -91,11 +91,8 @@ ClipVisionModel::ClipVisionModel(const ClipVisionConfig& config, const WeightSco
     Layer layer;
     layer.ln1 = load_layer_norm(l, "layer_norm1", E, c.layer_norm_eps);
     layer.ln2 = load_layer_norm(l, "layer_norm2", E, c.layer_norm_eps);
-    const ops::Linear q = load_linear(l, "self_attn.q_proj", E, E);
-    const ops::Linear k = load_linear(l, "self_attn.k_proj", E, E);
-    const ops::Linear v = load_linear(l, "self_attn.v_proj", E, E);
-    layer.qkv = ops::Linear(ops::concat({q.weight(), k.weight(), v.weight()}, 0),
-                            ops::concat({q.bias(), k.bias(), v.bias()}, 0));
+    layer.qkv =
+        load_fused_linear(l, {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}, E, E);
     layer.out_proj = load_linear(l, "self_attn.out_proj", E, E);
     layer.fc1 = load_linear(l, "mlp.fc1", E, c.intermediate_size);
     layer.fc2 = load_linear(l, "mlp.fc2", c.intermediate_size, E);

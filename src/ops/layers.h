@@ -10,11 +10,11 @@
 
 namespace ipa::ops {
 
-// x · Wᵀ + b with W [out, in]. F32 weights are read as they are (oneDNN's F32 GEMM packs
-// internally). BF16 weights are reordered into the layout oneDNN's bf16 matmul asks for on the
-// first call and the plain copy is then released, so a bf16 layer holds its weights once;
-// other layouts are reordered from that packed copy. Copies share the weights and the caches.
-// Default-constructed: an absent layer (defined() is false).
+// x · Wᵀ + b with W [out, in]. Host weights (F32, or BF16 for bf16 compute) are reordered into
+// the layout oneDNN's matmul asks for by the constructor — at load, not in the first step — and
+// the plain copy is released, so a layer holds its weights once; a call whose primitive asks
+// for another layout gets it reordered from that packed copy. Copies share the weights and the
+// caches. Default-constructed: an absent layer (defined() is false).
 class Linear {
  public:
   Linear() = default;
@@ -25,8 +25,8 @@ class Linear {
   int64_t out_features() const;
   DType dtype() const;
   const Tensor& bias() const;
-  // The weights [out, in] in their dtype: as given, or — a bf16 layer after its first call —
-  // unpacked from oneDNN's copy (a fresh tensor; for tests and tools, not the hot path).
+  // The weights [out, in] in their dtype: device weights as given, host weights unpacked from
+  // oneDNN's copy (a fresh tensor; for loaders, tests and tools, not the hot path).
   Tensor weight() const;
   Tensor operator()(const Tensor& x, Activation act = Activation::None) const;
   // Bytes held for the weights now (plain and packed copies), for memory accounting.

@@ -71,6 +71,24 @@ TEST(OpsLinear, LayerMatchesFreeFunctionAndStridedInput) {
   expect_close(l(x, ops::Activation::SiLU), ref, 1e-5, "linear_layer_second_call");
 }
 
+// The layer packs its weights at construction; the free function reorders the plain ones per
+// call into the same layout, so both run the same primitive: identical bits, for row counts
+// other than the packing probe's too. The layer holds one copy, and gives the weights back
+// exactly.
+TEST(OpsLinear, PackedLayerIsBitIdenticalToTheFreeFunction) {
+  const Tensor w = random_tensor({70, 48}, 6), b = random_tensor({70}, 7);
+  const ops::Linear layer(w.clone(), b);
+  EXPECT_EQ(layer.weight().to_floats(), w.to_floats());
+  EXPECT_GE(layer.weight_bytes(), w.nbytes());
+  EXPECT_LT(layer.weight_bytes(), w.nbytes() * 3);  // one packed copy (+ block padding)
+  for (int64_t rows : {1, 9, 300}) {
+    const Tensor x = random_tensor({rows, 48}, 8 + static_cast<uint64_t>(rows));
+    EXPECT_EQ(layer(x, ops::Activation::GELU).to_floats(),
+              ops::linear(x, w, b, ops::Activation::GELU).to_floats())
+        << rows << " rows";
+  }
+}
+
 TEST(OpsLinear, RejectsBadShapes) {
   EXPECT_THROW(ops::linear(random_tensor({2, 5}, 1), random_tensor({3, 4}, 2)), Error);
   EXPECT_THROW(

@@ -13,6 +13,16 @@ ops::Linear load_linear(const WeightScope& ws, const std::string& name, int64_t 
   return ops::Linear(std::move(w), std::move(b));
 }
 
+ops::Linear load_fused_linear(const WeightScope& ws, const std::vector<std::string>& names,
+                              int64_t in, int64_t out) {
+  std::vector<Tensor> weights, biases;
+  for (const std::string& name : names) {
+    weights.push_back(ws.get_float(name + ".weight", {out, in}, ws.store().layer_dtype()));
+    biases.push_back(ws.get_f32(name + ".bias", {out}));
+  }
+  return ops::Linear(ops::concat(weights, 0), ops::concat(biases, 0));
+}
+
 ops::Conv2d load_conv2d(const WeightScope& ws, const std::string& name, int64_t in, int64_t out,
                         int kernel, const ops::Conv2dParams& params, bool bias) {
   Tensor w = ws.get_float(name + ".weight", {out, in / params.groups, kernel, kernel},

@@ -40,16 +40,20 @@ Tensor ResnetBlock::operator()(const Tensor& x) const {
 
 namespace {
 
+struct Projection {
+  Tensor weight, bias;
+};
+
 // A [C, C] projection under its current or its pre-0.14 diffusers name; [C, C, 1, 1]
 // (1x1-conv form) is accepted as well.
-ops::Linear load_projection(const WeightScope& ws, const std::string& name,
-                            const std::string& legacy, int64_t channels) {
+Projection load_projection(const WeightScope& ws, const std::string& name,
+                           const std::string& legacy, int64_t channels) {
   const std::string key = ws.has(name + ".weight") || !ws.has(legacy + ".weight") ? name : legacy;
   const Shape conv_shape{channels, channels, 1, 1};
   const Tensor w = ws.has(key + ".weight") && ws.shape_of(key + ".weight") == conv_shape
                        ? ws.get_f32(key + ".weight", conv_shape).reshape({channels, channels})
                        : ws.get_f32(key + ".weight", {channels, channels});
-  return ops::Linear(w, ws.get_f32(key + ".bias", {channels}));
+  return {w, ws.get_f32(key + ".bias", {channels})};
 }
 
 }  // namespace
@@ -58,12 +62,14 @@ MidAttention MidAttention::load(const WeightScope& ws, int64_t channels, int gro
   MidAttention a;
   a.channels = channels;
   a.group_norm = load_group_norm(ws, "group_norm", channels, groups, kEps);
-  const ops::Linear q = load_projection(ws, "to_q", "query", channels);
-  const ops::Linear k = load_projection(ws, "to_k", "key", channels);
-  const ops::Linear v = load_projection(ws, "to_v", "value", channels);
-  a.qkv = ops::Linear(ops::concat({q.weight(), k.weight(), v.weight()}, 0),
-                      ops::concat({q.bias(), k.bias(), v.bias()}, 0));
-  a.to_out = load_projection(ws, "to_out.0", "proj_attn", channels);
+  // q, k and v as one projection, concatenated before the layer packs them.
+  const Projection q = load_projection(ws, "to_q", "query", channels);
+  const Projection k = load_projection(ws, "to_k", "key", channels);
+  const Projection v = load_projection(ws, "to_v", "value", channels);
+  a.qkv = ops::Linear(ops::concat({q.weight, k.weight, v.weight}, 0),
+                      ops::concat({q.bias, k.bias, v.bias}, 0));
+  const Projection out = load_projection(ws, "to_out.0", "proj_attn", channels);
+  a.to_out = ops::Linear(out.weight, out.bias);
   return a;
 }
 

@@ -17,10 +17,9 @@ struct Linear::State {
   Shape weight_shape;
   DType dtype = DType::F32;
   Tensor bias;
-  std::mutex mu;
-  Tensor plain;              // the constructor's weights; BF16 ones go once packed
-  Device device;             // of the weights; off the host the backend computes, no packing
-  LinearBf16Weights packed;  // BF16 only
+  Tensor plain;                // device or empty weights, kept as given
+  Device device;               // of the weights
+  PackedLinearWeights packed;  // host weights, in oneDNN's layouts
 };
 
 Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
@@ -39,8 +38,16 @@ Linear::Linear(Tensor weight, Tensor bias) : state_(std::make_shared<State>()) {
   state_->weight_shape = weight.shape();
   state_->dtype = weight.dtype();
   state_->device = weight.device();
-  state_->plain = weight.contiguous();
   state_->bias = bias.defined() ? bias.contiguous() : Tensor();
+  if (!state_->device.is_cpu() || weight.numel() == 0) {
+    state_->plain = weight.contiguous();  // the backend computes; or nothing to pack
+    return;
+  }
+  // Host weights are packed now, at load, and held once: the plain copy goes (its file pages
+  // too, when it is a view of a checkpoint in the compute dtype).
+  const Tensor plain = weight.contiguous();
+  pack_linear_weights(plain, state_->packed);
+  if (plain.read_only()) MappedFile::release_pages(plain.raw(), plain.nbytes());
 }
 
 Linear::State& Linear::state() const {
@@ -63,19 +70,15 @@ const Tensor& Linear::bias() const {
 
 Tensor Linear::weight() const {
   State& st = state();
-  {
-    std::lock_guard<std::mutex> lock(st.mu);
-    if (st.plain.defined()) return st.plain;
-  }
-  return unpack_bf16_weights(st.packed, st.weight_shape);
+  if (st.plain.defined()) return st.plain;
+  return unpack_linear_weights(st.packed, st.weight_shape, st.dtype);
 }
 
 size_t Linear::weight_bytes() const {
   if (!state_) return 0;
   State& st = *state_;
-  std::lock_guard<std::mutex> lock(st.mu);
-  size_t bytes = st.plain.defined() ? st.plain.nbytes() : 0;
-  if (!st.device.is_cpu()) return bytes;
+  if (!st.device.is_cpu()) return st.plain.nbytes();
+  size_t bytes = 0;
   std::lock_guard<std::mutex> cache_lock(st.packed.mu);
   for (const auto& [md, m] : st.packed.packed) bytes += m.get_desc().get_size();
   return bytes;
@@ -84,23 +87,7 @@ size_t Linear::weight_bytes() const {
 Tensor Linear::operator()(const Tensor& x, Activation act) const {
   State& st = state();
   if (!st.device.is_cpu()) return linear(x, st.plain, st.bias, act);
-  if (st.dtype != DType::BF16) {
-    return linear_impl(x, st.plain, st.weight_shape, st.dtype, st.bias, act, nullptr);
-  }
-  Tensor plain;
-  {
-    std::lock_guard<std::mutex> lock(st.mu);
-    plain = st.plain;
-  }
-  Tensor y = linear_impl(x, plain, st.weight_shape, st.dtype, st.bias, act, &st.packed);
-  // Packed now: the plain copy goes (its file pages too, when it is a view of a bf16
-  // checkpoint).
-  std::lock_guard<std::mutex> lock(st.mu);
-  if (st.plain.defined()) {
-    if (st.plain.read_only()) MappedFile::release_pages(st.plain.raw(), st.plain.nbytes());
-    st.plain = Tensor();
-  }
-  return y;
+  return linear_impl(x, st.plain, st.weight_shape, st.dtype, st.bias, act, &st.packed);
 }
 
 // ---- Conv2d -----------------------------------------------------------------------------

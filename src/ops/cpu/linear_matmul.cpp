@@ -37,7 +37,7 @@ class MatmulCache {
   std::map<std::vector<int64_t>, dnnl::matmul> map_;
 };
 
-MatmulCache& cache() {
+MatmulCache& primitive_cache() {
   static MatmulCache c;
   return c;
 }
@@ -61,12 +61,13 @@ void append_activation(dnnl::post_ops& po, Activation act) {
   }
 }
 
-dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::desc& wei,
-                         const memory::desc* bias, const memory::desc& dst,
-                         const dnnl::primitive_attr& attr) {
+dnnl::matmul::primitive_desc make_matmul_desc(const char* op, const memory::desc& src,
+                                              const memory::desc& wei, const memory::desc* bias,
+                                              const memory::desc& dst,
+                                              const dnnl::primitive_attr& attr) {
   try {
     auto d = bias ? dnnl::matmul::desc(src, wei, *bias, dst) : dnnl::matmul::desc(src, wei, dst);
-    return dnnl::matmul(dnnl::matmul::primitive_desc(d, dnnl_attr(attr), dnnl_engine()));
+    return dnnl::matmul::primitive_desc(d, dnnl_attr(attr), dnnl_engine());
   } catch (const dnnl::error& e) {
     const bool bf16 = src.data_type() == dt::bf16;
     throw Error(std::string(op) + ": oneDNN cannot build a" + (bf16 ? " bf16" : "n f32") +
@@ -75,13 +76,15 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
   }
 }
 
-}  // namespace
-
-namespace {
+dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::desc& wei,
+                         const memory::desc* bias, const memory::desc& dst,
+                         const dnnl::primitive_attr& attr) {
+  return dnnl::matmul(make_matmul_desc(op, src, wei, bias, dst, attr));
+}
 
 // The weights [N, K] in `md`: from `cache` when it holds that layout, else reordered from the
 // cache's packed source or from the plain weights `w` (which then become the source).
-memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* cache) {
+memory packed_weights(const Tensor& w, const memory::desc& md, PackedLinearWeights* cache) {
   auto& eng = dnnl_engine();
   auto reorder_from = [&](const memory& from) {
     memory packed(md, eng);
@@ -90,7 +93,7 @@ memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* 
     return packed;
   };
   auto plain = [&] {
-    if (!w.defined()) throw Error("linear: internal error: bf16 weights were released unpacked");
+    if (!w.defined()) throw Error("linear: internal error: the weights were released unpacked");
     const memory::desc user_md({w.size(1), w.size(0)},
                                w.dtype() == DType::BF16 ? dt::bf16 : dt::f32, tag::ba);
     return memory(user_md, eng, const_cast<void*>(w.raw()));
@@ -106,12 +109,33 @@ memory bf16_weights(const Tensor& w, const memory::desc& md, LinearBf16Weights* 
   return packed;
 }
 
+// The weights' layout oneDNN's matmul asks for with `rows` rows of input.
+memory::desc matmul_weights_layout(int64_t rows, int64_t K, int64_t N, dt compute) {
+  const memory::desc src_md({rows, K}, compute, tag::ab);
+  const memory::desc wei_md({K, N}, compute, tag::any);
+  const memory::desc dst_md({rows, N}, dt::f32, tag::ab);
+  const dnnl::matmul::primitive_desc pd =
+      make_matmul_desc("linear", src_md, wei_md, nullptr, dst_md, dnnl::primitive_attr());
+  return pd.weights_desc();
+}
+
 }  // namespace
 
-Tensor unpack_bf16_weights(LinearBf16Weights& cache, const Shape& w_shape) {
+void pack_linear_weights(const Tensor& w, PackedLinearWeights& cache) {
+  if (w.dim() != 2 || (w.dtype() != DType::F32 && w.dtype() != DType::BF16)) {
+    throw Error("linear: internal error: packing needs F32 or BF16 [out, in] weights, got " +
+                w.describe());
+  }
+  constexpr int64_t kProbeRows = 256;
+  const dt compute = w.dtype() == DType::BF16 ? dt::bf16 : dt::f32;
+  packed_weights(w, matmul_weights_layout(kProbeRows, w.size(1), w.size(0), compute), &cache);
+}
+
+Tensor unpack_linear_weights(PackedLinearWeights& cache, const Shape& w_shape, DType dtype) {
   std::lock_guard<std::mutex> lock(cache.mu);
-  Tensor w = Tensor::empty(w_shape, DType::BF16, Tensor::Alloc::kSystem);
-  const memory::desc user_md({w_shape[1], w_shape[0]}, dt::bf16, tag::ba);
+  Tensor w = Tensor::empty(w_shape, dtype, Tensor::Alloc::kSystem);
+  const memory::desc user_md({w_shape[1], w_shape[0]}, dtype == DType::BF16 ? dt::bf16 : dt::f32,
+                             tag::ba);
   memory user(user_md, dnnl_engine(), w.raw_mutable());
   dnnl_run("linear weight reorder", dnnl_reorder(cache.source, user),
            {{DNNL_ARG_FROM, cache.source}, {DNNL_ARG_TO, user}});
@@ -119,19 +143,15 @@ Tensor unpack_bf16_weights(LinearBf16Weights& cache, const Shape& w_shape) {
 }
 
 Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape, DType w_dtype,
-                   const Tensor& b_in, Activation act, LinearBf16Weights* bf16_cache) {
+                   const Tensor& b_in, Activation act, PackedLinearWeights* cache) {
   profile::OpScope prof("linear");
   const char* op = "linear";
   Tensor x = f32_input(x_in, op, "x");
   // BF16 weights (a model loaded for bf16 precision) select the bf16 matmul; a cached layer
-  // may have released its plain copy.
+  // has released its plain copy.
   const bool bf16 = w_dtype == DType::BF16;
   Tensor w;
-  if (bf16) {
-    if (w_in.defined()) w = w_in.contiguous();
-  } else {
-    w = f32_input(w_in, op, "weight");
-  }
+  if (w_in.defined()) w = bf16 ? w_in.contiguous() : f32_input(w_in, op, "weight");
   if (w_shape.size() != 2) fail(op, "weight must be [out, in], got " + shape_str(w_shape));
   if (x.dim() < 1) fail(op, "x must have at least one dimension", x);
   const int64_t K = w_shape[1], N = w_shape[0];
@@ -156,15 +176,15 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape,
   if (K == 0) fail(op, "in_features must be positive", w);
   prof.set_flops(2.0 * static_cast<double>(M) * static_cast<double>(K) * static_cast<double>(N));
 
-  // F32: oneDNN reads the plain [N, K] weights (its sgemm packs internally). BF16: src and
-  // weights in bf16 (weights packed once per layout), F32 accumulation, bias and output.
+  // The weights in the layout the primitive asks for (packed once per layer; see
+  // PackedLinearWeights). BF16: src and weights in bf16, F32 accumulation, bias and output.
   const dt compute = bf16 ? dt::bf16 : dt::f32;
   const memory::desc src_md({M, K}, compute, tag::ab);
-  const memory::desc wei_md({K, N}, compute, bf16 ? tag::any : tag::ba);  // w [N, K] is "ba"
+  const memory::desc wei_md({K, N}, compute, tag::any);
   const memory::desc bias_md({1, N}, dt::f32, tag::ab);
   const memory::desc dst_md({M, N}, dt::f32, tag::ab);
   const std::vector<int64_t> key = {0, M, K, N, b.defined(), static_cast<int64_t>(act), bf16};
-  dnnl::matmul prim = cache().get(key, [&] {
+  dnnl::matmul prim = primitive_cache().get(key, [&] {
     dnnl::primitive_attr attr;
     dnnl::post_ops po;
     append_activation(po, act);
@@ -172,18 +192,11 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape,
     return make_matmul(op, src_md, wei_md, b.defined() ? &bias_md : nullptr, dst_md, attr);
   });
   auto& eng = dnnl_engine();
-  Tensor x_bf16;
-  memory src, wei;
-  if (bf16) {
-    x_bf16 = x.to(DType::BF16);
-    src = memory(src_md, eng, x_bf16.raw_mutable());
-    const dnnl_memory_desc_t* packed_md =
-        dnnl_primitive_desc_query_md(prim.get_primitive_desc(), dnnl_query_weights_md, 0);
-    wei = bf16_weights(w, memory::desc(*packed_md), bf16_cache);
-  } else {
-    src = memory(src_md, eng, const_cast<void*>(x.raw()));
-    wei = memory(wei_md, eng, const_cast<void*>(w.raw()));
-  }
+  const Tensor x_compute = bf16 ? x.to(DType::BF16) : x;
+  const memory src(src_md, eng, const_cast<void*>(x_compute.raw()));
+  const dnnl_memory_desc_t* packed_md =
+      dnnl_primitive_desc_query_md(prim.get_primitive_desc(), dnnl_query_weights_md, 0);
+  const memory wei = packed_weights(w, memory::desc(*packed_md), cache);
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
                                           {DNNL_ARG_WEIGHTS, wei},
                                           {DNNL_ARG_DST, memory(dst_md, eng, y.raw_mutable())}};
@@ -234,7 +247,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, bool trans_b, float alpha)
   key.insert(key.end(), as.begin(), as.end());
   key.insert(key.end(), bs.begin(), bs.end());
   key.push_back(std::bit_cast<int32_t>(alpha));
-  dnnl::matmul prim = cache().get(key, [&] {
+  dnnl::matmul prim = primitive_cache().get(key, [&] {
     dnnl::primitive_attr attr;
     if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     return make_matmul(op, src_md, wei_md, nullptr, dst_md, attr);
