@@ -74,9 +74,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
 // ---- channels-last activations ----------------------------------------------------------
 // A channels-last tensor is a logical [N, C, H, W] view whose storage is [N, H, W, C] (strides
 // H·W·C, 1, W·C, C): the layout oneDNN's convolutions compute in on AVX-512. conv2d layers,
-// group_norm, add (of two such tensors) and upsample_nearest keep it (their output has the
-// layout of their input), so a chain of them skips the transposes a convolution otherwise
-// makes on its way in and out. Every other op reads such a tensor as the strided view it is.
+// group_norm, add (of two such tensors), add_ (into one), scale, the pointwise activations,
+// concat along C (of such tensors) and upsample_nearest keep it (their output has the layout
+// of their input), so a chain of them skips the transposes a convolution otherwise makes on
+// its way in and out. Every other op reads such a tensor as the strided view it is.
 bool is_channels_last(const Tensor& x);  // false for contiguous tensors
 // A channels-last copy of x [N, C, H, W] (x itself when it already is one).
 Tensor to_channels_last(const Tensor& x);

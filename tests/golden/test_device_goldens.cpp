@@ -38,10 +38,6 @@ std::string device_name(const ::testing::TestParamInfo<Device>& info) {
   return n;
 }
 
-// Float rounding only: an error in the device plumbing (a lost layout, a wrong tensor) is far
-// larger.
-constexpr double kDecoderVsHostRel = 1e-5;
-
 class DeviceGolden : public ::testing::TestWithParam<Device> {
  protected:
   Device dev() const { return GetParam(); }
@@ -57,19 +53,14 @@ class DeviceGolden : public ::testing::TestWithParam<Device> {
     EXPECT_EQ(t.device(), dev()) << "the result left the device";
     return t.to(Device{});
   }
-  // On the emulated device the result must equal the host's bit for bit, or within
-  // `host_rel` where the two runs take different oneDNN primitives (see VaeEncodeAndDecode).
-  void expect_golden(const Tensor& got, const Tensor& want, const Tensor& host_result,
-                     double host_rel = 0) const {
+  // On the emulated device the result must equal the host's bit for bit: the same CPU ops on
+  // the same layouts (channels-last activations and packed weights included).
+  void expect_golden(const Tensor& got, const Tensor& want, const Tensor& host_result) const {
     EXPECT_TRUE(test::AllCloseRel(got, want, test::golden_tolerance(dev(), kModuleTol)));
     if (emulated()) {
       ASSERT_EQ(got.shape(), host_result.shape());
-      if (host_rel > 0) {
-        EXPECT_TRUE(test::AllCloseRel(got, host_result, host_rel));
-      } else {
-        EXPECT_EQ(std::memcmp(got.raw(), host_result.contiguous().raw(), got.nbytes()), 0)
-            << "the emulated device differs from the host";
-      }
+      EXPECT_EQ(std::memcmp(got.raw(), host_result.contiguous().raw(), got.nbytes()), 0)
+          << "the emulated device differs from the host";
     }
   }
 };
@@ -161,11 +152,8 @@ TEST_P(DeviceGolden, VaeEncodeAndDecode) {
   expect_golden(host_of(d.mean), test::golden_tensor(g, "latent_mean"), hd.mean);
   expect_golden(host_of(d.std), test::golden_tensor(g, "latent_std"), hd.std);
   const Tensor z = test::golden_tensor(g, "decode_input");
-  // The host decoder runs its convolutions as prepared channels-last layers (packed weights);
-  // the emulated device's backend calls the plain ops::conv2d, whose oneDNN primitive may sum in
-  // another order: float rounding apart, the same result.
   expect_golden(host_of(model.decode(z.to(dev()))), test::golden_tensor(g, "decoded"),
-                host_model.decode(z), kDecoderVsHostRel);
+                host_model.decode(z));
 }
 
 // A pipeline case (its generate_kwargs and fixed initial latents) through the engine on the
@@ -204,9 +192,8 @@ void check_pipeline(Device dev, const std::string& name, const std::string& base
     eo.compute.device = "cpu";
     const GenerateResult host = Engine::load(eo)->generate(r);
     EXPECT_EQ(res.final_latents.data, host.final_latents.data) << "differs from the host run";
-    // The decoder's float rounding (VaeEncodeAndDecode) may move a pixel by one level.
     ASSERT_EQ(res.images[0].rgb.size(), host.images[0].rgb.size());
-    EXPECT_LE(test::max_pixel_diff(res.images[0].rgb, host.images[0].rgb), 1);
+    EXPECT_EQ(res.images[0].rgb, host.images[0].rgb);
   }
 }
 

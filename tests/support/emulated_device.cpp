@@ -189,19 +189,26 @@ class EmulatedBackend : public ops::Backend {
   }
   void add_(Tensor& a, const Tensor& b) override {
     const BackendCall call;
-    if (!a.is_contiguous()) throw Error("add_: a must be contiguous, got " + a.describe());
-    Tensor ha = a.to(Device{});  // a writable host copy (the views are read-only)
-    if (is_half(ha.dtype())) ha = ha.to(DType::F32);
-    ops::add_(ha, host_activation(b));
-    const Tensor result = ha.to(a.dtype());
+    const bool channels_last = ops::is_channels_last(a);
+    if (!a.is_contiguous() && !channels_last) {
+      throw Error("add_: a must be contiguous or channels-last, got " + a.describe());
+    }
+    // a + b has the bits of the in-place add; its storage, in a's layout, replaces a's.
+    Tensor y = ops::add(host_activation(a), host_activation(b));
+    y = channels_last ? ops::to_channels_last(y).permute({0, 2, 3, 1}) : y.contiguous();
+    const Tensor result = y.to(a.dtype());
     device_memory(a.device())
         .upload(a.device(), a.device_data_mutable(), result.raw(), result.nbytes());
   }
   Tensor concat(const std::vector<Tensor>& xs, int64_t dim) override {
     const BackendCall call;
-    std::vector<Tensor> host;
-    for (const Tensor& t : xs) host.push_back(t.to(Device{}));  // any dtype: byte copies
-    return ops::concat(host, dim).to(xs.front().device());
+    std::vector<Tensor> host;  // any dtype: the views as they are (channels-last ones too)
+    for (const Tensor& t : xs) host.push_back(host_view(t));
+    const Tensor y = ops::concat(host, dim);
+    if (ops::is_channels_last(y)) {
+      return y.permute({0, 2, 3, 1}).to(xs.front().device()).permute({0, 3, 1, 2});
+    }
+    return y.to(xs.front().device());
   }
   Tensor embedding(const Tensor& table, const Tensor& ids) override {
     const BackendCall call;

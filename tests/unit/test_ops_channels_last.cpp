@@ -53,6 +53,43 @@ TEST(OpsChannelsLast, AddAndUpsampleAreExactAndKeepTheLayout) {
   }
 }
 
+// The ops the UNet's blocks chain (resnets, transformers, skip concats, ControlNet residuals):
+// exact against the NCHW path, and channels-last whenever an operand of the output's shape is.
+TEST(OpsChannelsLast, ElementwiseConcatAndActivationsAreExactAndKeepTheLayout) {
+  const Tensor a = random_tensor({2, 24, 5, 7}, 20), b = random_tensor({2, 24, 5, 7}, 21);
+  const Tensor per_channel = random_tensor({2, 24, 1, 1}, 22),
+               one = random_tensor({1, 24, 5, 7}, 23);
+  const Tensor cla = ops::to_channels_last(a), clb = ops::to_channels_last(b);
+  auto expect_same = [](const Tensor& got, const Tensor& want, const std::string& what) {
+    EXPECT_TRUE(ops::is_channels_last(got)) << what;
+    EXPECT_EQ(got.shape(), want.shape()) << what;
+    EXPECT_EQ(got.contiguous().to_floats(), want.to_floats()) << what;
+  };
+  // add_ into a channels-last tensor: same layout, a per-channel [B, C, 1, 1], an NCHW b.
+  for (const Tensor* other : {&clb, &per_channel, &b}) {
+    Tensor into = ops::to_channels_last(a.clone());
+    ops::add_(into, *other);
+    expect_same(into, ops::add(a, other->contiguous()), "add_");
+  }
+  // Binary ops with one side broadcast (a ControlNet's one control image for the batch).
+  expect_same(ops::add(cla, per_channel), ops::add(a, per_channel), "add per channel");
+  expect_same(ops::add(per_channel, cla), ops::add(per_channel, a), "add per channel, swapped");
+  expect_same(ops::mul(cla, ops::to_channels_last(one)), ops::mul(a, one), "mul broadcast batch");
+  expect_same(ops::sub(cla, b), ops::sub(a, b), "sub mixed layouts");
+  expect_same(ops::scale(cla, 0.37f), ops::scale(a, 0.37f), "scale");
+  expect_same(ops::silu(cla), ops::silu(a), "silu");
+  expect_same(ops::gelu(cla), ops::gelu(a), "gelu");
+  // concat along C (the up blocks' skips): channels-last; along another dim, or with an NCHW
+  // input, the ordinary contiguous result.
+  const Tensor c = random_tensor({2, 8, 5, 7}, 24);
+  expect_same(ops::concat({cla, ops::to_channels_last(c)}, 1), ops::concat({a, c}, 1), "concat C");
+  const Tensor mixed = ops::concat({cla, c}, 1);
+  EXPECT_FALSE(ops::is_channels_last(mixed));
+  EXPECT_EQ(mixed.to_floats(), ops::concat({a, c}, 1).to_floats());
+  const Tensor batch = ops::concat({cla, clb}, 0);
+  EXPECT_EQ(batch.to_floats(), ops::concat({a, b}, 0).to_floats());
+}
+
 TEST(OpsChannelsLast, ConvLayerReadsAndWritesChannelsLastBitIdentically) {
   const Tensor w = random_tensor({32, 16, 3, 3}, 8), bias = random_tensor({32}, 9);
   const ops::Conv2d conv(w, bias, ops::Conv2dParams::same(1, 1));
@@ -66,6 +103,11 @@ TEST(OpsChannelsLast, ConvLayerReadsAndWritesChannelsLastBitIdentically) {
   EXPECT_EQ(out(ops::to_channels_last(x)).contiguous().to_floats(), out(x).to_floats());
   const ops::Conv2d pw(random_tensor({8, 16, 1, 1}, 12), {}, ops::Conv2dParams{});
   EXPECT_EQ(pw(ops::to_channels_last(x)).contiguous().to_floats(), pw(x).to_floats());
+  // The free function keeps the layout too, with the layer's bits.
+  const Tensor free_cl =
+      ops::conv2d(ops::to_channels_last(x), w, bias, ops::Conv2dParams::same(1, 1));
+  EXPECT_TRUE(ops::is_channels_last(free_cl));
+  EXPECT_EQ(free_cl.contiguous().to_floats(), nchw.to_floats());
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ std::vector<float> logspace_0_1(int64_t n) {
 // device an explicit copy of the residual there and of the [N, C, 1, 1] means back (only for
 // ControlNets with global_pool_conditions).
 Tensor mean_hw(const Tensor& x_in) {
-  const Tensor x = x_in.to(Device{});
+  const Tensor x = x_in.to(Device{}).contiguous();  // the blocks' output may be channels-last
   const int64_t N = x.size(0) * x.size(1), HW = x.size(2) * x.size(3);
   Tensor out = Tensor::empty({x.size(0), x.size(1), 1, 1});
   const float* src = x.data<float>();
@@ -161,8 +161,11 @@ ControlNetOutput ControlNetModel::forward(const ControlNetInputs& in) const {
       ops::silu(time_embedding_.forward(in.timestep, in.text_embeds, in.time_ids, B));
   const unet::CrossContext ctx{in.text, nullptr, nullptr};
 
+  // Channels-last on the host, as the UNet's blocks (unet.cpp); the residuals keep the layout
+  // and are added to the UNet's skips as they are.
   Tensor x =
-      ops::add(conv_in_(in.sample), cond_embedding_.forward(in.image.to(in.sample.device())));
+      ops::add(conv_in_(ops::to_channels_last(in.sample)),
+               cond_embedding_.forward(ops::to_channels_last(in.image.to(in.sample.device()))));
   std::vector<Tensor> skips{x};
   for (const auto& d : down_) x = d.forward(x, temb_act, ctx, &skips);
   x = mid_.forward(x, temb_act, ctx);

@@ -70,12 +70,18 @@ Transformer2DModel Transformer2DModel::load(const WeightScope& ws, int64_t chann
 
 Tensor Transformer2DModel::forward(const Tensor& x, const CrossContext& ctx) const {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  // Channels-last tokens; a 1×1 conv equals a linear layer on them.
-  Tensor h = ops::permute(norm(x), {0, 2, 3, 1}).reshape({B, H * W, C});
+  // Tokens [B, H·W, C]: a view of a channels-last x's storage, else a transpose. A 1×1 conv
+  // equals a linear layer on them.
+  const Tensor normed = norm(x);
+  Tensor h = ops::is_channels_last(normed)
+                 ? normed.permute({0, 2, 3, 1}).reshape({B, H * W, C})
+                 : ops::permute(normed, {0, 2, 3, 1}).reshape({B, H * W, C});
   h = proj_in(h);
   for (const auto& block : blocks) h = block.forward(h, ctx);
   h = proj_out(h);
-  Tensor out = ops::permute(h.reshape({B, H, W, C}), {0, 3, 1, 2});
+  // Back to [B, C, H, W]: channels-last as a view, else a transpose.
+  Tensor out = ops::is_channels_last(x) ? h.reshape({B, H, W, C}).permute({0, 3, 1, 2})
+                                        : ops::permute(h.reshape({B, H, W, C}), {0, 3, 1, 2});
   ops::add_(out, x);
   return out;
 }

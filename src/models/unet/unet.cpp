@@ -140,7 +140,9 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
   Tensor x = in.sample;
   if (config_.center_input_sample)
     x = ops::sub(ops::scale(x, 2.f), Tensor::full({1}, 1.f).to(x.device()));
-  x = conv_in_(x);
+  // The blocks run channels-last on the host (ops.h: oneDNN's convolutions compute in it, so
+  // no transposes around each of them); the noise prediction leaves as a contiguous tensor.
+  x = conv_in_(ops::to_channels_last(x));
 
   std::vector<Tensor> skips{x};
   for (const auto& d : down_) x = d.forward(x, temb_act, ctx, &skips);
@@ -158,7 +160,7 @@ Tensor UNet2DConditionModel::forward(const UNetInputs& in) const {
     }
     x = u.forward(x, temb_act, ctx, &skips, hw);
   }
-  return conv_out_(norm_out_(x, /*fuse_silu=*/true));
+  return conv_out_(norm_out_(x, /*fuse_silu=*/true)).contiguous();
 }
 
 void UNet2DConditionModel::prepare(const Shape& sample) const {

@@ -15,13 +15,15 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 14;  // elements below which threads cost more than they save
 
-// y = act(x), in chunks so every thread runs whole vectors.
+// y = act(x), in chunks so every thread runs whole vectors. A channels-last x is mapped over
+// its storage and y keeps that layout.
 Tensor map_activation(const Tensor& x_in, const char* op, PointwiseActivation act) {
   profile::OpScope prof(op);
-  Tensor x = f32_input(x_in, op, "x");
-  Tensor y = Tensor::empty(x.shape());
-  const float* s = x.data<float>();
-  float* d = y.data<float>();
+  const bool channels_last = is_channels_last(x_in) && x_in.dtype() == DType::F32;
+  Tensor x = channels_last ? x_in : f32_input(x_in, op, "x");
+  Tensor y = channels_last ? empty_channels_last(x.shape()) : Tensor::empty(x.shape());
+  const float* s = static_cast<const float*>(x.raw());
+  float* d = static_cast<float*>(y.raw_mutable());
   const auto& kernels = pointwise_kernels(active_isa());
   const int64_t n = x.numel(), chunk = 4096, chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (n > kGrain)

@@ -158,7 +158,10 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
     fail("conv2d", "weight must be F32 or BF16", w_in);
   }
   const Shape out = conv2d_out_shape(x_in, w_in.shape(), b_in, p);
-  Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  // Both layouts run as they are (a channels-last x gives a channels-last result), as in the
+  // Conv2d layer: the same primitive and layouts, so the same bits.
+  Tensor x = is_channels_last(x_in) ? x_in : x_in.contiguous();
+  Tensor w = w_in.contiguous();
   Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
   if (numel_of(out) == 0) return Tensor::empty(out);
   prof.set_flops(2.0 * static_cast<double>(numel_of(out)) *

@@ -47,23 +47,43 @@ void broadcast_apply(const float* a, const Shape& sa, const float* b, const Shap
   }
 }
 
+// Whether t can be read in place by apply_channels_last for an output of shape `out`.
+bool channels_last_operand(const Tensor& t, const Shape& out) {
+  return is_channels_last(t) && t.dtype() == DType::F32 && t.shape() == out;
+}
+
+// y = f(a, b) over the [N, H, W, C] storage of a channels-last output of shape `out` (4-D).
+// Each operand is a channels-last tensor of that shape or a contiguous one that broadcasts to
+// it; both are read through their strides permuted to storage order.
+template <typename F>
+void apply_channels_last(const Tensor& a, const Tensor& b, const Shape& out, float* y, F f) {
+  const auto storage_strides = [&](const Tensor& t) {
+    const Shape s = channels_last_operand(t, out) ? t.strides() : broadcast_strides(t, out);
+    return Shape{s[0], s[2], s[3], s[1]};
+  };
+  const Shape storage{out[0], out[2], out[3], out[1]};
+  broadcast_apply(static_cast<const float*>(a.raw()), storage_strides(a),
+                  static_cast<const float*>(b.raw()), storage_strides(b), storage, y, f);
+}
+
 template <typename F>
 Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
   profile::OpScope prof(op);
-  if (a_in.shape() == b_in.shape() && is_channels_last(a_in) && is_channels_last(b_in) &&
-      a_in.dtype() == DType::F32 && b_in.dtype() == DType::F32) {
-    // Same layout: element by element over the storage, result channels-last too.
-    Tensor y = empty_channels_last(a_in.shape());
-    const float* pa = static_cast<const float*>(a_in.raw());
-    const float* pb = static_cast<const float*>(b_in.raw());
-    float* py = static_cast<float*>(y.raw_mutable());
-    const int64_t n = a_in.numel();
-#pragma omp parallel for schedule(static) if (n > kGrain)
-    for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
+  // A channels-last operand of the output's shape makes a channels-last result, computed over
+  // the storage without a transposed copy of it.
+  const bool a_last = is_channels_last(a_in) && a_in.dtype() == DType::F32;
+  const bool b_last = is_channels_last(b_in) && b_in.dtype() == DType::F32;
+  Tensor a = a_last ? a_in : f32_input(a_in, op, "a");
+  Tensor b = b_last ? b_in : f32_input(b_in, op, "b");
+  const Shape out = broadcast_shape(a, b, op);
+  // A channels-last operand that is broadcast itself is read from a contiguous copy.
+  if (a_last && a.shape() != out) a = a.contiguous();
+  if (b_last && b.shape() != out) b = b.contiguous();
+  if (channels_last_operand(a, out) || channels_last_operand(b, out)) {
+    Tensor y = empty_channels_last(out);
+    apply_channels_last(a, b, out, static_cast<float*>(y.raw_mutable()), f);
     return y;
   }
-  Tensor a = f32_input(a_in, op, "a"), b = f32_input(b_in, op, "b");
-  const Shape out = broadcast_shape(a, b, op);
   Tensor y = Tensor::empty(out);
   broadcast_apply(a.data<float>(), broadcast_strides(a, out), b.data<float>(),
                   broadcast_strides(b, out), out, y.data<float>(), f);
@@ -92,10 +112,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor scale(const Tensor& a_in, float s) {
   if (Backend* be = backend_for("scale", {&a_in})) return be->scale(a_in, s);
   profile::OpScope prof("scale");
-  Tensor a = f32_input(a_in, "scale", "a");
-  Tensor y = Tensor::empty(a.shape());
-  const float* p = a.data<float>();
-  float* d = y.data<float>();
+  // A channels-last a is scaled over its storage and keeps its layout.
+  const bool channels_last = is_channels_last(a_in) && a_in.dtype() == DType::F32;
+  Tensor a = channels_last ? a_in : f32_input(a_in, "scale", "a");
+  Tensor y = channels_last ? empty_channels_last(a.shape()) : Tensor::empty(a.shape());
+  const float* p = static_cast<const float*>(a.raw());
+  float* d = static_cast<float*>(y.raw_mutable());
   const int64_t n = a.numel();
 #pragma omp parallel for schedule(static) if (n > kGrain)
   for (int64_t i = 0; i < n; ++i) d[i] = p[i] * s;
@@ -124,17 +146,26 @@ void add_(Tensor& a, const Tensor& b_in) {
   if (Backend* be = backend_for("add_", {&a, &b_in})) return be->add_(a, b_in);
   profile::OpScope prof("add_");
   const char* op = "add_";
-  if (!a.defined() || a.dtype() != DType::F32 || !a.is_contiguous() || a.read_only()) {
-    fail(op, "a must be a writable, contiguous F32 tensor", a);
+  const bool channels_last = is_channels_last(a);
+  if (!a.defined() || a.dtype() != DType::F32 || !(a.is_contiguous() || channels_last) ||
+      a.read_only()) {
+    fail(op, "a must be a writable F32 tensor, contiguous or channels-last", a);
   }
-  Tensor b = f32_input(b_in, op, "b");
+  // A b in a's channels-last layout is read as it is; any other b as a contiguous F32 copy.
+  const Tensor b =
+      channels_last && channels_last_operand(b_in, a.shape()) ? b_in : f32_input(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   if (out != a.shape()) {
     fail(op, "b " + b.describe() + " must broadcast to a's shape " + shape_str(a.shape()));
   }
-  float* pa = a.data<float>();
-  broadcast_apply(pa, contiguous_strides(out), b.data<float>(), broadcast_strides(b, out), out, pa,
-                  [](float x, float y) { return x + y; });
+  float* pa = static_cast<float*>(a.raw_mutable());
+  const auto plus = [](float x, float y) { return x + y; };
+  if (channels_last) {
+    apply_channels_last(a, b, out, pa, plus);
+  } else {
+    broadcast_apply(pa, contiguous_strides(out), b.data<float>(), broadcast_strides(b, out), out,
+                    pa, plus);
+  }
 }
 
 }  // namespace ipa::ops

@@ -59,6 +59,32 @@ Tensor copy_of(const Tensor& view) {
   return out;
 }
 
+// xs joined along dim d into a new contiguous tensor of shape `out` (checked by concat).
+Tensor concat_contiguous(const std::vector<Tensor>& xs, int64_t d, const Shape& out) {
+  const Tensor& first = xs.front();
+  Tensor y = Tensor::empty(out, first.dtype());
+  int64_t at = 0;
+  for (const Tensor& t : xs) {
+    Tensor part = y.narrow(d, at, t.size(d));
+    at += t.size(d);
+    if (t.numel() == 0) continue;
+    // Copy t into the strided window of y: outer × (t's block along d and after).
+    const Tensor tc = t.contiguous();
+    const size_t es = dtype_size(t.dtype());
+    int64_t outer = 1, block = 1;
+    for (int64_t k = 0; k < d; ++k) outer *= out[k];
+    for (int64_t k = d; k < t.dim(); ++k) block *= t.size(k);
+    const int64_t ystride = block / t.size(d) * out[d];  // elements per outer index in y
+    const char* s = static_cast<const char*>(tc.raw());
+    char* dst = static_cast<char*>(part.raw_mutable());
+#pragma omp parallel for schedule(static) if (outer * block > (1 << 15))
+    for (int64_t o = 0; o < outer; ++o) {
+      std::memcpy(dst + o * ystride * es, s + o * block * es, block * es);
+    }
+  }
+  return y;
+}
+
 }  // namespace
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
@@ -82,27 +108,16 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     }
     out[d] += t.size(d);
   }
-  Tensor y = Tensor::empty(out, first.dtype());
-  int64_t at = 0;
-  for (const Tensor& t : xs) {
-    Tensor part = y.narrow(d, at, t.size(d));
-    at += t.size(d);
-    if (t.numel() == 0) continue;
-    // Copy t into the strided window of y: outer × (t's block along d and after).
-    const Tensor tc = t.contiguous();
-    const size_t es = dtype_size(t.dtype());
-    int64_t outer = 1, block = 1;
-    for (int64_t k = 0; k < d; ++k) outer *= out[k];
-    for (int64_t k = d; k < t.dim(); ++k) block *= t.size(k);
-    const int64_t ystride = block / t.size(d) * out[d];  // elements per outer index in y
-    const char* s = static_cast<const char*>(tc.raw());
-    char* dst = static_cast<char*>(part.raw_mutable());
-#pragma omp parallel for schedule(static) if (outer * block > (1 << 15))
-    for (int64_t o = 0; o < outer; ++o) {
-      std::memcpy(dst + o * ystride * es, s + o * block * es, block * es);
-    }
+  // Channels-last inputs joined along C: a concat of their [N, H, W, C] storages along the
+  // last dim, viewed back as [N, C, H, W] (channels-last too).
+  bool channels_last = d == 1;
+  for (const Tensor& t : xs) channels_last = channels_last && is_channels_last(t);
+  if (channels_last) {
+    std::vector<Tensor> storages;
+    for (const Tensor& t : xs) storages.push_back(t.permute({0, 2, 3, 1}));
+    return concat_contiguous(storages, 3, {out[0], out[2], out[3], out[1]}).permute({0, 3, 1, 2});
   }
-  return y;
+  return concat_contiguous(xs, d, out);
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
