@@ -1,8 +1,10 @@
 // Lookups and resampling: embedding, argmax, nearest/bilinear/bicubic interpolation and the
 // sinusoidal timestep embedding. Index formulas follow PyTorch's CPU kernels (float scales),
 // so that sizes whose ratio is not exact pick the same source pixels.
+#include <immintrin.h>
 #include <algorithm>
 #include <cmath>
+
 #include <cstring>
 #include <vector>
 
@@ -169,28 +171,35 @@ Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor y = empty_channels_last({N, C, out_h, out_w});
   const float* src = static_cast<const float*>(x.raw());
   float* dst = static_cast<float*>(y.raw_mutable());
-  // Per input row: the first output row it feeds is built pixel by pixel, the others (2x:
-  // the next one) are copies of it.
+  // Per input row: the output rows it feeds, pixel by pixel.
   std::vector<int64_t> first_out(static_cast<size_t>(H), -1), last_out(static_cast<size_t>(H), -1);
   for (int64_t oy = 0; oy < out_h; ++oy) {
     const int64_t iy = ty.idx[oy * 4];
     if (first_out[iy] < 0) first_out[iy] = oy;
     last_out[iy] = oy;
   }
-  const size_t row_bytes = static_cast<size_t>(out_w * C) * sizeof(float);
+  // A large output (the VAE's, 4× its input) is written with non-temporal stores: it cannot
+  // stay in the caches, and they skip reading each line before writing it.
+  const bool stream = y.nbytes() > (size_t(16) << 20) && C % 8 == 0;
+  auto copy = [stream](float* to, const float* from, int64_t n) {
+    if (!stream) {
+      std::memcpy(to, from, static_cast<size_t>(n) * sizeof(float));
+      return;
+    }
+    for (int64_t i = 0; i < n; i += 8) _mm256_stream_ps(to + i, _mm256_loadu_ps(from + i));
+  };
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < N * H; ++r) {
     const int64_t n = r / H, iy = r % H;
     if (first_out[iy] < 0) continue;  // downsampling: this input row is skipped
     const float* in_row = src + r * W * C;
-    float* out_first = dst + (n * out_h + first_out[iy]) * out_w * C;
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      std::memcpy(out_first + ox * C, in_row + tx.idx[ox * 4] * C, static_cast<size_t>(C) * 4);
+    // Nearest source rows are non-decreasing in oy, so one input row's outputs are contiguous
+    // (each built from the input: streamed rows are not read back).
+    for (int64_t oy = first_out[iy]; oy <= last_out[iy]; ++oy) {
+      float* out_row = dst + (n * out_h + oy) * out_w * C;
+      for (int64_t ox = 0; ox < out_w; ++ox) copy(out_row + ox * C, in_row + tx.idx[ox * 4] * C, C);
     }
-    // Nearest source rows are non-decreasing in oy, so one input row's outputs are contiguous.
-    for (int64_t oy = first_out[iy] + 1; oy <= last_out[iy]; ++oy) {
-      std::memcpy(dst + (n * out_h + oy) * out_w * C, out_first, row_bytes);
-    }
+    if (stream) _mm_sfence();
   }
   return y;
 }

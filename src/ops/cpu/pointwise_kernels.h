@@ -26,8 +26,10 @@ struct PointwiseKernels {
                            const float* gamma, const float* beta, float eps, bool silu);
   // Channels-last group norm's last pass: `pixels` rows of `channels` values, each value
   // x · a[c] + b[c] (a and b fold the statistics and the affine), then SiLU when `silu`.
+  // `stream`: non-temporal stores (for outputs far larger than the caches), used where dst
+  // and the rows are vector-aligned, fenced before returning.
   void (*scale_shift_rows)(const float* src, float* dst, int64_t pixels, int64_t channels,
-                           const float* a, const float* b, bool silu);
+                           const float* a, const float* b, bool silu, bool stream);
   // One row of a layer norm over n values (gamma/beta may be null).
   void (*layer_norm_row)(const float* src, float* dst, int64_t n, const float* gamma,
                          const float* beta, float eps);
@@ -129,7 +131,7 @@ void group_norm_group_kernel(const float* src, float* dst, int64_t channels, int
 
 template <class T>
 void scale_shift_rows_kernel(const float* src, float* dst, int64_t pixels, int64_t channels,
-                             const float* a, const float* b, bool silu) {
+                             const float* a, const float* b, bool silu, bool stream) {
   using V = typename T::V;
   constexpr int W = T::W;
   // The same lane-wise formula as group_norm_group_kernel.
@@ -137,6 +139,17 @@ void scale_shift_rows_kernel(const float* src, float* dst, int64_t pixels, int64
     const V v = x * va + vb;
     return silu ? v / (1.f + vexp<T>(-v)) : v;
   };
+  if (stream && channels % W == 0 && reinterpret_cast<uintptr_t>(dst) % (W * 4) == 0) {
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* s = src + p * channels;
+      float* d = dst + p * channels;
+      for (int64_t c = 0; c < channels; c += W) {
+        T::stream(d + c, f(T::load(s + c), T::load(a + c), T::load(b + c)));
+      }
+    }
+    stream_fence();
+    return;
+  }
   for (int64_t p = 0; p < pixels; ++p) {
     const float* s = src + p * channels;
     float* d = dst + p * channels;

@@ -26,6 +26,9 @@ struct Avx2Vec {
     return v;
   }
   static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
+  // A non-temporal store (p 32-byte aligned): for outputs far larger than the caches, it skips
+  // reading each line before writing it. Needs a fence (stream_fence) before others read p.
+  static void stream(float* p, V v) { _mm256_stream_ps(p, (__m256)v); }
   static V splat(float f) { return V{} + f; }
   // a·b + c with one rounding, where the kernel wants it: explicit, so it does not depend on
   // whether GCC contracts (the row kernels build with -ffp-contract=off).
@@ -43,6 +46,11 @@ struct Avx2Vec {
   }
 };
 
+// Orders this thread's non-temporal stores before what follows (other threads' reads).
+inline void stream_fence() {
+  _mm_sfence();
+}
+
 #ifdef __AVX512F__
 struct Avx512Vec {
   static constexpr int W = 16;
@@ -54,6 +62,7 @@ struct Avx512Vec {
     return v;
   }
   static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
+  static void stream(float* p, V v) { _mm512_stream_ps(p, (__m512)v); }  // p 64-byte aligned
   static V splat(float f) { return V{} + f; }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   // Spelled as selects with maxps/minps's NaN rule (b where either is NaN): GCC 12's
