@@ -136,6 +136,10 @@ struct Callbacks {
 struct Timings {
   double unet_load_s = 0;  // one-shot engines load the UNet inside generate()
   double text_encode_s = 0, image_encode_s = 0, vae_encode_s = 0, denoise_s = 0, vae_decode_s = 0;
+  // Building the VAE decoder and packing its weights for this size: one-shot engines do it
+  // after the denoising (the UNet has gone by then); kept models did it at load for their
+  // default size (then only new sizes cost time here).
+  double vae_load_s = 0;
 };
 
 struct GenerateResult {

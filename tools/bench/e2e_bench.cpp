@@ -303,6 +303,7 @@ nlohmann::json run_e2e_bench(const E2EBenchOptions& options) {
   r["image_encode_s"] = res.timings.image_encode_s;
   r["denoise_s"] = res.timings.denoise_s;
   r["vae_decode_s"] = res.timings.vae_decode_s;
+  r["vae_load_s"] = res.timings.vae_load_s;  // one-shot: built and packed after the denoising
   r["generate_s"] = gen_s;
   // What a user of `ipadapter generate` waits for: load, encoders, every step, the decode (the
   // bench's own model files and FMA probes excluded).
@@ -578,6 +579,7 @@ std::string format_e2e_report(const nlohmann::json& r) {
            fmt(" of %.1f", num("peak_gflops_1thread")));
   line("VAE decode", fmt("%.2f s", num("vae_decode_s")) + fmt(" (%.1f GFLOP", num("vae_gflop")) +
                          fmt(", %.1f GFLOP/s)", num("vae_gflops")));
+  line("VAE load (one-shot: after the denoising)", fmt("%.2f s", num("vae_load_s")));
   line("UNet step with / without IP",
        fmt("%.2f", num("unet_ip_step_s")) + " / " + fmt("%.2f s", num("unet_plain_step_s")));
   line("IP-Adapter overhead", fmt("%.2f %% profiled", num("ip_overhead_pct")) +

@@ -266,6 +266,7 @@ int run_generate(const GenerateFlags& f) {
   if (!request.image_prompts.empty()) log_timing("image prompt", res.timings.image_encode_s);
   if (request.init_image) log_timing("vae encode", res.timings.vae_encode_s);
   log_timing("denoising", res.timings.denoise_s);
+  log_timing("vae load", res.timings.vae_load_s);
   log_timing("vae decode", res.timings.vae_decode_s);
   std::fprintf(stderr, "%-28s %8.0f MB\n", "peak memory (RSS)", bench::peak_rss_mb());
   const std::string parameters = generation_parameters(engine->info(), request, res);
