@@ -29,7 +29,11 @@ struct Avx2Vec {
   // A non-temporal store (p 32-byte aligned): for outputs far larger than the caches, it skips
   // reading each line before writing it. Needs a fence (stream_fence) before others read p.
   static void stream(float* p, V v) { _mm256_stream_ps(p, (__m256)v); }
-  static V splat(float f) { return V{} + f; }
+  // A broadcast (vbroadcastss). Not `V{} + f`: GCC cannot fold that addition (0 + -0 is +0),
+  // so it kept a zero register and a scalar add per broadcast; with 16 registers the AVX2
+  // attention tile then spilled its broadcast to the stack on every step (52 % of the peak
+  // instead of 84 %; docs/performance.md).
+  static V splat(float f) { return (V)_mm256_set1_ps(f); }
   // a·b + c with one rounding, where the kernel wants it: explicit, so it does not depend on
   // whether GCC contracts (the row kernels build with -ffp-contract=off).
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -63,7 +67,7 @@ struct Avx512Vec {
   }
   static void store(float* p, V v) { __builtin_memcpy(p, &v, sizeof v); }
   static void stream(float* p, V v) { _mm512_stream_ps(p, (__m512)v); }  // p 64-byte aligned
-  static V splat(float f) { return V{} + f; }
+  static V splat(float f) { return (V)_mm512_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   // Spelled as selects with maxps/minps's NaN rule (b where either is NaN): GCC 12's
   // _mm512_max_ps trips -Wmaybe-uninitialized in its own header.
