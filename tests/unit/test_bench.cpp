@@ -36,7 +36,7 @@ nlohmann::json json_from_output(const std::string& out) {
 void expect_sane_report(const nlohmann::json& j, bool ip) {
   for (const char* key : {"unet_step_s", "unet_gflop_per_step", "peak_gflops", "vae_decode_s",
                           "peak_rss_mb", "load_s", "text_encode_s", "unet_gflops", "pool_peak_mb",
-                          "vae_gflop", "unet_plain_step_s", "vae_load_s"}) {
+                          "vae_gflop", "unet_plain_step_s", "vae_load_s", "ab_first_forward_s"}) {
     ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key << "\n" << j.dump(2);
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }

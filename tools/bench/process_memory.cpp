@@ -38,6 +38,12 @@ double maxrss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // kB on Linux
 }
 
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
 bool reset_peak_rss() {
   std::ofstream out("/proc/self/clear_refs");
   if (!out) return false;
