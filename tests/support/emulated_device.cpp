@@ -204,11 +204,7 @@ class EmulatedBackend : public ops::Backend {
     const BackendCall call;
     std::vector<Tensor> host;  // any dtype: the views as they are (channels-last ones too)
     for (const Tensor& t : xs) host.push_back(host_view(t));
-    const Tensor y = ops::concat(host, dim);
-    if (ops::is_channels_last(y)) {
-      return y.permute({0, 2, 3, 1}).to(xs.front().device()).permute({0, 3, 1, 2});
-    }
-    return y.to(xs.front().device());
+    return back(ops::concat(host, dim), xs.front().device(), xs.front().dtype());
   }
   Tensor embedding(const Tensor& table, const Tensor& ids) override {
     const BackendCall call;

@@ -19,9 +19,8 @@ constexpr int64_t kGrain = 1 << 14;  // elements below which threads cost more t
 // its storage and y keeps that layout.
 Tensor map_activation(const Tensor& x_in, const char* op, PointwiseActivation act) {
   profile::OpScope prof(op);
-  const bool channels_last = is_channels_last(x_in) && x_in.dtype() == DType::F32;
-  Tensor x = channels_last ? x_in : f32_input(x_in, op, "x");
-  Tensor y = channels_last ? empty_channels_last(x.shape()) : Tensor::empty(x.shape());
+  const Tensor x = f32_input_keep_layout(x_in, op, "x");
+  Tensor y = empty_like_layout(x);
   const float* s = static_cast<const float*>(x.raw());
   float* d = static_cast<float*>(y.raw_mutable());
   const auto& kernels = pointwise_kernels(active_isa());

@@ -8,4 +8,12 @@ Tensor f32_input(const Tensor& t, const char* op, const char* arg) {
   return t.contiguous();
 }
 
+Tensor f32_input_keep_layout(const Tensor& t, const char* op, const char* arg) {
+  return is_channels_last(t) && t.dtype() == DType::F32 ? t : f32_input(t, op, arg);
+}
+
+Tensor empty_like_layout(const Tensor& x) {
+  return is_channels_last(x) ? empty_channels_last(x.shape()) : Tensor::empty(x.shape());
+}
+
 }  // namespace ipa::ops::cpu

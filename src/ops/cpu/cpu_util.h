@@ -14,4 +14,11 @@ namespace ipa::ops::cpu {
 // non-F32 dtypes, naming the op and the argument.
 Tensor f32_input(const Tensor& t, const char* op, const char* arg);
 
+// For element-by-element ops that keep a channels-last layout (ops.h): t itself when it is an
+// F32 channels-last tensor (the op then runs over its storage), else f32_input(t).
+Tensor f32_input_keep_layout(const Tensor& t, const char* op, const char* arg);
+// An uninitialised F32 tensor of x's shape and layout (channels-last or contiguous), for the
+// result of such an op on f32_input_keep_layout(x).
+Tensor empty_like_layout(const Tensor& x);
+
 }  // namespace ipa::ops::cpu

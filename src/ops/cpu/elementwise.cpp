@@ -71,14 +71,12 @@ Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* op, F f) {
   profile::OpScope prof(op);
   // A channels-last operand of the output's shape makes a channels-last result, computed over
   // the storage without a transposed copy of it.
-  const bool a_last = is_channels_last(a_in) && a_in.dtype() == DType::F32;
-  const bool b_last = is_channels_last(b_in) && b_in.dtype() == DType::F32;
-  Tensor a = a_last ? a_in : f32_input(a_in, op, "a");
-  Tensor b = b_last ? b_in : f32_input(b_in, op, "b");
+  Tensor a = f32_input_keep_layout(a_in, op, "a");
+  Tensor b = f32_input_keep_layout(b_in, op, "b");
   const Shape out = broadcast_shape(a, b, op);
   // A channels-last operand that is broadcast itself is read from a contiguous copy.
-  if (a_last && a.shape() != out) a = a.contiguous();
-  if (b_last && b.shape() != out) b = b.contiguous();
+  if (a.shape() != out) a = a.contiguous();
+  if (b.shape() != out) b = b.contiguous();
   if (channels_last_operand(a, out) || channels_last_operand(b, out)) {
     Tensor y = empty_channels_last(out);
     apply_channels_last(a, b, out, static_cast<float*>(y.raw_mutable()), f);
@@ -113,9 +111,8 @@ Tensor scale(const Tensor& a_in, float s) {
   if (Backend* be = backend_for("scale", {&a_in})) return be->scale(a_in, s);
   profile::OpScope prof("scale");
   // A channels-last a is scaled over its storage and keeps its layout.
-  const bool channels_last = is_channels_last(a_in) && a_in.dtype() == DType::F32;
-  Tensor a = channels_last ? a_in : f32_input(a_in, "scale", "a");
-  Tensor y = channels_last ? empty_channels_last(a.shape()) : Tensor::empty(a.shape());
+  const Tensor a = f32_input_keep_layout(a_in, "scale", "a");
+  Tensor y = empty_like_layout(a);
   const float* p = static_cast<const float*>(a.raw());
   float* d = static_cast<float*>(y.raw_mutable());
   const int64_t n = a.numel();

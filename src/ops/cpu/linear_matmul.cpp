@@ -82,6 +82,11 @@ dnnl::matmul make_matmul(const char* op, const memory::desc& src, const memory::
   return dnnl::matmul(make_matmul_desc(op, src, wei, bias, dst, attr));
 }
 
+// oneDNN's data type for linear weights of `dtype` (F32 or BF16).
+dt weights_dt(DType dtype) {
+  return dtype == DType::BF16 ? dt::bf16 : dt::f32;
+}
+
 // The weights [N, K] in `md`: from `cache` when it holds that layout, else reordered from the
 // cache's packed source or from the plain weights `w` (which then become the source).
 memory packed_weights(const Tensor& w, const memory::desc& md, PackedLinearWeights* cache) {
@@ -94,8 +99,7 @@ memory packed_weights(const Tensor& w, const memory::desc& md, PackedLinearWeigh
   };
   auto plain = [&] {
     if (!w.defined()) throw Error("linear: internal error: the weights were released unpacked");
-    const memory::desc user_md({w.size(1), w.size(0)},
-                               w.dtype() == DType::BF16 ? dt::bf16 : dt::f32, tag::ba);
+    const memory::desc user_md({w.size(1), w.size(0)}, weights_dt(w.dtype()), tag::ba);
     return memory(user_md, eng, const_cast<void*>(w.raw()));
   };
   if (!cache) return reorder_from(plain());
@@ -127,15 +131,14 @@ void pack_linear_weights(const Tensor& w, PackedLinearWeights& cache) {
                 w.describe());
   }
   constexpr int64_t kProbeRows = 256;
-  const dt compute = w.dtype() == DType::BF16 ? dt::bf16 : dt::f32;
-  packed_weights(w, matmul_weights_layout(kProbeRows, w.size(1), w.size(0), compute), &cache);
+  packed_weights(w, matmul_weights_layout(kProbeRows, w.size(1), w.size(0), weights_dt(w.dtype())),
+                 &cache);
 }
 
 Tensor unpack_linear_weights(PackedLinearWeights& cache, const Shape& w_shape, DType dtype) {
   std::lock_guard<std::mutex> lock(cache.mu);
   Tensor w = Tensor::empty(w_shape, dtype, Tensor::Alloc::kSystem);
-  const memory::desc user_md({w_shape[1], w_shape[0]}, dtype == DType::BF16 ? dt::bf16 : dt::f32,
-                             tag::ba);
+  const memory::desc user_md({w_shape[1], w_shape[0]}, weights_dt(dtype), tag::ba);
   memory user(user_md, dnnl_engine(), w.raw_mutable());
   dnnl_run("linear weight reorder", dnnl_reorder(cache.source, user),
            {{DNNL_ARG_FROM, cache.source}, {DNNL_ARG_TO, user}});
@@ -178,7 +181,7 @@ Tensor linear_impl(const Tensor& x_in, const Tensor& w_in, const Shape& w_shape,
 
   // The weights in the layout the primitive asks for (packed once per layer; see
   // PackedLinearWeights). BF16: src and weights in bf16, F32 accumulation, bias and output.
-  const dt compute = bf16 ? dt::bf16 : dt::f32;
+  const dt compute = weights_dt(w_dtype);
   const memory::desc src_md({M, K}, compute, tag::ab);
   const memory::desc wei_md({K, N}, compute, tag::any);
   const memory::desc bias_md({1, N}, dt::f32, tag::ab);
